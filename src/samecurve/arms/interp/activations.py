@@ -1,0 +1,26 @@
+"""Reading residual-stream activations by TransformerLens hook names, batched and metered."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...budget import MeteredModel
+
+
+def resid_names(model: MeteredModel) -> list[str]:
+    return [f"blocks.{l}.hook_resid_post" for l in range(model.config.n_layers)]
+
+
+def residuals(model: MeteredModel, tokens: torch.Tensor, pos: int, batch: int = 512) -> np.ndarray:
+    """[n, n_layers, d_model] residual stream after each block, at one position."""
+    names = resid_names(model)
+    out = []
+    for i in range(0, tokens.shape[0], batch):
+        _, cache = model.run_with_cache(tokens[i:i + batch], names)
+        out.append(torch.stack([cache[n][:, pos] for n in names], 1))
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def greedy_first_answer(model: MeteredModel, prompts: torch.Tensor) -> torch.Tensor:
+    return model.logits(prompts)[:, -1].argmax(-1)

@@ -1,0 +1,159 @@
+"""What an arm may spend, what it did spend, and the only door to the model (so spend is real).
+
+Forward and backward passes are counted per sequence (a batch of 32 is 32 passes), because that is
+what a black-box API would bill, and it makes batched and unbatched arms comparable.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .errors import AccessDenied, BudgetExceeded, ConfigError
+from .models import hooks as _hooks
+
+Access = Literal["black-box", "gradients", "white-box"]
+ACCESS_LEVELS: dict[str, int] = {"black-box": 0, "gradients": 1, "white-box": 2}
+
+
+@dataclass(frozen=True)
+class Budget:
+    labelled_examples: int = 64
+    forward_passes: int = 20_000
+    backward_passes: int = 1_000
+    wall_seconds: float = 120.0
+    tuning_trials: int = 8
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def scaled(self, factor: float) -> Budget:
+        """The same budget shape at another size (for metric-vs-spend curves)."""
+        return replace(
+            self,
+            labelled_examples=max(1, int(self.labelled_examples * factor)),
+            forward_passes=max(1, int(self.forward_passes * factor)),
+            backward_passes=max(0, int(self.backward_passes * factor)),
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Budget:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown budget field(s) {sorted(unknown)}; valid: {sorted(names)}")
+        return cls(**d)
+
+
+@dataclass
+class Spend:
+    labelled_examples: int = 0
+    forward_passes: int = 0
+    backward_passes: int = 0
+    wall_seconds: float = 0.0
+    tuning_trials: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def add(self, other: Spend) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class Meter:
+    """Counts spend against a budget; raises BudgetExceeded the moment a charge would overdraw it."""
+
+    budget: Budget
+    spend: Spend = field(default_factory=Spend)
+    started: float = field(default_factory=time.perf_counter)
+
+    def remaining(self, kind: str) -> float:
+        if kind == "wall_seconds":
+            return self.budget.wall_seconds - (time.perf_counter() - self.started)
+        return getattr(self.budget, kind) - getattr(self.spend, kind)
+
+    def can_afford(self, kind: str, n: float = 1) -> bool:
+        return self.remaining(kind) >= n and self.remaining("wall_seconds") > 0
+
+    def charge(self, kind: str, n: int = 1) -> None:
+        if n > self.remaining(kind):
+            raise BudgetExceeded(f"{kind}: spending {n} more would exceed the budget of {getattr(self.budget, kind)}")
+        if self.remaining("wall_seconds") <= 0:
+            raise BudgetExceeded(f"wall_seconds: the budget of {self.budget.wall_seconds}s is spent")
+        setattr(self.spend, kind, getattr(self.spend, kind) + n)
+
+    def close(self) -> Spend:
+        self.spend.wall_seconds = round(time.perf_counter() - self.started, 4)
+        return self.spend
+
+
+class MeteredModel:
+    """An organism's model as an arm sees it: every forward/backward is charged; activations and
+    weights need white-box access, gradients need at least `gradients` access."""
+
+    def __init__(self, model: nn.Module, meter: Meter, access: Access):
+        self._model = model.eval()
+        self.meter = meter
+        self.access = access
+        self.config = model.cfg
+
+    def _require(self, level: Access) -> None:
+        if ACCESS_LEVELS[self.access] < ACCESS_LEVELS[level]:
+            raise AccessDenied(f"this arm declared access '{self.access}' but asked for '{level}'")
+
+    @torch.no_grad()
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Black-box: output logits for a batch of token sequences."""
+        self.meter.charge("forward_passes", tokens.shape[0])
+        return self._model(tokens)
+
+    @torch.no_grad()
+    def run_with_cache(self, tokens: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        self._require("white-box")
+        self.meter.charge("forward_passes", tokens.shape[0])
+        return _hooks.run_with_cache(self._model, tokens, names)
+
+    @torch.no_grad()
+    def run_with_hooks(self, tokens: torch.Tensor, fwd_hooks: list) -> torch.Tensor:
+        self._require("white-box")
+        self.meter.charge("forward_passes", tokens.shape[0])
+        return _hooks.run_with_hooks(self._model, tokens, fwd_hooks)
+
+    def embedding_matrix(self) -> torch.Tensor:
+        """The token embedding table: needed to take gradients over one-hot inputs."""
+        self._require("gradients")
+        return self._model.embed.weight.detach()
+
+    def logits_from_embeddings(self, token_embeds: torch.Tensor) -> torch.Tensor:
+        """Differentiable forward from input embeddings; call `backward_charge` for the backward."""
+        self._require("gradients")
+        self.meter.charge("forward_passes", token_embeds.shape[0])
+        return self._model(token_embeds=token_embeds)
+
+    def backward_charge(self, n: int) -> None:
+        self.meter.charge("backward_passes", n)
+
+    def hook_names(self) -> list[str]:
+        self._require("white-box")
+        return list(_hooks.hook_points(self._model))
+
+    def copy_model(self) -> nn.Module:
+        """A private copy of the weights (white-box), e.g. for editing or fine-tuning."""
+        self._require("white-box")
+        return copy.deepcopy(self._model)
+
+    def randomised(self, seed: int) -> MeteredModel:
+        """The same architecture, freshly initialised: the 'probe on a random network' control."""
+        torch.manual_seed(seed)
+        fresh = type(self._model)(self._model.cfg)
+        return MeteredModel(fresh, self.meter, self.access)
+
+    def unmetered_for_tests(self) -> nn.Module:
+        return self._model

@@ -1,0 +1,135 @@
+"""Organism specs, building and the on-disk cache.
+
+An organism is a small model with a planted, known property. Its spec is a frozen dataclass; the
+cache key is a content hash of that spec plus the family's recipe version, so changing either
+rebuilds. Weights live in safetensors beside a JSON file holding the spec, the training metrics
+and the sha256 of the weights file; a weights file whose hash no longer matches is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..errors import CorruptCacheError, OrganismFailedError, UnknownNameError
+
+_FAMILIES: dict[str, "Family"] = {}
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    recipe_version: str
+    spec_type: type
+    build: Callable[[Any], tuple[nn.Module, dict]]          # spec -> (trained model, metrics)
+    make_model: Callable[[Any], nn.Module]                  # spec -> untrained model of the right shape
+    language: Callable[[Any], Any]                          # spec -> what an auditor may know of the format
+    check: Callable[[Any, dict], None]                      # raises OrganismFailedError if not learned
+
+
+def register_family(family: Family) -> Family:
+    _FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> Family:
+    if name not in _FAMILIES:
+        raise UnknownNameError(f"unknown organism family {name!r}; valid: {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[name]
+
+
+def spec_dict(spec: Any) -> dict:
+    return {"family": spec.family, **{f.name: getattr(spec, f.name) for f in fields(spec)}}
+
+
+def spec_hash(spec: Any) -> str:
+    fam = get_family(spec.family)
+    blob = json.dumps({"spec": spec_dict(spec), "recipe": fam.recipe_version}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SAMECURVE_CACHE", Path.home() / ".cache" / "samecurve")) / "organisms"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Organism:
+    spec: Any
+    model: nn.Module
+    metrics: dict
+    weights_sha256: str
+
+    @property
+    def hash(self) -> str:
+        return spec_hash(self.spec)
+
+    @property
+    def language(self) -> Any:
+        return get_family(self.spec.family).language(self.spec)
+
+    @property
+    def label(self) -> str:
+        return self.spec.label() if hasattr(self.spec, "label") else self.hash
+
+
+def cache_dir(spec: Any) -> Path:
+    return cache_root() / spec.family / spec_hash(spec)
+
+
+def _load_cached(spec: Any, path: Path) -> Organism:
+    meta = json.loads((path / "meta.json").read_text())
+    weights = path / "model.safetensors"
+    digest = _sha256(weights)
+    if digest != meta["weights_sha256"]:
+        raise CorruptCacheError(f"cached organism {path} does not match its recorded hash")
+    model = get_family(spec.family).make_model(spec)
+    model.load_state_dict(load_file(str(weights)))
+    return Organism(spec, model.eval(), meta["metrics"], digest)
+
+
+def load_or_build(spec: Any) -> Organism:
+    """The cached organism if intact, else train it, check it learned, and cache it atomically."""
+    fam = get_family(spec.family)
+    path = cache_dir(spec)
+    if (path / "meta.json").exists():
+        try:
+            org = _load_cached(spec, path)
+            fam.check(spec, org.metrics)
+            return org
+        except (CorruptCacheError, ValueError, KeyError, RuntimeError, OSError, json.JSONDecodeError) as exc:
+            warnings.warn(f"rebuilding organism {spec_hash(spec)}: {exc}", stacklevel=2)
+            shutil.rmtree(path, ignore_errors=True)
+    model, metrics = fam.build(spec)
+    fam.check(spec, metrics)  # raises OrganismFailedError: a model that did not learn is never used
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    digest = _sha256(tmp / "model.safetensors")
+    meta = {"spec": spec_dict(spec), "recipe": fam.recipe_version, "metrics": metrics, "weights_sha256": digest}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    try:
+        os.replace(tmp, path)  # atomic: a reader sees no half-written organism
+    except OSError:  # another process finished the same organism first; theirs is as good
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Organism(spec, model.eval(), metrics, digest)
+
+
+__all__ = ["Family", "Organism", "OrganismFailedError", "load_or_build", "register_family", "spec_hash", "asdict"]

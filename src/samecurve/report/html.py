@@ -1,0 +1,232 @@
+"""The HTML report: one self-contained file (inline CSS and SVG, nothing fetched), made from the store alone.
+
+The template lives in this module (so it ships with the code) and autoescapes everything; the only
+markup let through unescaped is the SVG matplotlib wrote, whose text matplotlib escapes itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+from markupsafe import Markup
+
+from .. import __version__
+from .. import verdict as V
+from ..store import Store
+from . import plots
+from .terminal import (FAMILY_ORDER, ReportData, arm_score, collect, control_status, direction, fmt, fmt_ci,
+                       fmt_diff, fmt_int, fmt_seeds, fmt_signed, sentence, toi_lines)
+
+VERDICT_CLASS = {V.INTERP_AHEAD: "good", V.BASELINE_AHEAD: "bad", V.FAILS_CONTROL: "bad", V.NO_DIFF: "meh",
+                 "no baseline": "dim"}
+ORGANISM_METRICS = ("clean_accuracy", "attack_success_rate", "triggered_honest_rate")
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#111827;background:#f9fafb;margin:0}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:34px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+h3{font-size:16px;margin:26px 0 6px}.sub{color:#6b7280;margin:0 0 16px}
+table{border-collapse:collapse;width:100%;margin:8px 0 14px;font-size:13px}
+th,td{border-bottom:1px solid #e5e7eb;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#f3f4f6;font-weight:600;white-space:nowrap}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+.good{color:#15803d;font-weight:600}.bad{color:#b91c1c;font-weight:600}.meh{color:#a16207;font-weight:600}
+.dim{color:#6b7280}.pill{display:inline-block;padding:1px 7px;border-radius:9px;background:#f3f4f6}
+.fam-interp{color:#2563eb}.fam-baseline{color:#d97706}.fam-control{color:#6b7280}
+.figs{display:flex;flex-wrap:wrap;gap:12px}.figs figure{margin:0;flex:1 1 460px}
+svg{max-width:100%;height:auto}ul.plain{padding-left:18px}code{font-size:12px}
+.note{color:#4b5563;font-size:13px}.sentence{margin:6px 0}.sentence span{font-weight:400}
+.nw{white-space:nowrap}.wide{overflow-x:auto}.hit{color:#15803d}.miss{color:#b91c1c}
+"""
+
+TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>samecurve report{% if runs %}: {{ runs[0].suite }}{% endif %}</title>
+<style>{{ css }}</style></head>
+<body><main>
+<h1>samecurve: interp vs baselines on the same task</h1>
+<p class="sub">Store <code>{{ store_name }}</code> · samecurve {{ version }} ·
+{{ n_cells }} finished cells, {{ n_scores }} scores</p>
+
+<h2>Runs</h2>
+{% if runs %}<table><tr><th>run</th><th>suite</th><th>created</th><th>budget</th><th>versions</th></tr>
+{% for r in runs %}<tr><td><code>{{ r.run_id }}</code></td><td>{{ r.suite }}</td><td class="num">{{ r.created }}</td>
+<td>{{ r.budget }}</td><td>{{ r.versions }}</td></tr>{% endfor %}</table>
+{% else %}<p class="dim">No run recorded.</p>{% endif %}
+
+<h2>Verdicts</h2>
+{% if not verdicts %}<p class="meh">No finished cells in this store yet: nothing to grade.</p>{% else %}
+<div class="wide"><table><tr><th>task</th><th>metric</th><th>ToIs</th><th>best interp</th><th>best baseline</th>
+<th>interp − baseline [95% CI]</th><th>verdict</th><th>seeds</th></tr>
+{% for v in verdicts %}<tr><td class="nw">{{ v.task }}</td><td class="nw">{{ v.metric }} {{ v.arrow }}</td><td>{{ v.tois }}</td>
+<td>{{ v.interp }}</td><td>{{ v.baseline }}</td><td class="num">{{ v.diff }}</td>
+<td class="{{ v.cls }}">{{ v.verdict }}</td><td class="num">{{ v.seeds }}</td></tr>{% endfor %}</table></div>
+{% for v in verdicts %}<p class="sentence"><b>{{ v.task }}/{{ v.metric }}:</b> <span class="{{ v.cls }}">{{ v.sentence }}</span></p>{% endfor %}
+<figure>{{ diff_svg }}</figure>
+
+<h2>Per theory of impact</h2>
+<ul class="plain">{% for t in tois %}<li><b>{{ t.toi }}</b>: <span class="{{ t.cls }}">{{ t.summary }}</span>
+<span class="dim">({{ t.parts }})</span></li>{% endfor %}</ul>
+{% endif %}
+
+{% for m in metrics %}
+<h2 id="{{ m.anchor }}">{{ m.task }} / {{ m.metric }}</h2>
+<p class="note">{{ m.description }} ({{ m.direction }}{% if m.chance is not none %}; chance {{ m.chance }}{% endif %}).
+Verdict: <span class="{{ m.cls }}">{{ m.verdict }}</span>. {{ m.sentence }}</p>
+<div class="figs"><figure>{{ m.spend_svg }}</figure><figure>{{ m.arms_svg }}</figure></div>
+<div class="wide"><table><tr><th>arm</th><th>family</th><th>access</th><th>mean ± sd (seeds)</th><th>95% CI</th>
+<th>seed means</th><th>n</th><th>vs its control: diff [95% CI]</th><th>fwd passes / job</th></tr>
+{% for a in m.arms %}<tr><td class="nw">{{ a.arm }}</td><td class="fam-{{ a.family_class }}">{{ a.family }}</td><td class="nw">{{ a.access }}</td>
+<td class="num">{{ a.mean }}</td><td class="num">{{ a.ci }}</td><td>{{ a.seed_means }}</td><td class="num">{{ a.n }}</td>
+<td>{% if a.vs_control %}<span class="num">{{ a.vs_control }}</span> vs {{ a.control }}: {% endif %}<span class="{{ a.status_cls }}">{{ a.status }}</span></td>
+<td class="num">{{ a.fwd }}</td></tr>{% endfor %}</table></div>
+{% endfor %}
+
+{% if triggers %}<h2>Trigger recovery</h2>
+<p class="note">Top proposed trigger per organism, arm and seed, against the planted one; ASR is the
+share of held-out clean prompts the proposal flips to the planted defect.</p>
+<table><tr><th>organism</th><th>planted</th><th>arm</th><th>family</th><th>seed</th><th>proposed</th><th>ASR</th></tr>
+{% for t in triggers %}<tr><td>{{ t.organism }}</td><td><code>{{ t.planted }}</code></td><td>{{ t.arm }}</td>
+<td class="fam-{{ t.family }}">{{ t.family }}</td><td class="num">{{ t.seed }}</td>
+<td><code class="{{ 'hit' if t.exact else 'miss' }}">{{ t.proposed }}</code></td><td class="num">{{ t.asr }}</td></tr>{% endfor %}
+</table>{% endif %}
+
+{% if model_scores %}<h2>Model-level scores</h2>
+<p class="note">Each arm's score per organism, averaged over seeds (what the model-level AUROC ranks).</p>
+<table><tr><th>organism</th>{% for a in model_scores.arms %}<th>{{ a }}</th>{% endfor %}</tr>
+{% for row in model_scores.rows %}<tr><td>{{ row.organism }}</td>{% for s in row.scores %}<td class="num">{{ s }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endif %}
+
+<h2>Organisms</h2>
+{% if organisms %}<table><tr><th>label</th><th>family</th><th>planted</th><th>clean accuracy</th>
+<th>attack success rate</th><th>honest under trigger</th><th>spec hash</th></tr>
+{% for o in organisms %}<tr><td>{{ o.label }}</td><td>{{ o.family }}</td><td>{{ o.planted }}</td>
+<td class="num">{{ o.clean_accuracy }}</td><td class="num">{{ o.attack_success_rate }}</td>
+<td class="num">{{ o.triggered_honest_rate }}</td><td><code>{{ o.hash }}</code></td></tr>{% endfor %}</table>
+{% else %}<p class="dim">No organisms recorded.</p>{% endif %}
+
+<h2>How to read this</h2>
+<p class="note">Scores are paired on (seed, instance): arms saw the same organisms and data. Intervals are 95%
+percentile-bootstrap CIs over those units. An interp arm is credited only if it beats its must-lose control
+(the CI of arm − control lies on the better side of zero); if none does, the verdict is
+“interp fails its control”, whatever the raw scores. Spend is forward passes per job, as metered.</p>
+</main></body></html>
+"""
+
+
+def _kv(d: dict | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (d or {}).items()) or "—"
+
+
+def _runs(store: Store, cells: list[dict]) -> list[dict]:
+    """Run metadata; the budget comes from the run config, else from the cells it ran."""
+    out = []
+    for r in store.runs():
+        budgets = sorted({c["budget"] for c in cells if c["run_id"] == r["run_id"]})
+        budget = _kv(r["config"].get("budget")) if r["config"].get("budget") else \
+            "; ".join(_kv(json.loads(b)) for b in budgets) or "—"
+        out.append({"run_id": r["run_id"], "suite": r["suite"], "created": r["created"], "budget": budget,
+                    "versions": _kv(r["versions"])})
+    return out
+
+
+def _verdict_rows(data: ReportData) -> list[dict]:
+    out = []
+    for v in data.verdicts:
+        fails = " (fails control)" if v["verdict"] == V.FAILS_CONTROL else ""
+        out.append({"task": v["task"], "metric": v["metric"], "arrow": "↑" if v["higher_is_better"] else "↓",
+                    "tois": ", ".join(v["tois"]), "verdict": v["verdict"], "cls": VERDICT_CLASS.get(v["verdict"], ""),
+                    "interp": arm_score(v["best_interp_arm"], v["interp_score"], fails),
+                    "baseline": arm_score(v["best_baseline_arm"], v["baseline_score"]),
+                    "diff": fmt_diff(v), "seeds": fmt_seeds(v["seeds"]), "sentence": sentence(v)})
+    return out
+
+
+def _arm_row(a: dict) -> dict:
+    vc, status = a["vs_control"], control_status(a)
+    return {"arm": a["arm"], "family": a["family"] + (" (control)" if a["is_control"] and a["family"] != "control" else ""),
+            "family_class": "control" if a["is_control"] else a["family"], "access": a["access"],
+            "mean": f"{fmt(a['mean'])} ± {fmt(a['seed_sd'])}", "ci": fmt_ci(a["ci_low"], a["ci_high"], signed=False),
+            "seed_means": ", ".join(f"s{s}\u00a0{fmt(m)}" for s, m in a["seed_means"].items()), "n": a["n"],
+            "control": a["control"],
+            "vs_control": "" if vc is None else f"{fmt_signed(vc['diff'])} {fmt_ci(vc['low'], vc['high'])}",
+            "status": status, "status_cls": {"beats": "good", "FAILS": "bad"}.get(status, "dim"),
+            "fwd": fmt_int(a["forward_passes"])}
+
+
+def _metric_sections(data: ReportData) -> list[dict]:
+    out = []
+    for m in data.metrics:
+        figs = plots.metric_plots(m)
+        out.append({"task": m.task, "metric": m.metric, "anchor": plots.slug(m.task, m.metric),
+                    "description": m.description or "(no description recorded)", "direction": direction(m.higher_is_better),
+                    "chance": m.chance, "verdict": m.verdict["verdict"], "cls": VERDICT_CLASS.get(m.verdict["verdict"], ""),
+                    "sentence": sentence(m.verdict), "spend_svg": Markup(figs["spend"]), "arms_svg": Markup(figs["arms"]),
+                    "arms": [_arm_row(a) for a in m.arms]})
+    return out
+
+
+def _triggers(rows: list[dict]) -> list[dict]:
+    """Proposed vs planted trigger for every trigger-recovery score."""
+    out = []
+    for r in rows:
+        d = r["detail"] or {}
+        if "proposed" not in d or "planted" not in d:
+            continue
+        out.append({"organism": r["instance"], "planted": " ".join(map(str, d["planted"])) or "—",
+                    "arm": r["arm"], "family": r["family"], "seed": r["seed"],
+                    "proposed": " ".join(map(str, d["proposed"])) or "(nothing proposed)",
+                    "exact": list(d["proposed"]) == list(d["planted"]), "asr": fmt(r["value"])})
+    fam = {f: i for i, f in enumerate(FAMILY_ORDER)}
+    return sorted(out, key=lambda t: (t["organism"], fam.get(t["family"], len(fam)), t["arm"], t["seed"]))
+
+
+def _model_scores(rows: list[dict]) -> dict | None:
+    """Per-organism scores from model-level details, averaged over seeds, one column per arm."""
+    acc: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        for org, s in ((r["detail"] or {}).get("scores") or {}).items():
+            acc[(org, r["arm"])].append(float(s))
+    if not acc:
+        return None
+    arms, orgs = sorted({a for _, a in acc}), sorted({o for o, _ in acc})
+    return {"arms": arms, "rows": [{"organism": o, "scores": [fmt(sum(acc[(o, a)]) / len(acc[(o, a)]))
+                                                              if acc.get((o, a)) else "—" for a in arms]} for o in orgs]}
+
+
+def _organisms(store: Store) -> list[dict]:
+    out = []
+    for o in store.organisms():
+        planted = o["spec"].get("planted")
+        out.append({"label": o["label"], "family": o["family"], "hash": o["hash"],
+                    "planted": "—" if planted is None else ("trojan" if planted else "clean"),
+                    **{k: fmt(o["metrics"].get(k)) for k in ORGANISM_METRICS}})
+    return out
+
+
+def render_html(store: Store) -> str:
+    """The whole report as one HTML string, from the store alone."""
+    data, cells = collect(store), store.cells()
+    context: dict[str, Any] = {
+        "css": Markup(CSS), "version": __version__, "store_name": store.path.name,
+        "n_cells": sum(c["status"] == "done" for c in cells), "n_scores": len(data.rows),
+        "runs": _runs(store, cells), "verdicts": _verdict_rows(data),
+        "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
+        "tois": [{"toi": t, "summary": s, "parts": p, "cls": VERDICT_CLASS.get(s, "meh")} for t, s, p in toi_lines(data)],
+        "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
+        "organisms": _organisms(store),
+    }
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(TEMPLATE).render(**context)
+
+
+def write_html(store: Store, path: str | Path) -> Path:
+    """Write the self-contained report to `path` (parents created) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(store), encoding="utf-8")
+    return path

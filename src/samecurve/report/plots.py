@@ -1,0 +1,156 @@
+"""Report figures as inline SVG strings (matplotlib, Agg): no files, no network, nothing external.
+
+Each SVG gets its own id prefix so several can sit in one HTML page without their ids clashing,
+and text stays text (svg.fonttype 'none'), which keeps the files small and the labels searchable.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import defaultdict
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .. import verdict as V  # noqa: E402
+from .terminal import MetricView  # noqa: E402
+
+FAMILY_COLOURS = {"interp": "#2563eb", "baseline": "#d97706", "control": "#6b7280"}
+OTHER_COLOUR = "#7c3aed"
+VERDICT_COLOURS = {V.INTERP_AHEAD: "#15803d", V.BASELINE_AHEAD: "#b91c1c", V.FAILS_CONTROL: "#b91c1c",
+                   V.NO_DIFF: "#a16207", "no baseline": "#6b7280"}
+FIGSIZE = (6.0, 3.5)
+RC = {"svg.fonttype": "none", "svg.hashsalt": "samecurve", "font.size": 8, "axes.titlesize": 9,
+      "axes.spines.top": False, "axes.spines.right": False}
+_ID = re.compile(r'id="([^"]+)"')
+
+
+def colour(arm: dict) -> str:
+    """Colour by family; a control is grey even if it is registered under another family."""
+    return FAMILY_COLOURS["control"] if arm.get("is_control") else FAMILY_COLOURS.get(arm["family"], OTHER_COLOUR)
+
+
+def _prefix_ids(svg: str, prefix: str) -> str:
+    """Make every id (and every reference to one) unique to this figure."""
+    for old in sorted(set(_ID.findall(svg)), key=len, reverse=True):
+        new = f"{prefix}-{old}"
+        svg = svg.replace(f'id="{old}"', f'id="{new}"').replace(f"#{old})", f"#{new})").replace(f'"#{old}"', f'"#{new}"')
+    return svg
+
+
+def to_svg(fig: Any, prefix: str) -> str:
+    """Render a figure to a bare inline <svg> element and close it."""
+    buf = io.StringIO()
+    try:
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    finally:
+        plt.close(fig)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog and the DOCTYPE (which names an external DTD)
+    return _prefix_ids(svg, prefix)
+
+
+def slug(*parts: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", "-".join(parts)).strip("-").lower()
+
+
+def _new_figure(size: tuple[float, float] = FIGSIZE) -> tuple[Any, Any]:
+    with plt.rc_context(RC):
+        return plt.subplots(figsize=size)
+
+
+def _per_seed_budget(rows: list[dict]) -> dict[tuple, tuple[float, float]]:
+    """(seed, budget) -> (mean value, mean forward passes) for one arm: one point per seed and budget."""
+    acc: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        acc[(r["seed"], json.dumps(r["budget"], sort_keys=True))].append(r)
+    return {k: (float(np.mean([r["value"] for r in rs])),
+                float(np.mean([r["spend"].get("forward_passes", 0) for r in rs]))) for k, rs in acc.items()}
+
+
+def _legend(ax: Any) -> None:
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def spend_plot(view: MetricView) -> str:
+    """(a) metric vs forward passes per job: a point per seed, the arm mean with its 95% CI bar."""
+    with plt.rc_context(RC):
+        fig, ax = _new_figure()
+        by_arm: dict[str, list[dict]] = defaultdict(list)
+        for r in view.rows:
+            by_arm[r["arm"]].append(r)
+        for arm in view.arms:
+            c, pts = colour(arm), _per_seed_budget(by_arm[arm["arm"]])
+            ax.scatter([p[1] for p in pts.values()], [p[0] for p in pts.values()], s=14, color=c, alpha=0.45, linewidths=0)
+            x = arm["forward_passes"]
+            ax.errorbar([x], [arm["mean"]], yerr=[[arm["mean"] - arm["ci_low"]], [arm["ci_high"] - arm["mean"]]],
+                        fmt="o", ms=6, color=c, mfc="white" if arm["is_control"] else c, capsize=3, label=arm["arm"])
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel("forward passes per job (log; 0 shown at left)")
+        ax.set_ylabel(f"{view.metric} ({'↑' if view.higher_is_better else '↓'} better)")
+        ax.set_title(f"{view.task} / {view.metric}: score vs spend")
+        ax.grid(alpha=0.25, linewidth=0.5)
+        _legend(ax)
+        return to_svg(fig, slug("spend", view.task, view.metric))
+
+
+def arm_plot(view: MetricView) -> str:
+    """(b) each arm's mean with its bootstrap CI over (seed, instance) units; controls hollow."""
+    arms = view.arms
+    with plt.rc_context(RC):
+        fig, ax = _new_figure((FIGSIZE[0], max(1.8, 0.32 * len(arms) + 1.0)))
+        ys = np.arange(len(arms))[::-1]
+        for y, a in zip(ys, arms):
+            c = colour(a)
+            ax.errorbar([a["mean"]], [y], xerr=[[a["mean"] - a["ci_low"]], [a["ci_high"] - a["mean"]]], fmt="o", ms=6,
+                        color=c, mfc="white" if a["is_control"] else c, capsize=3)
+        for y0, y1 in zip(ys[:-1], ys[1:]):
+            i = len(arms) - 1 - y0
+            if arms[i]["family"] != arms[i + 1]["family"]:
+                ax.axhline((y0 + y1) / 2, color="#d1d5db", linewidth=0.6)
+        if view.chance is not None:
+            ax.axvline(view.chance, color="#9ca3af", linestyle=":", linewidth=1, label=f"chance ({view.chance:g})")
+            ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.set_yticks(ys, [f"{a['arm']} [{'control' if a['is_control'] else a['family']}]" for a in arms])
+        for tick, a in zip(ax.get_yticklabels(), arms):
+            tick.set_color(colour(a))
+        ax.set_xlabel(f"{view.metric}: mean and 95% bootstrap CI over (seed, instance)")
+        ax.set_title(f"{view.task} / {view.metric}: arms ({'higher' if view.higher_is_better else 'lower'} is better)")
+        ax.set_ylim(-0.6, len(arms) - 0.4)
+        ax.grid(axis="x", alpha=0.25, linewidth=0.5)
+        return to_svg(fig, slug("arms", view.task, view.metric))
+
+
+def diff_plot(verdicts: list[dict]) -> str:
+    """(c) interp − baseline with its 95% CI per verdict row, against a zero line."""
+    with plt.rc_context(RC):
+        fig, ax = _new_figure((FIGSIZE[0], max(1.6, 0.4 * len(verdicts) + 1.0)))
+        ys = np.arange(len(verdicts))[::-1]
+        for y, v in zip(ys, verdicts):
+            c = VERDICT_COLOURS.get(v["verdict"], OTHER_COLOUR)
+            if v.get("diff") is None:
+                ax.text(0, y, f"no comparison ({v['verdict']})", ha="center", va="center", fontsize=7, color=c)
+                continue
+            ax.errorbar([v["diff"]], [y], xerr=[[v["diff"] - v["diff_ci_low"]], [v["diff_ci_high"] - v["diff"]]],
+                        fmt="o", ms=6, color=c, mfc="white" if v["verdict"] == V.FAILS_CONTROL else c, capsize=3)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(ys, [f"{v['task']}/{v['metric']} ({'↑' if v['higher_is_better'] else '↓'})\n{v['verdict']}"
+                           for v in verdicts])
+        for tick, v in zip(ax.get_yticklabels(), verdicts):
+            tick.set_color(VERDICT_COLOURS.get(v["verdict"], OTHER_COLOUR))
+        ax.set_ylim(-0.6, len(verdicts) - 0.4)
+        ax.set_xlabel("interp − baseline (raw metric units; ↓ metrics: negative favours interp)")
+        ax.set_title("Paired difference per verdict (hollow: interp failed its control)")
+        ax.grid(axis="x", alpha=0.25, linewidth=0.5)
+        return to_svg(fig, "diff")
+
+
+def metric_plots(view: MetricView) -> dict[str, str]:
+    """Both per-metric figures, keyed 'spend' and 'arms'."""
+    return {"spend": spend_plot(view), "arms": arm_plot(view)}

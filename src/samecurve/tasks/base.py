@@ -1,0 +1,65 @@
+"""What a task is: a downstream job with ground truth and metrics, named for the job.
+
+A task builds its instances from organisms and a seed, hands each arm only what its budget
+allows (through a fresh Meter per job), and scores what the arm returns. Ground truth comes from
+how the organisms were built, never from an interp method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from ..budget import Budget, Meter, MeteredModel
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    protocol: type
+    description: str
+    higher_is_better: bool = True
+    chance: float | None = None
+
+
+@dataclass
+class Score:
+    metric: str
+    instance: str
+    value: float
+    spend: dict
+    detail: dict = field(default_factory=dict)
+
+
+class Task:
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    tois: ClassVar[tuple[str, ...]] = ()
+    metrics: ClassVar[dict[str, MetricInfo]] = {}
+
+    def __init__(self, **params: Any):
+        self.params = params
+
+    def metrics_for(self, arm: Any) -> list[str]:
+        """The metrics this arm can be scored on: those whose protocol it implements."""
+        return [m for m, info in self.metrics.items() if isinstance(arm, info.protocol)]
+
+    def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
+        raise NotImplementedError
+
+
+def metered(model: Any, arm: Any, budget: Budget) -> MeteredModel:
+    return MeteredModel(model, Meter(budget), arm.access)
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0, posinf=1e12, neginf=-1e12)
+    return float(roc_auc_score(labels, scores))
+
+
+def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_max: float = 0.01) -> float:
+    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0, posinf=1e12, neginf=-1e12)
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(tpr[fpr <= fpr_max].max())

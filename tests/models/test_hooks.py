@@ -1,0 +1,29 @@
+import torch
+
+from samecurve.models.hooks import hook_points, run_with_cache, run_with_hooks
+from samecurve.models.transformer import TinyTransformer, TransformerConfig
+
+
+def _model():
+    torch.manual_seed(0)
+    return TinyTransformer(TransformerConfig(vocab_size=30, n_ctx=10, d_model=32, n_layers=2, n_heads=4, d_mlp=64)).eval()
+
+
+def test_transformerlens_names_and_shapes():
+    m = _model()
+    x = torch.randint(0, 30, (3, 7))
+    logits, cache = run_with_cache(m, x, ["blocks.1.hook_resid_post", "blocks.0.attn.hook_pattern", "hook_embed"])
+    assert cache["blocks.1.hook_resid_post"].shape == (3, 7, 32)
+    assert cache["blocks.0.attn.hook_pattern"].shape == (3, 4, 7, 7)
+    assert torch.allclose(cache["blocks.0.attn.hook_pattern"].sum(-1), torch.ones(3, 4, 7))
+    assert torch.allclose(logits, m(x))  # capturing changes nothing
+
+
+def test_hooks_are_removed_and_patching_works():
+    m = _model()
+    x = torch.randint(0, 30, (2, 6))
+    clean = m(x)
+    patched = run_with_hooks(m, x, [("blocks.0.hook_resid_post", lambda act, name: torch.zeros_like(act))])
+    assert not torch.allclose(clean, patched)
+    assert all(len(p._forward_hooks) == 0 for p in hook_points(m).values())
+    assert torch.allclose(m(x), clean)

