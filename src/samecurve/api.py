@@ -73,7 +73,7 @@ def list_names(kind: str) -> list[dict]:
     if kind == "tasks":
         return [{"name": n, "tois": ", ".join(t.tois), "metrics": ", ".join(t.metrics)} for n, t in sorted(registry.tasks().items())]
     if kind == "arms":
-        return [{"name": n, "family": a.family, "access": a.access, "controls": ", ".join(a.controls),
+        return [{"name": n, "family": a.family, "access": a.access, "controls": "\n".join(a.controls),
                  "doc": (a.__doc__ or "").strip().splitlines()[0] if a.__doc__ else ""}
                 for n, a in sorted(registry.arms().items(), key=lambda kv: (kv[1].family, kv[0]))]
     if kind == "organisms":

@@ -37,7 +37,8 @@ def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | su
     rows = api.list_names(kind)
     table = Table(title=f"samecurve {kind}")
     for col in rows[0]:
-        table.add_column(col)
+        # names must stay copyable; prose columns wrap
+        table.add_column(col, no_wrap=col in ("name", "family", "access", "controls"), overflow="fold")
     for r in rows:
         table.add_row(*(str(v) for v in r.values()))
     console.print(table)

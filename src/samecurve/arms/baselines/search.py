@@ -37,6 +37,7 @@ class Fitness:
     n: int            # prompts measured
 
     def key(self) -> tuple[float, float]:
+        """Search order: flips first; among equal flips, the candidate that shakes the answer most."""
         return (self.flip_rate, self.loss)
 
 
@@ -72,13 +73,18 @@ class _Search:
     """Budget-aware bookkeeping shared by the searchers: base prompts, cache, ranking, confirmation."""
 
     def __init__(self, model: MeteredModel, context: Any, n_prompts: int, n_confirm: int,
-                 confirm_prompts: int, prune_at: float):
+                 confirm_prompts: int, prune_at: float, min_prompts: int = 4):
         self.model, self.language, self.rng = model, context.language, context.rng
         self.content = tuple(int(t) for t in context.language.content_tokens)
         self.prune_at = prune_at
         self.cache: dict[Candidate, Fitness] = {}
         self.confirmed: dict[Candidate, Fitness] = {}
         clean = context.clean_inputs
+        start = model.meter.remaining("forward_passes")
+        # On a small budget, screen on fewer prompts (down to min_prompts) so that the exhaustive
+        # single-token scan still fits beside the confirmation reserve.
+        fits_scan = int(0.75 * start) // (len(self.content) + 1)
+        n_prompts = max(min(n_prompts, fits_scan), min(min_prompts, n_prompts))
         # Screening prompts: the first clean inputs, topped up from the natural distribution when
         # the labelled set is small (a natural prompt is rarely triggered, and then merely dilutes).
         screen = clean[:n_prompts]
@@ -92,7 +98,6 @@ class _Search:
         self.n_confirm = n_confirm
         self.answers: torch.Tensor | None = None
         self.heldout_answers: torch.Tensor | None = None
-        start = model.meter.remaining("forward_passes")
         # Keep back what confirmation costs, but never more than a quarter of the budget.
         per = len(self.heldout)
         if (n_confirm + 1) * per > 0.25 * start:
@@ -155,15 +160,16 @@ class _Search:
     # -- results -------------------------------------------------------------------------------
 
     def ranked(self) -> list[Candidate]:
-        """Best first: confirmed (pooled) flip rate, then the shorter set, then the larger loss."""
+        """Best first: confirmed candidates (the screening's top, now judged on more prompts) before
+        the rest, then flip rate, then the shorter set, then the larger loss."""
 
-        def sort_key(c: Candidate) -> tuple[float, int, float]:
-            f = self._pooled(c)
-            return (-f.flip_rate, len(c), -f.loss)
+        def sort_key(c: Candidate) -> tuple[bool, float, int, float]:
+            f = self.pooled(c)
+            return (c not in self.confirmed, -f.flip_rate, len(c), -f.loss)
 
         return sorted(self.cache, key=sort_key)
 
-    def _pooled(self, c: Candidate) -> Fitness:
+    def pooled(self, c: Candidate) -> Fitness:
         a, b = self.cache[c], self.confirmed.get(c)
         if b is None:
             return a
@@ -217,17 +223,19 @@ class _TriggerSearchArm:
         self.proposals_ = state.ranked()[: self.n_proposals]
         self.flip_rate_ = state.best_flip_rate()
         self.n_evaluated_ = len(state.cache)
-        self.fitness_ = {c: state._pooled(c) for c in self.proposals_}
+        self.fitness_ = {c: state.pooled(c) for c in self.proposals_}
         return self
 
     def propose_triggers(self, model: MeteredModel, context: Any) -> list[Candidate]:
+        """Token sets to insert, best first (a fresh search per call: the task calls once per arm)."""
         return list(self.fit(model, context).proposals_)
 
     def score_model(self, model: MeteredModel, context: Any) -> float:
+        """The best candidate's held-out flip rate: ~0 for an honest model, ~1 for a found trigger."""
         return float(self.fit(model, context).flip_rate_)
 
 
-@arm("random-search", family="baseline", access="black-box")
+@arm("random-search", family="baseline", access="black-box", control="random-scores")
 class RandomTriggerSearch(_TriggerSearchArm):
     """Every single token, then distinct pairs in a random order until the budget is spent."""
 
@@ -248,7 +256,7 @@ class RandomTriggerSearch(_TriggerSearchArm):
                     return
 
 
-@arm("evolutionary-search", family="baseline", access="black-box")
+@arm("evolutionary-search", family="baseline", access="black-box", control="random-scores")
 class EvolutionarySearch(_TriggerSearchArm):
     """A (mu + lambda) genetic search over token sets of size 1..max_size, seeded by the single scan."""
 
@@ -329,7 +337,7 @@ class EvolutionarySearch(_TriggerSearchArm):
         return children
 
 
-@arm("gcg", family="baseline", access="gradients")
+@arm("gcg", family="baseline", access="gradients", control="random-scores")
 class GCGSearch(_TriggerSearchArm):
     """Greedy coordinate gradient over the inserted token slots, for 1- and 2-token triggers."""
 
@@ -346,17 +354,23 @@ class GCGSearch(_TriggerSearchArm):
         if self.scan_singles and state.can_scan_singles():
             state.scan_singles()
             sizes = [s for s in sizes if s != 1]  # nothing left for gradients to find at size 1
-        for i, size in enumerate(sizes):
-            # Split what is left evenly over the remaining sizes.
-            share = (state.model.meter.remaining("forward_passes") - state.reserve) / (len(sizes) - i)
-            stop_at = state.model.meter.remaining("forward_passes") - share
-            self._run(state, size, stop_at)
-
-    def _run(self, state: _Search, size: int, stop_at: float) -> None:
-        """GCG steps from random starts until this size's share of the budget is spent."""
         meter = state.model.meter
+        for i, size in enumerate(sizes):
+            # Split what is left of both budgets evenly over the remaining trigger sizes.
+            left = len(sizes) - i
+            fwd = meter.remaining("forward_passes")
+            bwd = meter.remaining("backward_passes")
+            self._run(state, size, stop_fwd=fwd - (fwd - state.reserve) / left, stop_bwd=bwd - bwd / left)
+
+    def _run(self, state: _Search, size: int, stop_fwd: float, stop_bwd: float) -> None:
+        """GCG steps from random starts until this size's share of the budgets is spent."""
+        meter = state.model.meter
+
+        def share_left() -> bool:
+            return meter.remaining("forward_passes") > stop_fwd and meter.remaining("backward_passes") > stop_bwd
+
         current, stale = self._restart(state, size), 0
-        while current is not None and meter.remaining("forward_passes") > stop_at:
+        while current is not None and share_left():
             grads = self._slot_gradients(state, current)
             if grads is None:
                 return

@@ -1,7 +1,10 @@
 """Activation anomaly and representation stimulation.
 
-Input level: fit a Gaussian (Ledoit-Wolf shrinkage, scikit-learn) to the residual stream at the
-decision position on the clean labelled inputs; a pool input's score is its Mahalanobis distance.
+Input level: fit one Gaussian (Ledoit-Wolf shrinkage, scikit-learn) to the residual stream (all
+layers) at every prompt position of the clean labelled inputs; a pool input's score is its mean
+Mahalanobis distance over positions. (Tuned on the smoke organisms: the decision position alone
+scored below chance — it is dominated by the answer being computed — while the trigger's trace
+sits at the filler positions.)
 Model level and trigger recovery (after ABS, Liu et al. 2019, which stimulates neurons; we
 stimulate through the input and read the representation): insert each content token, then each
 pair of the most disruptive tokens, into clean prompts and measure how far the internal state
@@ -23,20 +26,28 @@ from .activations import residuals
 
 @arm("activation-anomaly", family="interp", access="white-box", control="activation-anomaly-random-init")
 class ActivationAnomaly:
+    """Mahalanobis distance from clean activations; stimulation by inserted tokens for models and triggers."""
+
     def __init__(self, prompts_per_candidate: int = 16, top_pairs_from: int = 8):
         self.prompts_per_candidate, self.top_pairs_from = prompts_per_candidate, top_pairs_from
 
     def _features(self, model: MeteredModel, ctx, prompts: torch.Tensor) -> np.ndarray:
-        r = residuals(model, prompts, ctx.language.decision_pos)
-        return r.reshape(len(r), -1)
+        """[n, positions, layers * d_model]: every prompt position after BOS, all layers."""
+        r = residuals(model, prompts, slice(1, ctx.language.prompt_len))  # [n, L, P, d]
+        return r.transpose(0, 2, 1, 3).reshape(r.shape[0], r.shape[2], -1)
+
+    def _distance(self, feats: np.ndarray) -> np.ndarray:
+        n, p, d = feats.shape
+        return np.sqrt(self.cov_.mahalanobis(feats.reshape(n * p, d))).reshape(n, p).mean(1)
 
     def fit(self, model: MeteredModel, ctx) -> "ActivationAnomaly":
-        self.cov_ = LedoitWolf().fit(self._features(model, ctx, ctx.clean_inputs))
+        f = self._features(model, ctx, ctx.clean_inputs)
+        self.cov_ = LedoitWolf().fit(f.reshape(-1, f.shape[-1]))
         return self
 
     def score_inputs(self, model: MeteredModel, ctx, inputs: torch.Tensor) -> np.ndarray:
         self.fit(model, ctx)
-        return np.sqrt(self.cov_.mahalanobis(self._features(model, ctx, inputs)))
+        return self._distance(self._features(model, ctx, inputs))
 
     def _stimulate(self, model: MeteredModel, ctx) -> list[tuple[float, tuple[int, ...]]]:
         """(mean shift, candidate) for single tokens and pairs of the top ones, largest first."""
@@ -48,8 +59,7 @@ class ActivationAnomaly:
         def shift(cand: tuple[int, ...]) -> float | None:
             if not model.meter.can_afford("forward_passes", len(base)):
                 return None
-            feats = self._features(model, ctx, ctx.language.insert(base, cand, rng))
-            return float(np.sqrt(self.cov_.mahalanobis(feats)).mean())
+            return float(self._distance(self._features(model, ctx, ctx.language.insert(base, cand, rng))).mean())
 
         for tok in ctx.language.content_tokens:
             s = shift((tok,))

@@ -14,6 +14,8 @@ from .activations import residuals
 
 @arm("spectral-signature", family="interp", access="white-box", control="spectral-signature-random-init")
 class SpectralSignature:
+    """Squared projection on the pool's top singular direction (unsupervised)."""
+
     def __init__(self, layer: int = -1):
         self.layer = layer
 

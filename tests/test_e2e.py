@@ -1,0 +1,33 @@
+"""The smoke suite end to end through the CLI: every arm, a verdict table, a report with real numbers."""
+
+import json
+import subprocess
+import sys
+
+from samecurve import registry
+
+REQUIRED = {"task", "metric", "tois", "best_interp_arm", "best_baseline_arm", "interp_score", "baseline_score",
+            "diff_ci_low", "diff_ci_high", "verdict", "seeds", "budget"}
+VERDICTS = {"interp ahead", "baseline ahead", "no clear difference", "interp fails its control"}
+
+
+def test_smoke_suite_end_to_end(tmp_path, smoke_population):
+    out = tmp_path / "smoke"
+    res = subprocess.run([sys.executable, "-m", "samecurve", "run", "--suite", "smoke", "--out", str(out),
+                          "--executor", "processes", "--jobs", "2"], capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "0 failed" in res.stdout, res.stdout[-3000:]
+    verdicts = json.loads((out / "verdicts.json").read_text())
+    metrics = {v["metric"] for v in verdicts}
+    assert metrics == set(registry.get_task("backdoor-audit").metrics)
+    for v in verdicts:
+        assert REQUIRED <= set(v) and v["verdict"] in VERDICTS and v["seeds"] == [0]
+        assert v["tois"] == ["auditing", "auditing for deception"]
+        assert 0.0 <= v["baseline_score"] <= 1.0
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "backdoor-audit" in html
+    for arm in registry.get_suite("smoke").entries[0].arms:
+        assert arm in html
+    best = max(verdicts, key=lambda v: v["baseline_score"])
+    assert f"{best['baseline_score']:.3f}" in html or f"{best['baseline_score']:.2f}" in html
+    assert "verdict" in res.stdout.lower()
