@@ -41,7 +41,8 @@ def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | su
         table.add_column(col, no_wrap=col in ("name", "family", "access", "controls"), overflow="fold")
     for r in rows:
         table.add_row(*(str(v) for v in r.values()))
-    console.print(table)
+    # never narrower than the names: piped output (80 columns by default) must stay greppable
+    Console(width=max(console.width, 150)).print(table)
 
 
 @app.command()

