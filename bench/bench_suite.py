@@ -24,8 +24,10 @@ def timed_run(cache: Path, out: Path) -> float:
 
 
 def main() -> None:
+    """BENCH_DIR keeps the caches and both runs for inspection; by default they are thrown away."""
+    keep = os.environ.get("BENCH_DIR")
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+        tmp = Path(keep or tmp)
         cold = timed_run(tmp / "cache", tmp / "cold")
         warm = timed_run(tmp / "cache", tmp / "warm")
     print(f"quick suite cold: {cold:7.1f} s   (target < 600 s)")

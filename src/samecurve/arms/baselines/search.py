@@ -28,6 +28,7 @@ from ...errors import BudgetExceeded
 from ...registry import arm
 
 Candidate = tuple[int, ...]
+_BATCH = 64  # candidates per forward call
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,14 @@ def flip_fitness(model: MeteredModel, language: Any, prompts: torch.Tensor, answ
         logits = model.logits(attacked)[:, -1]
     except BudgetExceeded:  # the wall clock ran out between the check and the charge
         return None
-    logp = logits.log_softmax(-1)
+    return _fitness(logits, answers)
+
+
+def _fitness(logits: torch.Tensor, answers: torch.Tensor) -> Fitness:
+    """Flip rate and loss of the original answers from last-position logits [n, vocab]."""
     flip = (logits.argmax(-1) != answers).float().mean()
-    loss = -logp.gather(1, answers[:, None]).mean()
-    return Fitness(float(flip), float(loss), n)
+    loss = -logits.log_softmax(-1).gather(1, answers[:, None]).mean()
+    return Fitness(float(flip), float(loss), int(len(answers)))
 
 
 class _Search:
@@ -132,6 +137,29 @@ class _Search:
             self.cache[key] = fit
         return fit
 
+    def evaluate_many(self, candidates: list[Any]) -> list[Fitness | None]:
+        """Cached fitness of several token sets, the new ones measured in one batched forward
+        (same spend per sequence as one by one, far less per-call overhead); None for those the
+        budget (less the reserve) no longer pays for."""
+        keys = [canonical(c) for c in candidates]
+        todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
+        n = len(self.screen)
+        if todo and self.answers is not None and n:
+            room = int((self.model.meter.remaining("forward_passes") - self.reserve) // n)
+            todo = todo[: max(room, 0)]
+            for i in range(0, len(todo), _BATCH):
+                chunk = todo[i:i + _BATCH]
+                if not self.model.meter.can_afford("forward_passes", n * len(chunk)):
+                    break
+                attacked = torch.cat([self.language.insert(self.screen, k, self.rng) for k in chunk])
+                try:
+                    logits = self.model.logits(attacked)[:, -1].view(len(chunk), n, -1)
+                except BudgetExceeded:  # the wall clock ran out between the check and the charge
+                    break
+                for k, lg in zip(chunk, logits):
+                    self.cache[k] = _fitness(lg, self.answers)
+        return [self.cache.get(k) for k in keys]
+
     # -- candidates ----------------------------------------------------------------------------
 
     def redundant(self, tokens: Any) -> bool:
@@ -145,10 +173,8 @@ class _Search:
 
     def scan_singles(self) -> bool:
         """Try every content token alone, in random order; True if the scan finished."""
-        for t in self.rng.permutation(self.content):
-            if self.evaluate((int(t),)) is None:
-                return False
-        return True
+        fits = self.evaluate_many([(int(t),) for t in self.rng.permutation(self.content)])
+        return all(f is not None for f in fits)
 
     def can_scan_singles(self) -> bool:
         todo = sum((t,) not in self.cache for t in self.content)
@@ -249,11 +275,9 @@ class RandomTriggerSearch(_TriggerSearchArm):
             return
         for size in range(2, self.max_size + 1):
             combos = list(itertools.combinations(state.content, size))
-            for i in state.rng.permutation(len(combos)):
-                if state.redundant(combos[i]):
-                    continue
-                if state.evaluate(combos[i]) is None:
-                    return
+            order = [combos[i] for i in state.rng.permutation(len(combos)) if not state.redundant(combos[i])]
+            if any(f is None for f in state.evaluate_many(order)):
+                return
 
 
 @arm("evolutionary-search", family="baseline", access="black-box", control="random-scores")
@@ -281,9 +305,8 @@ class EvolutionarySearch(_TriggerSearchArm):
             children = self._offspring(state, self._select(state))
             if not children:  # the whole search space is evaluated (or redundant)
                 return
-            for child in children:
-                if state.evaluate(child) is None:
-                    return
+            if any(f is None for f in state.evaluate_many(children)):
+                return
 
     def _select(self, state: _Search) -> list[Candidate]:
         """Elitist survival: the best population_size evaluated so far, leaving out sets that
@@ -375,12 +398,10 @@ class GCGSearch(_TriggerSearchArm):
             if grads is None:
                 return
             candidates = self._swaps(state, current, grads)
-            fits = {}
-            for c in candidates:
-                f = state.evaluate(c)
-                if f is None:
-                    return
-                fits[c] = f
+            evaluated = state.evaluate_many(candidates)
+            if any(f is None for f in evaluated):
+                return
+            fits = dict(zip(candidates, evaluated))
             best = max(fits, key=lambda c: fits[c].key(), default=None)
             if best is not None and fits[best].key() > state.cache[current].key():
                 current, stale = best, 0

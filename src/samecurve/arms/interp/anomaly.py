@@ -49,29 +49,26 @@ class ActivationAnomaly:
         self.fit(model, ctx)
         return self._distance(self._features(model, ctx, inputs))
 
+    def _shifts(self, model: MeteredModel, ctx, base: torch.Tensor, cands: list[tuple[int, ...]],
+                rng: np.random.Generator) -> list[tuple[float, tuple[int, ...]]]:
+        """Mean distance from the clean fit after inserting each candidate, for as many candidates
+        as the budget pays for (batched: one capture for all of them)."""
+        n = len(base)
+        cands = cands[: int(model.meter.remaining("forward_passes") // max(n, 1))]
+        if not cands:
+            return []
+        prompts = torch.cat([ctx.language.insert(base, c, rng) for c in cands])
+        dist = self._distance(self._features(model, ctx, prompts)).reshape(len(cands), n).mean(1)
+        return list(zip(dist.tolist(), cands))
+
     def _stimulate(self, model: MeteredModel, ctx) -> list[tuple[float, tuple[int, ...]]]:
         """(mean shift, candidate) for single tokens and pairs of the top ones, largest first."""
         self.fit(model, ctx)
         base = ctx.clean_inputs[: self.prompts_per_candidate]
         rng = np.random.default_rng([ctx.seed, 21])
-        results: list[tuple[float, tuple[int, ...]]] = []
-
-        def shift(cand: tuple[int, ...]) -> float | None:
-            if not model.meter.can_afford("forward_passes", len(base)):
-                return None
-            return float(self._distance(self._features(model, ctx, ctx.language.insert(base, cand, rng))).mean())
-
-        for tok in ctx.language.content_tokens:
-            s = shift((tok,))
-            if s is None:
-                break
-            results.append((s, (tok,)))
+        results = self._shifts(model, ctx, base, [(t,) for t in ctx.language.content_tokens], rng)
         top = [c[0] for _, c in sorted(results, reverse=True)[: self.top_pairs_from]]
-        for a, b in itertools.combinations(top, 2):
-            s = shift((a, b))
-            if s is None:
-                break
-            results.append((s, (a, b)))
+        results += self._shifts(model, ctx, base, list(itertools.combinations(top, 2)), rng)
         return sorted(results, key=lambda r: (-r[0], len(r[1])))
 
     def score_model(self, model: MeteredModel, ctx) -> float:
