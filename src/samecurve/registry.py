@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "samecurve.arms.interp.probes",
     "samecurve.arms.interp.anomaly",
     "samecurve.arms.interp.spectral",
+    "samecurve.arms.interp.stimulation",
     "samecurve.arms.baselines.behavioural",
     "samecurve.arms.baselines.search",
     "samecurve.arms.controls",

@@ -7,10 +7,10 @@ from .budget import Budget
 from .registry import Suite, SuiteEntry, suite
 
 AUDIT_ARMS = (
-    "defection-probe", "activation-anomaly", "spectral-signature",
+    "defection-probe", "activation-anomaly", "spectral-signature", "neuron-stimulation",
     "strip", "output-consistency", "random-search", "evolutionary-search", "gcg",
     "random-direction-probe", "defection-probe-random-init", "activation-anomaly-random-init",
-    "spectral-signature-random-init", "random-scores",
+    "spectral-signature-random-init", "neuron-stimulation-random-init", "random-scores",
 )
 
 suite(Suite(

@@ -15,6 +15,7 @@ from ..registry import arm
 from .interp.anomaly import ActivationAnomaly
 from .interp.probes import DefectionProbe
 from .interp.spectral import SpectralSignature
+from .interp.stimulation import NeuronStimulation
 
 
 @arm("random-scores", family="control", access="black-box")
@@ -51,3 +52,4 @@ def on_random_init(base: type, name: str) -> type:
 DefectionProbeOnRandomInit = on_random_init(DefectionProbe, "defection-probe-random-init")
 ActivationAnomalyOnRandomInit = on_random_init(ActivationAnomaly, "activation-anomaly-random-init")
 SpectralSignatureOnRandomInit = on_random_init(SpectralSignature, "spectral-signature-random-init")
+NeuronStimulationOnRandomInit = on_random_init(NeuronStimulation, "neuron-stimulation-random-init")
