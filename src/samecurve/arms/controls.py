@@ -32,6 +32,11 @@ class RandomScores:
         return [(int(ctx.rng.choice(ctx.language.content_tokens)),)]
 
 
+# Protocol methods that take the model as their first argument (protocols.py and task protocols).
+MODEL_METHODS = ("score_inputs", "score_model", "propose_triggers", "score_truth", "edit", "steer", "explain",
+                 "attribute")
+
+
 def on_random_init(base: type, name: str) -> type:
     """Register `name`: `base` run on a randomly initialised copy of the organism."""
 
@@ -44,7 +49,7 @@ def on_random_init(base: type, name: str) -> type:
         method.__name__ = method_name
         return method
 
-    methods = {m: swap(m) for m in ("score_inputs", "score_model", "propose_triggers") if hasattr(base, m)}
+    methods = {m: swap(m) for m in MODEL_METHODS if hasattr(base, m)}
     cls = type(base.__name__ + "OnRandomInit", (base,), {**methods, "__doc__": f"{base.__name__} on a random network."})
     return arm(name, family="control", access=base.access)(cls)
 

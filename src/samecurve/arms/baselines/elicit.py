@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ...budget import MeteredModel
 from ...registry import arm
-from ..interp.ccs import truth_on_random_init
+from ..controls import on_random_init
 
 _CHUNK = 4096
 
@@ -100,5 +100,5 @@ class ModelSays:
         return says_true(model, ctx.language, statements)
 
 
-AskHonestPersonaOnRandomInit = truth_on_random_init(AskHonestPersona, "ask-honest-persona-random-init")
-FinetuneLastLayersOnRandomInit = truth_on_random_init(FinetuneLastLayers, "finetune-last-layers-random-init")
+AskHonestPersonaOnRandomInit = on_random_init(AskHonestPersona, "ask-honest-persona-random-init")
+FinetuneLastLayersOnRandomInit = on_random_init(FinetuneLastLayers, "finetune-last-layers-random-init")

@@ -215,20 +215,6 @@ class DiffMean:
 
 # ---- random-init controls ---------------------------------------------------------------------
 
-def truth_on_random_init(base: type, name: str) -> type:
-    """`on_random_init` for TruthScorer arms: register `name` = `base` run on a freshly initialised
-    network of the same shape (controls.on_random_init swaps only the audit methods, so
-    `score_truth` is swapped here)."""
-    cls = on_random_init(base, name)
-    inner = base.score_truth
-
-    def score_truth(self, model: MeteredModel, ctx, statements: torch.Tensor) -> np.ndarray:
-        return inner(self, model.randomised(seed=int(ctx.seed) + 7919), ctx, statements)
-
-    cls.score_truth = score_truth
-    return cls
-
-
-CCSOnRandomInit = truth_on_random_init(CCS, "ccs-random-init")
-SupervisedContrastProbeOnRandomInit = truth_on_random_init(SupervisedContrastProbe, "supervised-contrast-probe-random-init")
-DiffMeanOnRandomInit = truth_on_random_init(DiffMean, "diffmean-random-init")
+CCSOnRandomInit = on_random_init(CCS, "ccs-random-init")
+SupervisedContrastProbeOnRandomInit = on_random_init(SupervisedContrastProbe, "supervised-contrast-probe-random-init")
+DiffMeanOnRandomInit = on_random_init(DiffMean, "diffmean-random-init")
