@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
 import torch
@@ -31,15 +31,6 @@ class Budget:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def scaled(self, factor: float) -> Budget:
-        """The same budget shape at another size (for metric-vs-spend curves)."""
-        return replace(
-            self,
-            labelled_examples=max(1, int(self.labelled_examples * factor)),
-            forward_passes=max(1, int(self.forward_passes * factor)),
-            backward_passes=max(0, int(self.backward_passes * factor)),
-        )
 
     @classmethod
     def from_dict(cls, d: dict) -> Budget:
@@ -154,6 +145,3 @@ class MeteredModel:
         torch.manual_seed(seed)
         fresh = type(self._model)(self._model.cfg)
         return MeteredModel(fresh, self.meter, self.access)
-
-    def unmetered_for_tests(self) -> nn.Module:
-        return self._model

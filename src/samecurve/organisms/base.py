@@ -14,14 +14,14 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..errors import CorruptCacheError, OrganismFailedError, UnknownNameError
+from ..errors import CorruptCacheError, UnknownNameError
 
 _FAMILIES: dict[str, "Family"] = {}
 
@@ -131,5 +131,3 @@ def load_or_build(spec: Any) -> Organism:
         shutil.rmtree(tmp, ignore_errors=True)
     return Organism(spec, model.eval(), metrics, digest)
 
-
-__all__ = ["Family", "Organism", "OrganismFailedError", "load_or_build", "register_family", "spec_hash", "asdict"]
