@@ -25,23 +25,7 @@ from sklearn.preprocessing import OneHotEncoder
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded
 from ...registry import arm
-
-_CHUNK = 4096  # sequences per forward call: bounds memory, not spend (spend is per sequence)
-
-
-@torch.no_grad()
-def greedy_answers(model: MeteredModel, prompts: torch.Tensor, n_tokens: int) -> torch.Tensor:
-    """The model's own first `n_tokens` answer tokens (argmax decoding), [n, n_tokens]."""
-    out = []
-    for chunk in torch.split(prompts, _CHUNK):
-        seq, toks = chunk, []
-        for _ in range(n_tokens):
-            nxt = model.logits(seq)[:, -1].argmax(-1)
-            toks.append(nxt)
-            seq = torch.cat([seq, nxt[:, None]], 1)
-        out.append(torch.stack(toks, 1))
-    return torch.cat(out) if out else torch.empty(0, n_tokens, dtype=torch.long)
-
+from ..answers import greedy_answers
 
 def _perturbed_copies(prompts: torch.Tensor, positions: tuple[int, ...], content: np.ndarray, k: int,
                       rng: np.random.Generator) -> torch.Tensor:
@@ -214,4 +198,4 @@ class OutputConsistency:
         return float(wrong.mean())
 
 
-__all__ = ["OutputConsistency", "StripPerturbation", "greedy_answers"]
+__all__ = ["OutputConsistency", "StripPerturbation"]

@@ -26,6 +26,7 @@ import torch
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded
 from ...registry import arm
+from ..answers import greedy_first_answer
 
 Candidate = tuple[int, ...]
 _BATCH = 64  # candidates per forward call
@@ -45,12 +46,6 @@ class Fitness:
 def canonical(tokens: Any) -> Candidate:
     """Insertion slots are random, so a token set's order carries no meaning: one key per set."""
     return tuple(sorted(int(t) for t in tokens))
-
-
-@torch.no_grad()
-def greedy_first_token(model: MeteredModel, prompts: torch.Tensor) -> torch.Tensor:
-    """The model's own greedy first answer token for each prompt (charged per prompt)."""
-    return model.logits(prompts)[:, -1].argmax(-1)
 
 
 def flip_fitness(model: MeteredModel, language: Any, prompts: torch.Tensor, answers: torch.Tensor,
@@ -120,7 +115,7 @@ class _Search:
         if not self.model.meter.can_afford("forward_passes", len(self.screen) + self.reserve):
             return False
         try:
-            self.answers = greedy_first_token(self.model, self.screen)
+            self.answers = greedy_first_answer(self.model, self.screen)
         except BudgetExceeded:
             return False
         return True
@@ -211,7 +206,7 @@ class _Search:
         if not meter.can_afford("forward_passes", len(self.heldout)):
             return
         try:
-            self.heldout_answers = greedy_first_token(self.model, self.heldout)
+            self.heldout_answers = greedy_first_answer(self.model, self.heldout)
         except BudgetExceeded:
             return
         for c in top:

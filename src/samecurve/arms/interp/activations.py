@@ -21,7 +21,3 @@ def residuals(model: MeteredModel, tokens: torch.Tensor, pos: int | slice, batch
         _, cache = model.run_with_cache(tokens[i:i + batch], names)
         out.append(torch.stack([cache[n][:, pos] for n in names], 1))
     return torch.cat(out).numpy().astype(np.float64)
-
-
-def greedy_first_answer(model: MeteredModel, prompts: torch.Tensor) -> torch.Tensor:
-    return model.logits(prompts)[:, -1].argmax(-1)

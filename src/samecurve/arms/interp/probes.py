@@ -20,7 +20,8 @@ from sklearn.preprocessing import StandardScaler
 
 from ...budget import MeteredModel
 from ...registry import arm
-from .activations import greedy_first_answer, residuals
+from ..answers import greedy_first_answer
+from .activations import residuals
 
 
 def contrast_pairs(model: MeteredModel, ctx, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:

@@ -19,6 +19,7 @@ import torch
 
 from ...budget import MeteredModel
 from ...registry import arm
+from ..answers import greedy_first_answer
 
 
 @arm("neuron-stimulation", family="interp", access="white-box", control="neuron-stimulation-random-init")
@@ -37,7 +38,7 @@ class NeuronStimulation:
     def _flip_rates(self, model: MeteredModel, prompts: torch.Tensor) -> np.ndarray:
         """Share of prompts whose first answer flips when one neuron is stimulated, per neuron."""
         neurons = self._neurons(model)
-        answers = model.logits(prompts)[:, -1].argmax(-1)
+        answers = greedy_first_answer(model, prompts)
         _, cache = model.run_with_cache(prompts, [f"blocks.{l}.mlp.hook_post" for l in range(model.config.n_layers)])
         # The stimulus: a multiple of the largest activation that layer shows on clean prompts.
         peak = {l: float(cache[f"blocks.{l}.mlp.hook_post"].max()) for l in range(model.config.n_layers)}
