@@ -73,6 +73,13 @@ class Meter:
     def can_afford(self, kind: str, n: float = 1) -> bool:
         return self.remaining(kind) >= n and self.remaining("wall_seconds") > 0
 
+    def try_charge(self, kind: str, n: int = 1) -> bool:
+        """Charge if affordable and say so: for optional spend such as one more tuning trial."""
+        if not self.can_afford(kind, n):
+            return False
+        self.charge(kind, n)
+        return True
+
     def charge(self, kind: str, n: int = 1) -> None:
         if n > self.remaining(kind):
             raise BudgetExceeded(f"{kind}: spending {n} more would exceed the budget of {getattr(self.budget, kind)}")

@@ -101,9 +101,8 @@ class EmbeddingLogReg:
         k = max(2, int(min(4, np.bincount(y).min())))
         best = (-1.0, self.Cs[0])
         for C in self.Cs:
-            if not model.meter.can_afford("tuning_trials"):
+            if not model.meter.try_charge("tuning_trials"):
                 break
-            model.meter.charge("tuning_trials")
             acc = cross_val_score(LogisticRegression(C=C, max_iter=2000), x, y,
                                   cv=StratifiedKFold(k, shuffle=True, random_state=0), scoring="roc_auc").mean()
             best = max(best, (acc, C), key=lambda b: b[0])

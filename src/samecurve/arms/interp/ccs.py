@@ -105,10 +105,8 @@ class CCS:
         rng = np.random.default_rng([ctx.seed, 41])
         best = None
         for layer in range(fp.shape[1]):
-            if best is not None and not model.meter.can_afford("tuning_trials"):
-                break
-            if model.meter.can_afford("tuning_trials"):
-                model.meter.charge("tuning_trials")
+            if not model.meter.try_charge("tuning_trials") and best is not None:
+                break  # the first trial runs even with none left: an arm must pick something
             norm_p, norm_n = _Norm(fp[:, layer]), _Norm(fn[:, layer])
             xp, xn = norm_p(fp[:, layer]), norm_n(fn[:, layer])
             w, b, loss = self._train_probe(*self._pairs(xp, xn, rng), seed=ctx.seed * 100 + layer)
@@ -156,10 +154,8 @@ class SupervisedContrastProbe:
         best = None
         for layer in range(fp.shape[1]):
             for C in self.Cs:
-                if best is not None and not model.meter.can_afford("tuning_trials"):
-                    break
-                if model.meter.can_afford("tuning_trials"):
-                    model.meter.charge("tuning_trials")
+                if not model.meter.try_charge("tuning_trials") and best is not None:
+                    break  # the first trial runs even with none left: an arm must pick something
                 clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
                 acc = cross_val_score(clf, self._diff(fp, fn, layer), y, cv=cv).mean() if cv >= 2 else 0.5
                 if best is None or acc > best[0]:
@@ -189,10 +185,8 @@ class DiffMean:
         half = np.random.default_rng([ctx.seed, 43]).permutation(len(y)) % 2 == 0
         best = None
         for layer in range(feats.shape[1]):
-            if best is not None and not model.meter.can_afford("tuning_trials"):
-                break
-            if model.meter.can_afford("tuning_trials"):
-                model.meter.charge("tuning_trials")
+            if not model.meter.try_charge("tuning_trials") and best is not None:
+                break  # the first trial runs even with none left: an arm must pick something
             x = feats[:, layer]
             accs = []
             for tr in (half, ~half):  # two-fold: direction from one half, accuracy on the other

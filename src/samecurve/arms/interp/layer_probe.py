@@ -49,9 +49,8 @@ class LayerProbe:
         best = (-1.0, self.layers[0], self.Cs[0])
         for C in self.Cs:
             for layer in self.layers:
-                if not model.meter.can_afford("tuning_trials"):
+                if not model.meter.try_charge("tuning_trials"):
                     break
-                model.meter.charge("tuning_trials")
                 clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
                 acc = cross_val_score(clf, hidden[:, layer], labels, cv=_cv(labels), scoring="roc_auc").mean()
                 best = max(best, (acc, layer, C), key=lambda b: b[0])

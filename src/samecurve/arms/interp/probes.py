@@ -57,9 +57,8 @@ class DefectionProbe:
         best = (-1.0, 0, self.Cs[0])
         for layer in range(feats.shape[1]):
             for C in self.Cs:
-                if not model.meter.can_afford("tuning_trials"):
+                if not model.meter.try_charge("tuning_trials"):
                     break
-                model.meter.charge("tuning_trials")
                 clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
                 acc = cross_val_score(clf, feats[:, layer], labels, cv=self.cv).mean()
                 best = max(best, (acc, layer, C), key=lambda b: b[0])
