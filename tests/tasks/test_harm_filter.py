@@ -13,7 +13,7 @@ from samecurve.errors import AccessDenied  # noqa: E402
 from samecurve.models.pretrained import MeteredEncoder, load_minilm  # noqa: E402
 from samecurve.seeding import seed_everything  # noqa: E402
 
-import samecurve.arms.baselines.filters  # noqa: E402,F401  (registers the arms until they join BUILTIN_MODULES)
+import samecurve.arms.baselines.filters  # noqa: E402,F401
 import samecurve.arms.interp.layer_probe  # noqa: E402,F401
 from samecurve.tasks.harm_filter import HarmFilter, TextFilter, make_splits  # noqa: E402
 

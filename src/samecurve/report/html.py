@@ -18,6 +18,7 @@ from .. import __version__
 from .. import verdict as V
 from ..store import Store
 from . import plots
+from .task_figures import task_figures
 from .terminal import (FAMILY_ORDER, ReportData, arm_score, collect, control_status, direction, fmt, fmt_ci,
                        fmt_diff, fmt_int, fmt_seeds, fmt_signed, sentence, toi_lines)
 
@@ -84,6 +85,12 @@ Verdict: <span class="{{ m.cls }}">{{ m.verdict }}</span>. {{ m.sentence }}</p>
 <td class="num">{{ a.mean }}</td><td class="num">{{ a.ci }}</td><td>{{ a.seed_means }}</td><td class="num">{{ a.n }}</td>
 <td>{% if a.vs_control %}<span class="num">{{ a.vs_control }}</span> vs {{ a.control }}: {% endif %}<span class="{{ a.status_cls }}">{{ a.status }}</span></td>
 <td class="num">{{ a.fwd }}</td></tr>{% endfor %}</table></div>
+{% endfor %}
+
+{% for f in task_figures %}
+<h2 id="{{ f.anchor }}">{{ f.task }}: {{ f.title }}</h2>
+{% if f.note %}<p class="note">{{ f.note }}</p>{% endif %}
+<figure>{{ f.svg }}</figure>
 {% endfor %}
 
 {% if triggers %}<h2>Trigger recovery</h2>
@@ -208,6 +215,10 @@ def _organisms(store: Store) -> list[dict]:
     return out
 
 
+def _task_figures(rows: list[dict]) -> list[dict]:
+    return [{**f, "anchor": plots.slug(f["task"], f["title"]), "svg": Markup(f["svg"])} for f in task_figures(rows)]
+
+
 def render_html(store: Store) -> str:
     """The whole report as one HTML string, from the store alone."""
     data, cells = collect(store), store.cells()
@@ -218,7 +229,7 @@ def render_html(store: Store) -> str:
         "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": VERDICT_CLASS.get(s, "meh")} for t, s, p in toi_lines(data)],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
-        "organisms": _organisms(store),
+        "organisms": _organisms(store), "task_figures": _task_figures(data.rows),
     }
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(**context)
