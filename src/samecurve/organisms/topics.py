@@ -1,0 +1,366 @@
+"""The `topics` family: a tiny language model on a synthetic multi-topic language.
+
+Topics are known by construction. The vocabulary holds shared function words (determiners, the
+full stop), one marker token `<topic:k>` per topic, and per topic its own adjectives, nouns and
+verbs. A sentence is `DET ADJ? NOUN VERB (DET ADJ? NOUN)? .` with every content word from the
+sentence's one topic (six templates, drawn uniformly). A document is `BOS` then sentences; each
+next sentence keeps the topic with probability 1 - `switch_prob`, else moves to another topic
+drawn uniformly; before a sentence, with probability `marker_share`, stands the marker of that
+sentence's topic. So the organism learns that a marker fixes the next sentence's topic: the
+prompting baseline of `steering` has a fair lever (a topic prefix the model has seen), and how
+often it was seen is a spec field.
+
+Ground truth, exact by construction: the topic of every content token (`TOKEN_TOPIC`), and a
+finite automaton (`is_valid`) that accepts exactly the prefixes of documents the grammar can
+produce (categories in template order, one topic per sentence, a marker agreeing with its
+sentence). `check` refuses an organism whose own samples are not mostly valid, or that did not
+learn the marker or topic persistence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import OrganismFailedError
+from ..models.transformer import TinyTransformer, TransformerConfig
+from ..registry import organism_set
+from ..seeding import seed_everything
+from .base import Family, register_family
+
+RECIPE_VERSION = "topics-2"
+MAX_TOPICS = 4
+PAD, BOS, END = 0, 1, 2
+DETS = (3, 4, 5, 6)
+MARK0 = 7                                   # <topic:k> = MARK0 + k
+N_ADJ, N_NOUN, N_VERB = 4, 5, 4
+PER_TOPIC = N_ADJ + N_NOUN + N_VERB
+WORD0 = MARK0 + MAX_TOPICS
+VOCAB = WORD0 + MAX_TOPICS * PER_TOPIC     # 63
+TOPIC_NAMES = ("sea", "space", "kitchen", "forest")
+_WORDS = (
+    (("salty", "deep", "blue", "wet"), ("ship", "whale", "wave", "sailor", "reef"), ("sails", "dives", "floats", "drifts")),
+    (("stellar", "dark", "orbital", "cold"), ("planet", "comet", "rocket", "star", "moon"), ("orbits", "launches", "spins", "glows")),
+    (("spicy", "sweet", "hot", "fresh"), ("soup", "chef", "bread", "pan", "onion"), ("bakes", "stirs", "fries", "tastes")),
+    (("green", "tall", "wild", "mossy"), ("tree", "fox", "owl", "leaf", "deer"), ("grows", "hunts", "rustles", "climbs")),
+)
+# Categories (for the automaton): function words, markers, content words.
+C_PAD, C_BOS, C_END, C_DET, C_MARK, C_ADJ, C_NOUN, C_VERB = range(8)
+
+
+def _tables() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    cat = np.full(VOCAB, C_PAD, dtype=np.int64)
+    topic = np.full(VOCAB, -1, dtype=np.int64)
+    names = ["<pad>", "<bos>", "."] + ["the", "a", "every", "some"] + [f"<topic:{TOPIC_NAMES[k]}>" for k in range(MAX_TOPICS)]
+    cat[BOS], cat[END], cat[list(DETS)] = C_BOS, C_END, C_DET
+    for k in range(MAX_TOPICS):
+        cat[MARK0 + k], topic[MARK0 + k] = C_MARK, k
+        base = WORD0 + k * PER_TOPIC
+        for j, (c, n) in enumerate(((C_ADJ, N_ADJ), (C_NOUN, N_NOUN), (C_VERB, N_VERB))):
+            off = base + sum((N_ADJ, N_NOUN, N_VERB)[:j])
+            cat[off:off + n], topic[off:off + n] = c, k
+            names += list(_WORDS[k][j])
+    return cat, topic, names
+
+
+CATEGORY, TOKEN_TOPIC, TOKEN_NAMES = _tables()
+IS_CONTENT = np.isin(CATEGORY, (C_ADJ, C_NOUN, C_VERB))
+
+
+def token_name(t: int) -> str:
+    return TOKEN_NAMES[int(t)]
+
+
+def words(topic: int, category: int) -> np.ndarray:
+    """The content tokens of one topic and category (ground truth of the vocabulary layout)."""
+    return np.flatnonzero((TOKEN_TOPIC == topic) & (CATEGORY == category))
+
+
+# ---- the grammar: sampling ------------------------------------------------------------------
+
+# Six templates = every combination the automaton accepts: subject ADJ? x object (none | NOUN | ADJ NOUN).
+TEMPLATES = tuple(
+    (C_DET,) + ((C_ADJ,) if subj_adj else ()) + (C_NOUN, C_VERB) + obj + (C_END,)
+    for subj_adj in (False, True) for obj in ((), (C_DET, C_NOUN), (C_DET, C_ADJ, C_NOUN)))
+PROMPT_TEMPLATE = (C_DET, C_ADJ, C_NOUN, C_VERB, C_DET, C_NOUN, C_END)
+
+
+def sentence(rng: np.random.Generator, topic: int, template: tuple[int, ...] | None = None) -> list[int]:
+    """One sentence of one topic, drawn from the grammar."""
+    tpl = template if template is not None else TEMPLATES[rng.integers(len(TEMPLATES))]
+    out = []
+    for c in tpl:
+        if c == C_DET:
+            out.append(int(rng.choice(DETS)))
+        elif c == C_END:
+            out.append(END)
+        else:
+            out.append(int(rng.choice(words(topic, c))))
+    return out
+
+
+_TPL = np.full((len(TEMPLATES), 8), -1, dtype=np.int64)
+for _i, _t in enumerate(TEMPLATES):
+    _TPL[_i, :len(_t)] = _t
+_CAT_OFFSET = {C_ADJ: 0, C_NOUN: N_ADJ, C_VERB: N_ADJ + N_NOUN}
+_CAT_SIZE = {C_ADJ: N_ADJ, C_NOUN: N_NOUN, C_VERB: N_VERB}
+
+
+def documents(rng: np.random.Generator, n: int, n_topics: int, length: int, marker_share: float,
+              switch_prob: float, topics: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """n documents: BOS then sentences to `length` tokens (truncated), and each token's sentence
+    topic (-1 at BOS). Vectorised over documents (a Python loop per sentence was too slow)."""
+    n_sent = (length - 1) // 4 + 1                       # the shortest sentence has 4 tokens
+    topic = np.empty((n, n_sent), dtype=np.int64)
+    topic[:, 0] = rng.integers(n_topics, size=n) if topics is None else np.asarray(topics, dtype=np.int64)
+    for s in range(1, n_sent):
+        move = rng.random(n) < switch_prob if n_topics > 1 else np.zeros(n, bool)
+        other = (topic[:, s - 1] + 1 + rng.integers(max(n_topics - 1, 1), size=n)) % n_topics  # uniform over the others
+        topic[:, s] = np.where(move, other, topic[:, s - 1])
+    cats = _TPL[rng.integers(len(TEMPLATES), size=(n, n_sent))]          # [n, S, 8]
+    toks = np.full(cats.shape, -1, dtype=np.int64)
+    toks[cats == C_DET] = np.asarray(DETS)[rng.integers(len(DETS), size=int((cats == C_DET).sum()))]
+    toks[cats == C_END] = END
+    for c in (C_ADJ, C_NOUN, C_VERB):
+        m = cats == c
+        k = np.broadcast_to(topic[:, :, None], cats.shape)[m]
+        toks[m] = WORD0 + k * PER_TOPIC + _CAT_OFFSET[c] + rng.integers(_CAT_SIZE[c], size=int(m.sum()))
+    mark = np.where(rng.random((n, n_sent)) < marker_share, MARK0 + topic, -1)
+    rows = np.concatenate([mark[:, :, None], toks], 2)                    # [n, S, 9]
+    tops = np.where(rows >= 0, topic[:, :, None], -1)
+    out_t = np.full((n, length), PAD, dtype=np.int64)
+    out_k = np.full((n, length), -1, dtype=np.int64)
+    out_t[:, 0] = BOS
+    for i in range(n):
+        keep = rows[i].ravel() >= 0
+        r, k = rows[i].ravel()[keep][: length - 1], tops[i].ravel()[keep][: length - 1]
+        out_t[i, 1:1 + len(r)], out_k[i, 1:1 + len(k)] = r, k
+    return out_t, out_k
+
+
+def corpus(rng: np.random.Generator, n: int, n_topics: int, length: int, marker_share: float,
+           switch_prob: float) -> np.ndarray:
+    return documents(rng, n, n_topics, length, marker_share, switch_prob)[0]
+
+
+def single_topic_texts(rng: np.random.Generator, topics: np.ndarray, length: int) -> np.ndarray:
+    """Documents that never switch topic and carry no marker: the labelled examples of `steering`."""
+    return documents(rng, len(topics), MAX_TOPICS, length, 0.0, 0.0, np.asarray(topics))[0]
+
+
+def prompts(rng: np.random.Generator, topics: np.ndarray) -> np.ndarray:
+    """`BOS` + one sentence of the given topic in the fixed prompt template (all prompts one length)."""
+    return np.array([[BOS] + sentence(rng, int(k), PROMPT_TEMPLATE) for k in topics], dtype=np.int64)
+
+
+# ---- the grammar: exact checks ----------------------------------------------------------------
+
+# Automaton states: B (sentence boundary), M (after a marker), then positions in a sentence.
+S_B, S_M, S_D1, S_A1, S_N1, S_V, S_D2, S_A2, S_N2 = range(9)
+_NEXT = {
+    (S_B, C_MARK): S_M, (S_B, C_DET): S_D1, (S_M, C_DET): S_D1,
+    (S_D1, C_ADJ): S_A1, (S_D1, C_NOUN): S_N1, (S_A1, C_NOUN): S_N1, (S_N1, C_VERB): S_V,
+    (S_V, C_DET): S_D2, (S_V, C_END): S_B, (S_D2, C_ADJ): S_A2, (S_D2, C_NOUN): S_N2, (S_A2, C_NOUN): S_N2,
+    (S_N2, C_END): S_B,
+}
+
+
+def is_valid(tokens: np.ndarray | list[int]) -> bool:
+    """True iff the sequence (starting with BOS) is a prefix of a document the grammar can produce."""
+    toks = [int(t) for t in tokens]
+    if not toks or toks[0] != BOS:
+        return False
+    state, topic = S_B, -1
+    for t in toks[1:]:
+        nxt = _NEXT.get((state, int(CATEGORY[t])))
+        if nxt is None:
+            return False
+        k = int(TOKEN_TOPIC[t])
+        if k >= 0:  # a marker or a content word: one topic per sentence
+            if topic >= 0 and k != topic:
+                return False
+            topic = k
+        if nxt == S_B:
+            topic = -1
+        state = nxt
+    return True
+
+
+def topic_counts(tokens: np.ndarray, n_topics: int = MAX_TOPICS) -> np.ndarray:
+    """Per row, how many content tokens of each topic it holds: the exact topic classifier."""
+    tokens = np.atleast_2d(tokens)
+    tt = np.where(IS_CONTENT[tokens], TOKEN_TOPIC[tokens], -1)
+    return np.stack([(tt == k).sum(1) for k in range(n_topics)], 1)
+
+
+def topic_of(tokens: np.ndarray) -> np.ndarray:
+    """Majority topic of each row's content words (-1 when it has none)."""
+    c = topic_counts(tokens)
+    return np.where(c.sum(1) > 0, c.argmax(1), -1)
+
+
+def sentence_topics(tokens: np.ndarray | list[int]) -> list[int]:
+    """The topic of each complete or partial sentence of one row (first content word decides)."""
+    out, cur = [], -1
+    for t in tokens:
+        t = int(t)
+        if IS_CONTENT[t] and cur < 0:
+            cur = int(TOKEN_TOPIC[t])
+        if t == END:
+            out.append(cur)
+            cur = -1
+    if cur >= 0:
+        out.append(cur)
+    return out
+
+
+# ---- generation (shared with the task: any logits function, e.g. a metered one) ---------------
+
+def generate(logits_fn: Callable[[torch.Tensor], torch.Tensor], prompt: torch.Tensor, n_new: int, seed: int,
+             temperature: float = 1.0) -> torch.Tensor:
+    """Sample `n_new` tokens after each prompt row; returns only the new tokens [n, n_new].
+
+    No KV cache: every step reruns the whole prefix (so a hook that adds a vector acts at every
+    position, as in ActAdd). The sampling noise depends on `seed` only, so two arms given the same
+    seed draw with common random numbers."""
+    g = torch.Generator().manual_seed(int(seed))
+    seq = prompt.clone()
+    for _ in range(n_new):
+        logits = logits_fn(seq)[:, -1].float()
+        probs = torch.softmax(logits / max(temperature, 1e-6), -1)
+        seq = torch.cat([seq, torch.multinomial(probs, 1, generator=g)], 1)
+    return seq[:, prompt.shape[1]:]
+
+
+@torch.no_grad()
+def token_nll(model: torch.nn.Module, prompt: torch.Tensor, continuation: torch.Tensor) -> np.ndarray:
+    """Mean per-token negative log-likelihood of each continuation given its prompt under `model`."""
+    seq = torch.cat([prompt, continuation], 1)
+    logp = F.log_softmax(model(seq[:, :-1]).float(), -1)
+    tgt = seq[:, 1:]
+    nll = -logp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)[:, prompt.shape[1] - 1:]
+    return nll.mean(1).numpy().astype(np.float64)
+
+
+# ---- the organism -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TopicSpec:
+    seed: int
+    n_topics: int = 4
+    marker_share: float = 0.3     # share of sentences preceded by their topic marker in training
+    switch_prob: float = 0.2      # chance a document moves to another topic after a sentence
+    n_ctx: int = 24
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_mlp: int = 128
+    steps: int = 450
+    batch_size: int = 64
+    corpus_docs: int = 6000
+    lr: float = 8e-3
+    weight_decay: float = 0.01
+    family: ClassVar[str] = "topics"
+
+    def label(self) -> str:
+        return f"topics-k{self.n_topics}-m{self.marker_share:g}-s{self.seed}"
+
+
+@dataclass(frozen=True)
+class Language:
+    """What an arm may know of the format: the vocabulary, the markers, the prompt length."""
+
+    n_topics: int
+    n_ctx: int
+    vocab_size: int = VOCAB
+    bos: int = BOS
+    end: int = END
+
+    def marker(self, topic: int) -> int:
+        return MARK0 + int(topic)
+
+    def token_name(self, t: int) -> str:
+        return token_name(t)
+
+    def topic_name(self, topic: int) -> str:
+        return TOPIC_NAMES[int(topic)]
+
+
+def make_model(spec: TopicSpec) -> TinyTransformer:
+    cfg = TransformerConfig(vocab_size=VOCAB, n_ctx=spec.n_ctx, d_model=spec.d_model, n_layers=spec.n_layers,
+                            n_heads=spec.n_heads, d_mlp=spec.d_mlp)
+    return TinyTransformer(cfg)
+
+
+def evaluate(spec: TopicSpec, model: torch.nn.Module, n: int = 200) -> dict:
+    """Validity of free samples, marker obedience, topic persistence, held-out loss."""
+    rng = np.random.default_rng([spec.seed, 99])
+    model.eval()
+    with torch.no_grad():
+        free = generate(model, torch.full((n, 1), BOS), spec.n_ctx - 1, spec.seed + 1)
+        full = torch.cat([torch.full((n, 1), BOS), free], 1).numpy()
+        valid = float(np.mean([is_valid(r) for r in full]))
+        topics = rng.integers(spec.n_topics, size=n)
+        marked = torch.from_numpy(np.c_[np.full(n, BOS), MARK0 + topics])
+        first = [sentence_topics(r) for r in generate(model, marked, 8, spec.seed + 2).numpy()]
+        marker_follow = float(np.mean([bool(s) and s[0] == k for s, k in zip(first, topics)]))
+        p = torch.from_numpy(prompts(rng, topics[: n]))
+        nxt = [sentence_topics(r) for r in generate(model, p, 8, spec.seed + 3).numpy()]
+        persist = float(np.mean([bool(s) and s[0] == k for s, k in zip(nxt, topics)]))
+        held = torch.from_numpy(corpus(rng, 256, spec.n_topics, spec.n_ctx, spec.marker_share, spec.switch_prob))
+        loss = float(F.cross_entropy(model(held[:, :-1]).reshape(-1, VOCAB), held[:, 1:].reshape(-1)))
+    return {"sample_validity": valid, "marker_follow": marker_follow, "topic_persistence": persist,
+            "heldout_loss": round(loss, 4)}
+
+
+def build(spec: TopicSpec) -> tuple[torch.nn.Module, dict]:
+    rng = seed_everything(spec.seed)
+    if not 1 <= spec.n_topics <= MAX_TOPICS:
+        raise OrganismFailedError(f"n_topics must be 1..{MAX_TOPICS}, not {spec.n_topics}")
+    data = torch.from_numpy(corpus(rng, spec.corpus_docs, spec.n_topics, spec.n_ctx, spec.marker_share, spec.switch_prob))
+    model = make_model(spec)
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=spec.steps, pct_start=0.1)
+    g = torch.Generator().manual_seed(spec.seed)
+    model.train()
+    losses = []
+    for step in range(spec.steps):
+        batch = data[torch.randint(0, len(data), (spec.batch_size,), generator=g)]
+        loss = F.cross_entropy(model(batch[:, :-1]).reshape(-1, VOCAB), batch[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == spec.steps - 1:
+            losses.append(round(loss.item(), 4))
+    model.eval()
+    return model, {**evaluate(spec, model), "loss_curve": losses}
+
+
+def check(spec: TopicSpec, metrics: dict) -> None:
+    need = {"sample_validity": 0.9, "marker_follow": 0.9, "topic_persistence": 0.5}
+    bad = {k: metrics.get(k, 0.0) for k, v in need.items() if metrics.get(k, 0.0) < v}
+    if bad:
+        raise OrganismFailedError(
+            f"organism {spec.label()} did not learn the language ("
+            + ", ".join(f"{k} {v:.3f} < {need[k]}" for k, v in bad.items())
+            + "): raise `steps` or change the seed")
+
+
+register_family(Family("topics", RECIPE_VERSION, TopicSpec, build, make_model,
+                       lambda spec: Language(spec.n_topics, spec.n_ctx), check))
+
+
+@organism_set("topics-tiny", family="topics", description="one 4-topic language model (markers on 30% of sentences); smoke")
+def _tiny(seed: int) -> list[TopicSpec]:
+    return [TopicSpec(seed * 1000)]
+
+
+@organism_set("topics-small", family="topics",
+              description="two 4-topic language models per seed: markers on 30% and on 5% of sentences (quick, full)")
+def _small(seed: int) -> list[TopicSpec]:
+    return [TopicSpec(seed * 1000), TopicSpec(seed * 1000 + 1, marker_share=0.05)]

@@ -1,0 +1,186 @@
+"""`steering`: make a language model write about a target topic without breaking its grammar.
+
+After AxBench (Wu et al. 2025), on organisms with ground truth: a `topics` organism continues a
+prompt sentence of a source topic; an arm must push its continuation to a target topic. Every
+arm gets the same labelled examples (single-topic texts with their topic; `labelled_examples`,
+charged) and returns generations at each setting of its own sweep (a steering coefficient per
+layer, a prompt form, a number of fine-tuning epochs), one tuning trial per setting.
+
+Scoring, all from the language's construction (never from an interp method):
+  concept score   share of generated content words in the target topic (exact classifier);
+  fluency         share of sequences the grammar accepts (exact automaton) times
+                  exp(-max(0, loss - reference)), where loss is the mean per-token loss of the
+                  continuation under the clean (unsteered) organism and the reference is the same
+                  loss for continuations drawn from the grammar in the target topic;
+  harmonic mean   of the two (AxBench's aggregate).
+The task picks, per arm, the setting with the best harmonic mean on a tuning split of prompts and
+reports the held-out split at that setting (the same rule for every arm; ties go to the weaker
+setting). The whole curve (every setting, both splits) goes to `detail` for the report, together
+with the unsteered organism's score on the same prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from ..budget import Budget, MeteredModel
+from ..organisms import topics as T
+from ..registry import task
+from .base import MetricInfo, Score, Task, metered
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Generations at one point of an arm's sweep. `curve` names the line the point sits on (e.g.
+    a hook name); `strength` is its x coordinate, in the arm's own units."""
+
+    curve: str
+    strength: float
+    generations: torch.Tensor  # [n_prompts, n_new] new tokens only
+
+
+@runtime_checkable
+class SweepSteerer(Protocol):
+    """Returns generations pushed towards `target` at each setting of the arm's sweep."""
+
+    def steer(self, model: MeteredModel, context: Any, target: int) -> list[Setting]: ...
+
+
+@dataclass
+class SteerContext:
+    """What a steering arm is given besides the model: the format, the prompts (tuning and held-out
+    mixed; the arm is not told which), how many tokens to generate, the labelled examples (each a
+    single-topic text and its topic), the sampling seed every arm shares, and an RNG."""
+
+    language: Any
+    prompts: torch.Tensor       # [n, prompt_len]
+    n_new: int
+    labelled: torch.Tensor      # [m, n_ctx]
+    labels: np.ndarray          # topic of each labelled text
+    seed: int
+    sample_seed: int            # the sampling noise every arm shares (common random numbers)
+    rng: np.random.Generator
+
+    @property
+    def generation_cost(self) -> int:
+        """Forward passes one setting costs (one per prompt per generated token, no KV cache)."""
+        return int(self.prompts.shape[0]) * self.n_new
+
+    def sample(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], prompts: torch.Tensor | None = None) -> torch.Tensor:
+        """Generate from the prompts with the shared sampling seed (common random numbers across arms)."""
+        return T.generate(logits_fn, self.prompts if prompts is None else prompts, self.n_new, self.sample_seed)
+
+
+def can_generate(model: MeteredModel, ctx: SteerContext) -> bool:
+    """One more setting is affordable (a tuning trial is left and the forward passes for it)."""
+    return model.meter.can_afford("forward_passes", ctx.generation_cost) and model.meter.can_afford("tuning_trials", 1)
+
+
+def steered_logits(model: MeteredModel, hook: str, vector: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Logits with `vector` added to the residual stream at `hook`, every position (ActAdd-style)."""
+    v = vector.to(torch.float32)
+    return lambda toks: model.run_with_hooks(toks, [(hook, lambda act, _name: act + v)])
+
+
+def evaluate(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module, nll_ref: float) -> dict:
+    """Concept score, validity, clean loss, fluency and harmonic mean of generations (ground truth)."""
+    gens = gens.long()
+    counts = T.topic_counts(gens.numpy())
+    total = counts.sum(1)
+    concept = np.where(total > 0, counts[:, target] / np.maximum(total, 1), 0.0)
+    full = torch.cat([prompts, gens], 1).numpy()
+    valid = np.array([T.is_valid(r) for r in full], dtype=float)
+    nll = T.token_nll(clean, prompts, gens)
+    c, v, loss = float(concept.mean()), float(valid.mean()), float(nll.mean())
+    fluency = v * float(np.exp(-max(0.0, loss - nll_ref)))
+    hm = 0.0 if c + fluency == 0 else 2 * c * fluency / (c + fluency)
+    return {"harmonic_mean": hm, "concept": c, "fluency": fluency, "validity": v, "clean_loss": loss}
+
+
+METRIC_KEYS = {"harmonic-mean": "harmonic_mean", "concept-score": "concept", "fluency": "fluency",
+               "grammar-validity": "validity", "clean-loss": "clean_loss"}
+
+
+@task("steering")
+class Steering(Task):
+    version = "1"
+    tois = ("retargeting the search", "steering")
+    metrics = {
+        "harmonic-mean": MetricInfo(SweepSteerer, "harmonic mean of concept score and fluency at the tuned setting (held-out prompts)"),
+        "concept-score": MetricInfo(SweepSteerer, "share of generated content words in the target topic at the tuned setting"),
+        "fluency": MetricInfo(SweepSteerer, "grammar validity x exp(-excess clean-organism loss) at the tuned setting"),
+        "grammar-validity": MetricInfo(SweepSteerer, "share of generations the grammar accepts at the tuned setting"),
+        "clean-loss": MetricInfo(SweepSteerer, "per-token loss of the generations under the unsteered organism", higher_is_better=False),
+    }
+
+    def __init__(self, n_tune: int = 24, n_test: int = 48, n_new: int = 12, targets: int = 2):
+        super().__init__(n_tune=n_tune, n_test=n_test, n_new=n_new, targets=targets)
+        self.n_tune, self.n_test, self.n_new, self.n_targets = n_tune, n_test, n_new, targets
+
+    def instances(self, org: Any, seed: int) -> list[int]:
+        """Target topics for one organism and seed."""
+        rng = np.random.default_rng([seed, org.spec.seed, 11])
+        return sorted(int(k) for k in rng.choice(org.spec.n_topics, min(self.n_targets, org.spec.n_topics), replace=False))
+
+    def context(self, org: Any, seed: int, budget: Budget, target: int) -> SteerContext:
+        rng = np.random.default_rng([seed, org.spec.seed, 12, target])
+        n = self.n_tune + self.n_test
+        others = np.array([k for k in range(org.spec.n_topics) if k != target])
+        sources = others[rng.integers(len(others), size=n)]
+        prompts = torch.from_numpy(T.prompts(rng, sources))
+        labels = rng.permutation(np.arange(budget.labelled_examples) % org.spec.n_topics)
+        labelled = torch.from_numpy(T.single_topic_texts(rng, labels, org.spec.n_ctx))
+        sample_seed = int(np.random.default_rng([seed, org.spec.seed, 14, target]).integers(2**31))
+        return SteerContext(org.language, prompts, self.n_new, labelled, labels, seed, sample_seed,
+                            np.random.default_rng([seed, org.spec.seed, 13, target]))
+
+    def reference_loss(self, org: Any, ctx: SteerContext, target: int) -> float:
+        """Clean-organism loss of grammar-drawn target-topic continuations of the same prompts."""
+        rng = np.random.default_rng([ctx.seed, org.spec.seed, 15, target])
+        n = ctx.prompts.shape[0]
+        cont = T.single_topic_texts(rng, np.full(n, target), ctx.n_new + 1)[:, 1:]
+        return float(T.token_nll(org.model, ctx.prompts, torch.from_numpy(cont)).mean())
+
+    def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
+        scores: list[Score] = []
+        for org in organisms:
+            for target in self.instances(org, seed):
+                scores += self.score_instance(arm_factory(seed), org, seed, budget, target)
+        return scores
+
+    def score_instance(self, arm: Any, org: Any, seed: int, budget: Budget, target: int) -> list[Score]:
+        ctx = self.context(org, seed, budget, target)
+        model = metered(org.model, arm, budget)
+        model.meter.charge("labelled_examples", len(ctx.labels))
+        settings = list(arm.steer(model, ctx, target))
+        spend = model.meter.close().to_dict()
+        nll_ref = self.reference_loss(org, ctx, target)
+        tune, test = slice(0, self.n_tune), slice(self.n_tune, None)
+        curve = []
+        for s in settings:
+            curve.append({"curve": s.curve, "strength": float(s.strength),
+                          "tune": evaluate(ctx.prompts[tune], s.generations[tune], target, org.model, nll_ref),
+                          "test": evaluate(ctx.prompts[test], s.generations[test], target, org.model, nll_ref)})
+        with torch.no_grad():
+            plain = ctx.sample(org.model)
+        unsteered = evaluate(ctx.prompts[test], plain[test], target, org.model, nll_ref)
+        instance = f"{org.label}/to-{T.TOPIC_NAMES[target]}"
+        if not curve:  # nothing affordable, or the arm declined: the text is the unsteered organism's
+            chosen, at = None, unsteered
+        else:
+            # Best tuning-split harmonic mean; ties to the earlier (by the arms' order, the weaker) setting.
+            chosen = int(np.argmax([c["tune"]["harmonic_mean"] for c in curve]))
+            at = curve[chosen]["test"]
+        examples = []
+        if chosen is not None:
+            gens = settings[chosen].generations[test][:3]
+            for p, g in zip(ctx.prompts[test][:3], gens):
+                examples.append(" ".join(T.token_name(t) for t in p.tolist()) + " || " + " ".join(T.token_name(t) for t in g.tolist()))
+        detail = {"target": T.TOPIC_NAMES[target], "curve": curve, "chosen": chosen, "unsteered": unsteered,
+                  "reference_loss": nll_ref, "examples": examples, "n_test": self.n_test, "n_tune": self.n_tune}
+        return [Score(metric, instance, float(at[key]), spend, detail if metric == "harmonic-mean" else {})
+                for metric, key in METRIC_KEYS.items()]
