@@ -169,8 +169,9 @@ _NEXT = {
 }
 
 
-def is_valid(tokens: np.ndarray | list[int]) -> bool:
-    """True iff the sequence (starting with BOS) is a prefix of a document the grammar can produce."""
+def is_valid(tokens: np.ndarray | list[int], complete: bool = False) -> bool:
+    """True iff the sequence (starting with BOS) is a prefix of a document the grammar can produce
+    (`complete`: a whole document, i.e. it also ends at a sentence boundary)."""
     toks = [int(t) for t in tokens]
     if not toks or toks[0] != BOS:
         return False
@@ -187,7 +188,7 @@ def is_valid(tokens: np.ndarray | list[int]) -> bool:
         if nxt == S_B:
             topic = -1
         state = nxt
-    return True
+    return state == S_B or not complete
 
 
 def topic_counts(tokens: np.ndarray, n_topics: int = MAX_TOPICS) -> np.ndarray:
