@@ -1,0 +1,99 @@
+"""Non-interp ways to get a small thing that does the model's job: distil it into a tiny model, or
+keep the edges with the largest weights.
+
+`distill` (black-box): query the organism's answer distribution on prompts sampled from the
+language (one forward pass each, charged) and train the widest student of the organism's shape
+that fits the parameter cap to match it (KL). The student's own training touches no organism and
+is bounded by the wall-clock budget; its recipe is the one the from-scratch ladder uses (lr 1e-2,
+batch 128; 300 steps, resampling the teacher-labelled pool: more queries, fewer repeats).
+`weight-norm-edges` (white-box, no forward pass): rank each edge by the Frobenius norm of the
+composed weights it carries, ||W_in(receiver) diag(LN gain) W_out(sender)||, and keep the top k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...budget import MeteredModel
+from ...errors import BudgetExceeded, SamecurveError
+from ...models.transformer import TinyTransformer
+from ...organisms import namemover
+from ...registry import arm
+from ...tasks.explanation_faithfulness import Edge, FaithfulnessContext
+
+
+def student_for(n_params: int, n_heads: int = 4) -> TinyTransformer:
+    """The widest 2-layer student (d_model a multiple of n_heads, d_mlp = 2 d_model) within the cap."""
+    best = None
+    for d in range(n_heads, 129, n_heads):
+        m = TinyTransformer(namemover.config(d, n_heads=n_heads))
+        if namemover.n_params(m) > n_params:
+            break
+        best = m
+    if best is None:
+        raise SamecurveError(f"no student fits in {n_params} parameters (the smallest needs more)")
+    return best
+
+
+@arm("distill", family="baseline", access="black-box")
+class Distill:
+    """Knowledge distillation of the answer distribution into a tiny model (no look inside)."""
+
+    def __init__(self, max_queries: int = 8192, steps: int = 300, batch_size: int = 128, lr: float = 1e-2):
+        self.max_queries, self.steps, self.batch_size, self.lr = max_queries, steps, batch_size, lr
+        self._data: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _teacher(self, model: MeteredModel, ctx: FaithfulnessContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher labels, queried once per organism and shared by every size."""
+        n = int(min(self.max_queries, model.meter.remaining("forward_passes")))
+        if n < self.batch_size:
+            raise BudgetExceeded(f"distill needs at least {self.batch_size} teacher queries")
+        prompts = ctx.language.sample_prompts(np.random.default_rng([ctx.seed, 307]), n)
+        soft = torch.cat([model.logits(prompts[i:i + 512])[:, namemover.ANSWER_POS].softmax(-1)
+                          for i in range(0, n, 512)])
+        return prompts, soft
+
+    def compress(self, model: MeteredModel, ctx: FaithfulnessContext, n_params: int) -> nn.Module:
+        if id(model) not in self._data:
+            self._data[id(model)] = self._teacher(model, ctx)
+        prompts, soft = self._data[id(model)]
+        g = torch.Generator().manual_seed(int(ctx.seed) * 7919 + n_params)
+        idx = torch.randint(0, prompts.shape[0], (self.steps, self.batch_size), generator=g)
+        torch.manual_seed(int(ctx.seed) + n_params)
+        student = student_for(n_params)
+        namemover.train(student, prompts[idx], None, lr=self.lr, weight_decay=0.01, soft_targets=soft[idx])
+        return student.eval()
+
+
+def _edge_weights(net: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """W_out [d, *] per sender and W_in [*, d] (LN gain folded in) per receiver."""
+    cfg = net.cfg
+    d, H, dh = cfg.d_model, cfg.n_heads, cfg.d_head
+    out = {"embed": torch.cat([net.embed.weight, net.pos_embed.weight]).T}
+    inp = {"logits": net.unembed.weight * net.ln_final.weight}
+    for layer, blk in enumerate(net.blocks):
+        w = blk.attn.qkv.weight.view(3, H, dh, d) * blk.ln1.weight
+        wo = blk.attn.out.weight.view(d, H, dh)
+        for h in range(H):
+            out[f"a{layer}.h{h}"] = wo[:, h]
+            for i, c in enumerate("qkv"):
+                inp[f"a{layer}.h{h}.{c}"] = w[i, h]
+        if not cfg.attn_only:
+            out[f"m{layer}"] = blk.mlp.fc_out.weight
+            inp[f"m{layer}"] = blk.mlp.fc_in.weight * blk.ln2.weight
+    return out, inp
+
+
+@arm("weight-norm-edges", family="baseline", access="white-box")
+class WeightNormEdges:
+    """Top-k edges by the norm of the composed weights: a static, look-free heuristic."""
+
+    def explain(self, model: MeteredModel, ctx: FaithfulnessContext, size: int) -> list[Edge]:
+        with torch.no_grad():
+            out, inp = _edge_weights(model.copy_model())
+            score = np.array([float(torch.linalg.matrix_norm(inp[r] @ out[s]))
+                              for s, r in (e.split("->") for e in ctx.edges)])
+        top = np.argsort(-score, kind="stable")[:size]
+        return [ctx.edges[i] for i in sorted(top)]

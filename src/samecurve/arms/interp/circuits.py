@@ -1,0 +1,126 @@
+"""Automated circuit discovery: ACDC-style greedy edge pruning and edge attribution patching, both
+with resample ablation on the organism's edge graph; and their control, a random subgraph.
+
+After Conmy et al., "Towards Automated Circuit Discovery" (ACDC) and Syed et al., "Attribution
+Patching Outperforms Automated Circuit Discovery" (EAP). Both measure an edge by what resample-
+ablating it does to the model's own answer distribution (no labels needed). Hand-written: the
+ACDC package needs TransformerLens's HookedTransformer (gone in 4.x) and a GPU-era stack; the
+algorithms are short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...budget import MeteredModel
+from ...errors import BudgetExceeded
+from ...registry import arm
+from ...tasks.explanation_faithfulness import Edge, FaithfulnessContext, Patcher
+
+
+def _kl(full_logp: torch.Tensor, logits: torch.Tensor) -> float:
+    """KL(full || patched) of the answer distribution, averaged over prompts (ACDC's metric)."""
+    return float(F.kl_div(logits.log_softmax(-1), full_logp, log_target=True, reduction="batchmean"))
+
+
+def _prompts(ctx: FaithfulnessContext, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng([ctx.seed, 211])
+    return ctx.language.sample_prompts(rng, n), ctx.language.sample_prompts(rng, n)
+
+
+@arm("acdc", family="interp", access="white-box", control="random-subgraph")
+class ACDC:
+    """Greedy pruning in reverse topological order: drop an edge if resample-ablating it raises
+    KL(full || subgraph) by less than a threshold tau. ACDC's output size follows from tau; to
+    return exactly `size` edges, sweeps repeat with a rising tau (set from the increases measured
+    in the previous sweep) and stop the moment `size` edges remain. Asked for smaller sizes later,
+    it prunes on from where it stopped, so its subgraphs are nested."""
+
+    def __init__(self, sweeps_expected: float = 3.0, min_prompts: int = 4, max_prompts: int = 64):
+        self.sweeps_expected, self.min_prompts, self.max_prompts = sweeps_expected, min_prompts, max_prompts
+        self._state: dict[int, dict] = {}
+
+    def _start(self, model: MeteredModel, ctx: FaithfulnessContext) -> dict:
+        e = len(ctx.edges)
+        n = int(model.meter.remaining("forward_passes") // (self.sweeps_expected * e + 3))
+        n = max(self.min_prompts, min(self.max_prompts, n))
+        clean, corrupt = _prompts(ctx, n)
+        patcher = Patcher(model, clean, corrupt)
+        full = patcher.answer_logits(torch.ones(e)).log_softmax(-1)
+        none = _kl(full, patcher.answer_logits(torch.zeros(e)))
+        return {"patcher": patcher, "full": full, "mask": torch.ones(e), "cur": 0.0,
+                "tau": 1e-3 * max(none, 1e-6), "delta": np.full(e, np.inf)}
+
+    def explain(self, model: MeteredModel, ctx: FaithfulnessContext, size: int) -> list[Edge]:
+        st = self._state.get(id(model)) or self._state.setdefault(id(model), self._start(model, ctx))
+        p, mask, order = st["patcher"], st["mask"], list(range(len(ctx.edges)))[::-1]  # reverse topological
+        out_of_budget = False
+        while mask.sum() > size and not out_of_budget:
+            for i in order:
+                if mask.sum() <= size:
+                    break
+                if mask[i] == 0:
+                    continue
+                if not model.meter.can_afford("forward_passes", p.n):
+                    out_of_budget = True
+                    break
+                mask[i] = 0
+                kl = _kl(st["full"], p.answer_logits(mask))
+                st["delta"][i] = kl - st["cur"]
+                if st["delta"][i] < st["tau"]:
+                    st["cur"] = kl
+                else:
+                    mask[i] = 1
+            kept = np.flatnonzero(mask.numpy())
+            excess = len(kept) - size
+            if excess > 0:  # next tau: enough of the measured increases fall below it
+                deltas = np.sort(st["delta"][kept])
+                st["tau"] = max(2 * st["tau"], float(deltas[min(excess, len(deltas)) - 1]) * 1.001)
+        if mask.sum() > size:  # budget spent: drop the kept edges that mattered least when measured
+            kept = np.flatnonzero(mask.numpy())
+            mask[kept[np.argsort(st["delta"][kept], kind="stable")[: len(kept) - size]]] = 0
+        return [ctx.edges[i] for i in np.flatnonzero(mask.numpy())]
+
+
+@arm("edge-attribution-patching", family="interp", access="white-box", control="random-subgraph")
+class EdgeAttributionPatching:
+    """One forward and one backward: each edge's score is the first-order change in the loss of the
+    model's own answer when the edge is resample-ablated, |(clean - corrupt sender output) .
+    d loss / d receiver input|; the top-`size` edges are the circuit."""
+
+    def __init__(self, max_prompts: int = 256):
+        self.max_prompts = max_prompts
+        self._scores: dict[int, np.ndarray] = {}
+
+    def _score(self, model: MeteredModel, ctx: FaithfulnessContext) -> np.ndarray:
+        m = model.meter
+        n = int(min(self.max_prompts, m.remaining("backward_passes"), m.remaining("forward_passes") // 2))
+        if n < 1:
+            raise BudgetExceeded("edge attribution patching needs at least one forward and backward pass")
+        clean, corrupt = _prompts(ctx, n)
+        p = Patcher(model, clean, corrupt)
+        mask = torch.ones(len(ctx.edges), requires_grad=True)
+        logits = p.answer_logits(mask, grad=True)
+        loss = F.cross_entropy(logits, logits.detach().argmax(-1))
+        p.charge_backward()
+        (grad,) = torch.autograd.grad(loss, mask)
+        return grad.abs().numpy()
+
+    def explain(self, model: MeteredModel, ctx: FaithfulnessContext, size: int) -> list[Edge]:
+        if id(model) not in self._scores:
+            self._scores[id(model)] = self._score(model, ctx)
+        top = np.argsort(-self._scores[id(model)], kind="stable")[:size]
+        return [ctx.edges[i] for i in sorted(top)]
+
+
+@arm("random-subgraph", family="control", access="black-box")
+class RandomSubgraph:
+    """`size` edges drawn uniformly: what any subgraph of that size recovers by luck."""
+
+    def explain(self, model: MeteredModel, ctx: Any, size: int) -> list[Edge]:
+        rng = np.random.default_rng([ctx.seed, size, 97])
+        return [ctx.edges[i] for i in sorted(rng.choice(len(ctx.edges), size=size, replace=False))]

@@ -1,0 +1,37 @@
+"""The namemover language follows its rule, and the organism learns it (or is refused)."""
+
+import numpy as np
+import pytest
+
+from samecurve import registry
+from samecurve.errors import OrganismFailedError
+from samecurve.organisms import namemover as nm
+from samecurve.organisms.base import load_or_build
+
+
+def test_answer_is_the_first_clause_name_that_is_not_repeated():
+    p, a = nm.sample(np.random.default_rng(0), 500)
+    first, second = p[:, nm.FIRST], p[:, nm.SECOND]
+    names_first = np.isin(first, nm.NAMES).sum(1)
+    names_second = np.isin(second, nm.NAMES).sum(1)
+    assert (names_first == 2).all() and (names_second == 1).all()
+    assert (first == a[:, None]).any(1).all()          # the answer is in the first clause...
+    assert not (second == a[:, None]).any(1).any()     # ...and not repeated in the second
+    subject = second[np.isin(second, nm.NAMES)]
+    assert (subject != a).all() and (first == subject[:, None]).any(1).all()
+    assert len(np.unique(a)) == nm.N_NAMES             # every name can be the answer
+
+
+def test_check_refuses_an_organism_that_did_not_learn():
+    spec = nm.NameMoverSpec(0)
+    with pytest.raises(OrganismFailedError):
+        nm.check(spec, {"accuracy": 0.5, "loss": 0.7})
+    nm.check(nm.NameMoverSpec(0, "yardstick", d_model=4), {"accuracy": 0.3, "loss": 1.5})  # a weak yardstick is fine
+
+
+def test_tiny_organism_learns_ioi():
+    spec = next(s for s in registry.get_organism_set("namemover-tiny").specs(0) if s.role == "organism")
+    org = load_or_build(spec)
+    assert org.metrics["accuracy"] >= nm.ACCURACY_NEEDED
+    fresh = nm.evaluate(org.model, seed=123, n=500)  # held-out prompts from another stream
+    assert fresh["accuracy"] >= 0.95 and fresh["loss"] < 0.2

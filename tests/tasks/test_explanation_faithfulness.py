@@ -1,0 +1,90 @@
+"""Edge-level resample ablation is exact at its ends, the yardstick maps losses to sizes sensibly,
+and the task scores both protocols on the same grid."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from samecurve import registry
+from samecurve.budget import Budget
+from samecurve.errors import ConfigError
+from samecurve.organisms import namemover as nm
+from samecurve.organisms.base import load_or_build
+from samecurve.tasks import explanation_faithfulness as ef
+
+BUDGET = Budget(labelled_examples=0, forward_passes=3_000, backward_passes=200, wall_seconds=300, tuning_trials=2)
+
+
+@pytest.fixture(scope="module")
+def organism():
+    spec = next(s for s in registry.get_organism_set("namemover-tiny").specs(0) if s.role == "organism")
+    return load_or_build(spec)
+
+
+def _random_model(attn_only=False):
+    torch.manual_seed(0)
+    cfg = nm.config(16, n_heads=4)
+    if attn_only:
+        cfg = type(cfg)(**{**cfg.to_dict(), "attn_only": True})
+    m = nm.TinyTransformer(cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return m
+
+
+@pytest.mark.parametrize("attn_only", [False, True])
+def test_patched_forward_is_exact_at_both_ends(attn_only):
+    m = _random_model(attn_only)
+    g = ef.Graph.of(m.cfg)
+    rng = np.random.default_rng(0)
+    clean, corrupt = (torch.from_numpy(nm.sample(rng, 8)[0]) for _ in range(2))
+    with torch.no_grad():
+        _, cache = ef.run_graph(m, corrupt, g)
+        keep_all, _ = ef.run_graph(m, clean, g, torch.ones(len(g.edges)), cache)
+        keep_none, _ = ef.run_graph(m, clean, g, torch.zeros(len(g.edges)), cache)
+        torch.testing.assert_close(keep_all, m(clean), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(keep_none, m(corrupt), atol=1e-4, rtol=1e-4)
+        one = ef.run_graph(m, clean, g, g.mask_of(["embed->logits"]), cache)[0]
+    assert not torch.allclose(one, keep_none)  # a single kept edge changes the output
+
+
+def test_graph_counts_edges_of_a_two_layer_model():
+    g = ef.Graph.of(nm.config(64, n_heads=4))
+    # embed->24 qkv + 2 mlps + logits; layer-0 heads -> 12 qkv + m0 + m1 + logits; m0 -> 12 + m1 + logits; ...
+    assert len(g.edges) == 27 + 4 * 15 + 14 + 4 * 2 + 1 == 110
+    assert len(set(g.edges)) == len(g.edges)
+
+
+def test_equivalent_params_follows_the_ladder():
+    ref = ef.Reference(None, None, None, loss_full=0.01, loss_unigram=2.77, loss_ablated=9.0,
+                       ladder=[(600, 1.4), (1700, 0.5), (5500, 0.9), (71000, 0.01)])
+    assert ref.equivalent_params(0.01) == 71000
+    assert ref.equivalent_params(0.5) == pytest.approx(1700)
+    assert 600 < ref.equivalent_params(0.9) < 1700       # the envelope ignores the worse, larger rung
+    assert ref.equivalent_params(9.0) == pytest.approx(600 / math.sqrt(10))
+    assert ref.recovered(0.01) == 1.0 and ref.recovered(2.77) == 0.0
+
+
+def test_task_scores_explainers_and_compressors_on_one_grid(organism):
+    task = ef.ExplanationFaithfulness(fractions=(0.05, 0.25), eval_size=200)
+    rand = registry.get_arm("random-subgraph")
+    rows = task.score_organism(rand(), organism, [], 0, BUDGET)
+    names = [r.metric for r in rows]
+    assert names == ["loss-recovered@5%", "loss-recovered@25%", "loss-recovered-mean", "compute-equivalent"]
+    pts = [r.detail["point"] for r in rows[:2]]
+    assert [p["edges"] for p in pts] == [6, 28]
+    assert all(np.isfinite(r.value) for r in rows)
+    # every edge kept recovers everything; none kept is the fully ablated model
+    ref = task.reference(organism, [], 0)
+    assert ref.recovered(task.subgraph_loss(organism, ref, list(ef.Graph.of(organism.model.cfg).edges))) == pytest.approx(1.0, abs=1e-3)
+    assert task.subgraph_loss(organism, ref, []) == pytest.approx(ref.loss_ablated, rel=1e-4)
+    assert ref.loss_ablated > ref.loss_unigram > ref.loss_full
+
+
+def test_unknown_fraction_is_a_config_error(organism):
+    task = ef.ExplanationFaithfulness(fractions=(0.07,))
+    with pytest.raises(ConfigError):
+        task.run_cell(lambda s: registry.get_arm("random-subgraph")(), [organism], 0, BUDGET)
