@@ -27,8 +27,8 @@ from ..answers import greedy_first_answer
 
 MLP = "blocks.{}.mlp.hook_post"
 RESID = "blocks.{}.hook_resid_pre"  # boundary L: the stream entering block L (L = n_layers: before ln_final)
-COUNTS = (4, 8, 16, 32, 48, 64)
-STRENGTHS = (0.25, 0.5, 0.75, 1.0, 1.5)
+COUNTS = (4, 8, 16, 32, 64, 96, 128)
+STRENGTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 # ---- persistent edits ------------------------------------------------------------------------
