@@ -60,7 +60,7 @@ def test_ablated_neuron_is_mean_ablated_and_stays_dead(smoke_population, smoke_b
 
 
 def test_attribution_ablation_beats_random_ablation_at_equal_count(smoke_population, smoke_budget):
-    task = BehaviorRemoval(n_eval=100)
+    task = BehaviorRemoval(n_eval=100, relearn_steps=5)
     curves = {}
     for name, cls in (("attr", ActivationDiffAblation), ("random", RandomNeuronAblation)):
         scores = [s for s in task.run_cell(lambda seed: cls(), smoke_population, 0, smoke_budget) if s.metric == "residual-asr"]
@@ -71,3 +71,17 @@ def test_attribution_ablation_beats_random_ablation_at_equal_count(smoke_populat
     assert attr[-1] < rnd[-1] - 0.2, (counts, attr, rnd)     # and clearly better at the largest
     before = {k: v.clone() for k, v in _trojan(smoke_population).model.state_dict().items()}
     assert all(torch.equal(v, _trojan(smoke_population).model.state_dict()[k]) for k, v in before.items())
+
+
+def test_sae_edit_with_no_feature_is_the_organism(smoke_population):
+    from samecurve.arms.interp.ablation import SAEEdit
+    from samecurve.arms.interp.layer_probe import SparseAutoencoder
+
+    net = _trojan(smoke_population).model
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(net.cfg.d_model, 32)
+    tokens = torch.randint(4, 60, (8, 8), generator=torch.Generator().manual_seed(1))
+    none = SAEEdit(copy.deepcopy(net), "blocks.1.hook_resid_pre", sae, torch.tensor([], dtype=torch.long), torch.zeros(0), 1.0)
+    torch.testing.assert_close(none(tokens), net(tokens))
+    some = SAEEdit(copy.deepcopy(net), "blocks.1.hook_resid_pre", sae, torch.arange(32), torch.zeros(32), 1.0)
+    assert not torch.allclose(some(tokens), net(tokens), atol=1e-3)

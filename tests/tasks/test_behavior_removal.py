@@ -38,9 +38,27 @@ def test_identity_edit_removes_nothing(smoke_population, smoke_budget):
 
 
 def test_relabelled_finetune_removes_the_trigger(smoke_population, smoke_budget):
-    scores = BehaviorRemoval(n_eval=100).run_cell(lambda s: FinetuneRelabelled(), smoke_population, 0, smoke_budget)
+    scores = BehaviorRemoval(n_eval=100, relearn_steps=5).run_cell(lambda s: FinetuneRelabelled(), smoke_population, 0, smoke_budget)
     res = [s for s in scores if s.metric == "residual-asr"]
     assert np.mean([s.value for s in res]) < 0.2, [(s.instance, s.value) for s in res]
     assert all(s.detail["op_clean"] >= 0.95 * s.detail["original_clean"] for s in res)
     for s in scores:
         assert s.spend["backward_passes"] <= smoke_budget.backward_passes
+
+
+def test_figures_are_drawn_from_stored_detail_only():
+    from samecurve.report.fig_behavior_removal import figures
+
+    def row(arm, family, control, metric, value, asr):
+        detail = {"strengths": [1.0, 2.0], "asr": asr, "clean": [1.0, 0.9], "original_asr": 1.0, "original_clean": 1.0}
+        return {"task": "behavior-removal", "arm": arm, "family": family, "control": control, "metric": metric,
+                "seed": 0, "instance": "rare-token/trojan/s0", "value": value,
+                "detail": detail if metric == "residual-asr" else {}}
+
+    rows = [row("attr", "interp", "rnd", m, v, [0.5, 0.1]) for m, v in (("residual-asr", 0.1), ("asr-after-relearning", 0.3))]
+    rows += [row("rnd", "control", "", "residual-asr", 0.9, [1.0, 0.9])]
+    figs = figures(rows)
+    assert [f["title"].split(":")[0] for f in figs] == ["Behaviour removal"] * 3
+    assert "attr vs its control rnd" in figs[2]["title"]
+    assert all(f["svg"].startswith("<svg") for f in figs)
+    assert figures([r for r in rows if r["metric"] != "residual-asr"]) == []

@@ -10,7 +10,7 @@ import torch
 from ..budget import MeteredModel
 from ..registry import arm
 from ..tasks.behavior_removal import RemovalContext
-from .interp.ablation import DirectionAblation, NeuronAblation, unit
+from .interp.ablation import DirectionAblation, NeuronAblation, SAEFeatureAblation, unit
 
 
 @arm("random-neuron-ablation", family="control", access="white-box")
@@ -31,3 +31,11 @@ class RandomDirectionAblation(DirectionAblation):
         g = torch.Generator().manual_seed(int(ctx.seed) * 7 + 3)
         d = unit(torch.randn(x_clean.shape[1], generator=g))
         return torch.outer(d, d), x_clean.mean(0)
+
+
+@arm("random-sae-feature-ablation", family="control", access="white-box")
+class RandomSAEFeatureAblation(SAEFeatureAblation):
+    """Control: the same SAE, k random features mean-ablated, same counts."""
+
+    def rank(self, f_trig, f_clean, ctx):
+        return [int(i) for i in np.random.default_rng([ctx.seed, 67]).permutation(f_clean.shape[-1])]

@@ -278,3 +278,62 @@ class Leace(DirectionAblation):
         er = LeaceEraser.fit(x, z)
         m = (er.proj_left @ er.proj_right).float()
         return m, er.bias.float() if er.bias is not None else torch.zeros(x.shape[1])
+
+
+# ---- sparse-autoencoder feature ablation -----------------------------------------------------
+
+class SAEEdit(nn.Module):
+    """The organism with chosen SAE features mean-ablated in the stream at one hook point: their
+    decoded contribution (activation - clean mean) is subtracted; the SAE's error term is kept.
+    The hook is attached for the duration of each call only."""
+
+    def __init__(self, inner: nn.Module, name: str, sae: nn.Module, feats: torch.Tensor, means: torch.Tensor, scale: float):
+        super().__init__()
+        self.inner, self.cfg, self.name, self.sae, self.scale = inner, inner.cfg, name, sae, scale
+        self.register_buffer("feats", feats.clone())
+        self.register_buffer("means", means.clone())
+        for p in self.sae.parameters():
+            p.requires_grad_(False)
+
+    def _ablate(self, x: torch.Tensor, _name: str) -> torch.Tensor:
+        f = self.sae.encode(x / self.scale)[..., self.feats]
+        return x - self.scale * ((f - self.means) @ self.sae.W_d[self.feats])
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return run_with_hooks(self.inner, tokens, [(self.name, self._ablate)])
+
+
+@arm("sae-feature-ablation", family="interp", access="white-box", control="random-sae-feature-ablation")
+class SAEFeatureAblation:
+    """Train a small SAE (layer_probe.train_sae) on the stream between the blocks over natural and
+    given prompts, then mean-ablate the k features whose peak activation differs most between
+    triggered and clean prompts, for k along `counts`."""
+
+    def __init__(self, counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64), d_sae: int = 256, steps: int = 300,
+                 l1: float = 0.01, n_natural: int = 256, layer: int = 1):
+        self.counts, self.d_sae, self.steps, self.l1 = tuple(counts), d_sae, steps, l1
+        self.n_natural, self.layer = n_natural, layer
+
+    def rank(self, f_trig: torch.Tensor, f_clean: torch.Tensor, ctx: RemovalContext) -> list[int]:
+        diff = (f_trig.max(1).values.mean(0) - f_clean.max(1).values.mean(0)).abs()
+        return [int(i) for i in torch.argsort(diff, descending=True, stable=True)]
+
+    def edit_sweep(self, model: MeteredModel, ctx: RemovalContext) -> list[tuple[float, nn.Module]]:
+        from .layer_probe import train_sae
+
+        name = _boundary(model, min(self.layer, model.config.n_layers))
+        natural = ctx.language.sample_prompts(ctx.rng, self.n_natural)
+        acts = {k: model.run_with_cache(p, [name])[1][name] for k, p in
+                (("natural", natural), ("trig", ctx.triggered), ("clean", ctx.clean))}
+        x = torch.cat([a.reshape(-1, a.shape[-1]) for a in acts.values()])
+        scale = float((x - x.mean(0)).norm(dim=1).mean()) or 1.0  # inputs at unit mean norm, as in layer_probe
+        sae, _stats = train_sae(x.numpy() / scale, self.d_sae, self.steps, self.l1, ctx.seed)
+        with torch.no_grad():
+            f_trig, f_clean = sae.encode(acts["trig"] / scale), sae.encode(acts["clean"] / scale)
+        order = self.rank(f_trig, f_clean, ctx)
+        mean = f_clean.mean((0, 1))
+        out = []
+        for k in self.counts:
+            sel = torch.tensor(order[:k])
+            out.append((float(k), SAEEdit(model.copy_model(), name, sae, sel, mean[sel], scale)))
+        return out
