@@ -1,0 +1,413 @@
+"""The `emergence` family: training runs, saved checkpoint by checkpoint, in which a capability may
+jump (an induction-head phase change, or grokking) at a step nobody fixed in advance.
+
+Two kinds of run, each a spec with a recipe; one organism is one whole run (every checkpoint):
+  induction  a 2-layer attention-only transformer on sequences `BOS seg seg tail`: a random
+             segment of random length (so no fixed-offset positional copy solves it) repeated once,
+             then random tokens. Predicting the second copy needs an induction circuit (Olsson
+             et al. 2022); the jump is the phase change in held-out repeated-token accuracy.
+  grokking   modular addition `(a, b) -> (a + b) mod P` on a fixed train split, full batch, AdamW
+             with weight decay (Power et al. 2022; Nanda et al. 2023). The model is a small MLP on
+             the summed embeddings of a and b (a 1-layer transformer did not grok within a CPU
+             budget of seconds). Because the sum is symmetric in a and b, test pairs whose mirror
+             (b, a) is in the train split are right from memorisation: test accuracy plateaus near
+             `train_frac` before grokking takes it to ~1.
+Recipes vary learning rate, weight decay, train fraction, repeat share and width, so the jump comes
+at different steps, and some recipes (no repeats; little weight decay; too small a train split)
+give runs with no jump.
+
+Ground truth (pre-registered, behavioural, never an interp signal): after training, every saved
+checkpoint is evaluated on held-out data no arm sees; the jump is the first checkpoint whose
+held-out accuracy is >= `JUMP_RULES[kind].threshold` and stays so at every later checkpoint. A run
+whose accuracy never does is a no-jump run. Rule, curve and jump step are stored in the metrics.
+
+Checkpoints live in one safetensors file, keys prefixed `ckpts.{i}.` (a `CheckpointSeries`
+container), so they go through the same hash-checked, atomic cache as any organism.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import OrganismFailedError
+from ..models.hooks import HookPoint
+from ..models.transformer import TinyTransformer, TransformerConfig
+from ..registry import organism_set
+from ..seeding import seed_everything
+from .base import Family, register_family
+
+Kind = Literal["induction", "grokking"]
+KINDS: tuple[str, ...] = ("induction", "grokking")
+RECIPE_VERSION = "emergence-1"
+
+# induction data layout
+BOS = 0
+IND_VOCAB = 20            # BOS + 19 content tokens
+IND_CTX = 24
+SEG_LEN = 8                # repeated segment length
+MAX_OFFSET = 4             # the segment starts after 0..4 random tokens (so copying is relative, not absolute)
+HELDOUT_SEQS = 256
+# grokking data
+VAL_POOL = 32             # test pairs set aside as the practitioner's labelled validation set
+
+
+@dataclass(frozen=True)
+class JumpRule:
+    """The pre-registered ground-truth rule: first checkpoint at or above threshold, staying there."""
+
+    metric: str
+    threshold: float
+
+    def jump_index(self, curve: list[float] | np.ndarray) -> int | None:
+        c = np.asarray(curve, dtype=float)
+        above = c >= self.threshold
+        for i in range(len(c)):
+            if above[i:].all():
+                return i
+        return None
+
+
+JUMP_RULES = {
+    "induction": JumpRule("held-out accuracy on the second copy of a repeated segment (tokens 2..l)", 0.5),
+    "grokking": JumpRule("held-out test accuracy on pairs outside the train split and the validation pool", 0.85),
+}
+
+
+@dataclass(frozen=True)
+class EmergenceSpec:
+    kind: Kind
+    recipe: str
+    seed: int
+    lr: float
+    steps: int
+    ckpt_every: int
+    weight_decay: float = 0.0
+    d_model: int = 32
+    # induction
+    n_layers: int = 2
+    n_heads: int = 4
+    batch_size: int = 32
+    repeat_share: float = 1.0
+    # grokking
+    modulus: int = 23
+    train_frac: float = 0.5
+    d_hidden: int = 128
+    family: ClassVar[str] = "emergence"
+
+    def label(self) -> str:
+        return f"{self.kind}/{self.recipe}/s{self.seed}"
+
+    @property
+    def ckpt_steps(self) -> list[int]:
+        return list(range(0, self.steps + 1, self.ckpt_every))
+
+
+# ---- models -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModAddConfig:
+    modulus: int
+    d_model: int = 32
+    d_hidden: int = 128
+
+    @property
+    def vocab_size(self) -> int:
+        return self.modulus
+
+
+class ModAddMLP(nn.Module):
+    """(a, b) -> logits over (a + b) mod P: ReLU MLP on embed[a] + embed[b] (hook names as in TL)."""
+
+    def __init__(self, cfg: ModAddConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.modulus, cfg.d_model)
+        self.hook_embed = HookPoint()
+        self.fc_in = nn.Linear(cfg.d_model, cfg.d_hidden)
+        self.hook_hidden = HookPoint()
+        self.unembed = nn.Linear(cfg.d_hidden, cfg.modulus)
+
+    def forward(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.embed(tokens) if token_embeds is None else token_embeds   # [n, 2, d]
+        h = self.hook_hidden(F.relu(self.fc_in(self.hook_embed(emb.sum(1)))))
+        return self.unembed(h)
+
+
+@dataclass(frozen=True)
+class SeriesConfig:
+    n_ckpts: int
+    kind: str
+
+
+class CheckpointSeries(nn.Module):
+    """A training run as one module: `ckpts[i]` is the model at `steps[i]` (one state dict, prefixed keys)."""
+
+    def __init__(self, models: list[nn.Module], steps: list[int], kind: str):
+        super().__init__()
+        self.ckpts = nn.ModuleList(models)
+        self.steps = list(steps)
+        self.cfg = SeriesConfig(len(models), kind)
+
+    @property
+    def final(self) -> nn.Module:
+        return self.ckpts[-1]
+
+
+def _one_model(spec: EmergenceSpec) -> nn.Module:
+    if spec.kind == "induction":
+        return TinyTransformer(TransformerConfig(vocab_size=IND_VOCAB, n_ctx=IND_CTX, d_model=spec.d_model,
+                                                 n_layers=spec.n_layers, n_heads=spec.n_heads, attn_only=True))
+    return ModAddMLP(ModAddConfig(spec.modulus, spec.d_model, spec.d_hidden))
+
+
+def make_model(spec: EmergenceSpec) -> CheckpointSeries:
+    steps = spec.ckpt_steps
+    return CheckpointSeries([_one_model(spec) for _ in steps], steps, spec.kind)
+
+
+# ---- data: induction ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RepeatBatch:
+    tokens: np.ndarray   # [n, IND_CTX]
+    mask: np.ndarray     # [n, IND_CTX - 1] bool: position p predicts token p+1 inside the second copy (tokens 2..l)
+
+
+def repeat_batch(rng: np.random.Generator, n: int, repeat_share: float = 1.0) -> RepeatBatch:
+    """`BOS pre seg seg tail`: a random segment of SEG_LEN tokens after a random-length prefix,
+    repeated once; rows without a repeat are all random."""
+    toks = rng.integers(1, IND_VOCAB, (n, IND_CTX))
+    toks[:, 0] = BOS
+    mask = np.zeros((n, IND_CTX - 1), bool)
+    starts = 1 + rng.integers(0, MAX_OFFSET + 1, n)
+    rep = rng.random(n) < repeat_share
+    for i in np.flatnonzero(rep):
+        s, ln = starts[i], SEG_LEN
+        toks[i, s + ln: s + 2 * ln] = toks[i, s: s + ln]
+        # position p predicts token p+1: tokens 2..ln of the second copy
+        mask[i, s + ln: s + 2 * ln - 1] = True
+    return RepeatBatch(toks, mask)
+
+
+def repeat_accuracy(model: nn.Module, batch: RepeatBatch) -> float:
+    with torch.no_grad():
+        pred = model(torch.from_numpy(batch.tokens))[:, :-1].argmax(-1).numpy()
+    return float((pred == batch.tokens[:, 1:])[batch.mask].mean())
+
+
+# ---- data: grokking -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModAddSplit:
+    inputs: np.ndarray    # [P*P, 2] every (a, b)
+    targets: np.ndarray   # [P*P]
+    train: np.ndarray     # indices
+    val: np.ndarray       # the practitioner's labelled validation pool (VAL_POOL test pairs)
+    heldout: np.ndarray   # ground-truth evaluation: every other test pair (no arm sees it)
+
+
+def modadd_split(spec: EmergenceSpec) -> ModAddSplit:
+    p = spec.modulus
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    x = np.stack([a.ravel(), b.ravel()], 1)
+    y = (x[:, 0] + x[:, 1]) % p
+    perm = np.random.default_rng([spec.seed, 23]).permutation(p * p)
+    n_train = int(round(spec.train_frac * p * p))
+    return ModAddSplit(x, y, np.sort(perm[:n_train]), perm[n_train:n_train + VAL_POOL], np.sort(perm[n_train + VAL_POOL:]))
+
+
+def modadd_accuracy(model: nn.Module, split: ModAddSplit, idx: np.ndarray) -> float:
+    with torch.no_grad():
+        pred = model(torch.from_numpy(split.inputs[idx])).argmax(-1).numpy()
+    return float((pred == split.targets[idx]).mean())
+
+
+# ---- training -----------------------------------------------------------------------------------
+
+def _train_induction(spec: EmergenceSpec, model: nn.Module, on_ckpt) -> None:
+    rng = np.random.default_rng([spec.seed, 1])
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    for step in range(spec.steps + 1):
+        x = torch.from_numpy(repeat_batch(rng, spec.batch_size, spec.repeat_share).tokens)
+        logits = model(x)
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, IND_VOCAB), x[:, 1:].reshape(-1))
+        if step % spec.ckpt_every == 0:
+            on_ckpt(step, loss.item())
+        if step == spec.steps:
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def _train_grokking(spec: EmergenceSpec, model: nn.Module, on_ckpt) -> None:
+    split = modadd_split(spec)
+    x, y = torch.from_numpy(split.inputs[split.train]), torch.from_numpy(split.targets[split.train])
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
+    for step in range(spec.steps + 1):
+        loss = F.cross_entropy(model(x), y)
+        if step % spec.ckpt_every == 0:
+            on_ckpt(step, loss.item())
+        if step == spec.steps:
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def train_run(spec: EmergenceSpec) -> tuple[list[dict], list[int], list[float]]:
+    """Train one run; return the checkpoints' state dicts, their steps and the training-loss log."""
+    seed_everything(spec.seed)
+    model = _one_model(spec)
+    states, steps, losses = [], [], []
+
+    def on_ckpt(step: int, loss: float) -> None:
+        states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        steps.append(step)
+        losses.append(round(loss, 5))
+
+    model.train()
+    (_train_induction if spec.kind == "induction" else _train_grokking)(spec, model, on_ckpt)
+    return states, steps, losses
+
+
+def heldout_curve(spec: EmergenceSpec, series: CheckpointSeries) -> list[float]:
+    """The behaviour the ground-truth rule reads: held-out accuracy at every checkpoint."""
+    if spec.kind == "induction":
+        batch = repeat_batch(np.random.default_rng([spec.seed, 777]), HELDOUT_SEQS)  # never given to arms
+        return [round(repeat_accuracy(m, batch), 4) for m in series.ckpts]
+    split = modadd_split(spec)
+    return [round(modadd_accuracy(m, split, split.heldout), 4) for m in series.ckpts]
+
+
+def ground_truth(spec: EmergenceSpec, curve: list[float]) -> dict:
+    rule = JUMP_RULES[spec.kind]
+    idx = rule.jump_index(curve)
+    steps = spec.ckpt_steps
+    return {"rule": {"metric": rule.metric, "threshold": rule.threshold, "stays": "at every later checkpoint"},
+            "heldout_accuracy": curve, "jump_index": idx, "jump_step": None if idx is None else steps[idx],
+            "jumped": idx is not None}
+
+
+def build(spec: EmergenceSpec) -> tuple[nn.Module, dict]:
+    states, steps, losses = train_run(spec)
+    series = make_model(spec)
+    for m, sd in zip(series.ckpts, states):
+        m.load_state_dict(sd)
+    series.eval()
+    metrics = {"steps": steps, "train_loss": losses, **ground_truth(spec, heldout_curve(spec, series))}
+    if spec.kind == "grokking":
+        split = modadd_split(spec)
+        metrics["final_train_accuracy"] = modadd_accuracy(series.final, split, split.train)
+    return series, metrics
+
+
+def check(spec: EmergenceSpec, metrics: dict) -> None:
+    """A run is usable if it trained and its ground truth was recorded; a grokking run must at least
+    fit its train split (else 'no jump' would just mean 'did not train')."""
+    if len(metrics.get("heldout_accuracy", [])) != len(spec.ckpt_steps) or "jump_index" not in metrics:
+        raise OrganismFailedError(f"organism {spec.label()}: checkpoints or ground truth missing; rebuild it")
+    if spec.kind == "grokking" and metrics.get("final_train_accuracy", 0.0) < 0.99:
+        raise OrganismFailedError(
+            f"organism {spec.label()} did not fit its train split (accuracy {metrics.get('final_train_accuracy', 0):.3f}, "
+            "need >= 0.99): raise `steps` or `lr`")
+
+
+@dataclass(frozen=True)
+class Language:
+    """What a practitioner running the training knows: the data format and the checkpoint steps."""
+
+    kind: str
+    vocab_size: int
+    seq_len: int
+    steps: tuple[int, ...]
+    segment_len: int = SEG_LEN
+    modulus: int = 0
+    notes: str = field(default="")
+
+    def repeat_batch(self, rng: np.random.Generator, n: int) -> RepeatBatch:
+        """Fresh sequences with a repeated segment (the capability's natural probe)."""
+        return repeat_batch(rng, n)
+
+
+def language(spec: EmergenceSpec) -> Language:
+    if spec.kind == "induction":
+        return Language("induction", IND_VOCAB, IND_CTX, tuple(spec.ckpt_steps),
+                        notes="BOS pre seg seg tail; pre 0..4 random tokens, seg 8 tokens from 1..19")
+    return Language("grokking", spec.modulus, 2, tuple(spec.ckpt_steps), modulus=spec.modulus,
+                    notes="(a, b) -> (a + b) mod P")
+
+
+register_family(Family("emergence", RECIPE_VERSION, EmergenceSpec, build, make_model, language, check))
+
+
+def induction_model(seed: int = 0, lr: float = 1e-3, steps: int = 300, **overrides) -> TinyTransformer:
+    """A trained 2-layer attention-only induction transformer (the final checkpoint), for other tasks."""
+    spec = EmergenceSpec("induction", "reuse", seed, lr, steps, steps, **overrides)
+    states, _, _ = train_run(spec)
+    model = _one_model(spec)
+    model.load_state_dict(states[-1])
+    return model.eval()
+
+
+# ---- recipes and sets ---------------------------------------------------------------------------
+
+IND = dict(steps=300, ckpt_every=10)
+GROK = dict(steps=800, ckpt_every=25, weight_decay=1.0)
+RECIPES: dict[str, dict[str, dict]] = {
+    "induction": {
+        "lr1e-3": dict(lr=1e-3, **IND),
+        "lr5e-4": dict(lr=5e-4, **IND),
+        "lr7e-4-d48": dict(lr=7e-4, d_model=48, **IND),
+        "lr1e-3-half-repeats": dict(lr=1e-3, repeat_share=0.5, **IND),
+        "no-repeats": dict(lr=1e-3, repeat_share=0.0, **IND),        # no incentive: no jump
+        "lr2e-4": dict(lr=2e-4, **IND),                              # too slow for this run: no jump
+    },
+    "grokking": {
+        "lr3e-2": dict(lr=3e-2, **GROK),
+        "lr3e-2-frac0.6": dict(lr=3e-2, train_frac=0.6, **GROK),
+        "lr5e-2": dict(lr=5e-2, **GROK),
+        "wd0.1": dict(lr=3e-2, **{**GROK, "weight_decay": 0.1}),     # little weight decay: no grokking
+        "frac0.3": dict(lr=3e-2, train_frac=0.3, **GROK),            # too small a train split: no grokking
+        "lr3e-2-wd2-h64": dict(lr=3e-2, d_hidden=64, **{**GROK, "weight_decay": 2.0}),  # stalls near 0.8
+    },
+}
+JUMP_RECIPES = {"induction": ("lr1e-3", "lr5e-4", "lr7e-4-d48", "lr1e-3-half-repeats"),
+                "grokking": ("lr3e-2", "lr3e-2-frac0.6", "lr5e-2")}
+# no-jump recipes, most informative first; the last grokking one is a near miss (test accuracy
+# climbs to ~0.8 and stalls below the rule's threshold)
+NO_JUMP_RECIPES = {"induction": ("lr2e-4", "no-repeats"), "grokking": ("wd0.1", "frac0.3", "lr3e-2-wd2-h64")}
+
+
+def population(seed: int, n_jump: int, n_no_jump: int, kinds: tuple[str, ...] = KINDS) -> list[EmergenceSpec]:
+    """Per kind: the first n_jump jump recipes and n_no_jump no-jump recipes, seeded from `seed`."""
+    specs = []
+    for k, kind in enumerate(kinds):
+        names = JUMP_RECIPES[kind][:n_jump] + NO_JUMP_RECIPES[kind][:n_no_jump]
+        for i, name in enumerate(names):
+            specs.append(EmergenceSpec(kind, name, seed * 1000 + 100 * k + i, **RECIPES[kind][name]))
+    return specs
+
+
+@organism_set("emergence-tiny", family="emergence",
+              description="per kind (induction, grokking): 2 jump recipes + 1 no-jump recipe, checkpointed (smoke)")
+def _tiny(seed: int) -> list[EmergenceSpec]:
+    return population(seed, 2, 1)
+
+
+@organism_set("emergence-small", family="emergence",
+              description="per kind: 3 jump recipes + 2 no-jump recipes, checkpointed (quick)")
+def _small(seed: int) -> list[EmergenceSpec]:
+    return population(seed, 3, 2)
+
+
+@organism_set("emergence-full", family="emergence",
+              description="per kind: 3-4 jump recipes + 2-3 no-jump recipes, checkpointed (full)")
+def _full(seed: int) -> list[EmergenceSpec]:
+    return population(seed, 4, 3)
