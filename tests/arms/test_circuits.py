@@ -13,7 +13,7 @@ from samecurve.organisms.base import load_or_build
 from samecurve.tasks import explanation_faithfulness as ef
 
 BUDGET = Budget(labelled_examples=0, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=2)
-EXPLAINERS = ("acdc", "edge-attribution-patching", "weight-norm-edges", "random-subgraph")
+EXPLAINERS = ("acdc", "edge-attribution-patching", "eap-ig", "weight-norm-edges", "random-subgraph")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def _explain(name, org, sizes):
     return out, model.meter.close()
 
 
-@pytest.mark.parametrize("name", ["acdc", "edge-attribution-patching"])
+@pytest.mark.parametrize("name", ["acdc", "edge-attribution-patching", "eap-ig"])
 def test_discovered_circuit_recovers_more_than_a_random_subgraph(name, organism, task_and_ref):
     task, ref = task_and_ref
     for k in (11, 28):
@@ -68,6 +68,17 @@ def test_acdc_prunes_nested_subgraphs(organism):
     assert set(small) <= set(big)
 
 
+def test_distill_fits_its_cap_and_charges_its_queries(organism):
+    arm = registry.get_arm("distill")(max_queries=256, steps=5)
+    model = MeteredModel(organism.model, Meter(BUDGET), arm.access)
+    for frac in (0.25, 0.05):
+        cap = int(frac * nm.n_params(organism.model))
+        student = arm.compress(model, _ctx(organism), cap)
+        assert nm.n_params(student) <= cap < 2 * nm.n_params(student)  # the widest student that fits
+    assert model.meter.close().forward_passes == 256  # teacher queried once, shared by both sizes
+
+
+@pytest.mark.slow
 def test_distill_fits_its_cap_and_learns(organism, task_and_ref):
     task, ref = task_and_ref
     arm = registry.get_arm("distill")(max_queries=2048)

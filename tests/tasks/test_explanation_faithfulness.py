@@ -88,3 +88,16 @@ def test_unknown_fraction_is_a_config_error(organism):
     task = ef.ExplanationFaithfulness(fractions=(0.07,))
     with pytest.raises(ConfigError):
         task.run_cell(lambda s: registry.get_arm("random-subgraph")(), [organism], 0, BUDGET)
+
+
+def test_figures_draw_the_curve_beside_the_tiny_model_line(organism):
+    from samecurve.report import fig_explanation_faithfulness as fig
+
+    task = ef.ExplanationFaithfulness(fractions=(0.05, 0.25), eval_size=100)
+    scores = task.score_organism(registry.get_arm("random-subgraph")(), organism, [], 0, BUDGET)
+    rows = [{"task": task.name, "metric": s.metric, "arm": "random-subgraph", "family": "control", "seed": 0,
+             "instance": s.instance, "value": s.value, "spend": s.spend, "detail": s.detail} for s in scores]
+    figs = fig.figures(rows)
+    assert [f["title"] for f in figs][0] == "Explanation-faithfulness: loss recovered vs size"
+    assert all(f["svg"].startswith("<svg") and "tiny models from scratch" in figs[0]["svg"] for f in figs)
+    assert fig.figures([r for r in rows if r["metric"] != "loss-recovered-mean"]) == []

@@ -18,7 +18,8 @@ also records the parameters of the nodes it touches, which the figure plots as w
 Loss = cross-entropy of the ground-truth indirect object at the answer position, on held-out
 prompts. Fraction recovered = (L_unigram - L) / (L_unigram - L_organism): 1 is the organism, 0 the
 loss of knowing nothing about the prompt (the answer's marginal distribution; uniform over names
-by construction); a subgraph whose ablated paths mislead can go below 0.
+by construction); a subgraph whose ablated paths mislead can go below 0. (Each point's detail also
+holds the circuit papers' kinder normalisation, 0 = everything resample-ablated.)
 
 Compute-equivalent: a ladder of models of the same shape trained from scratch on the same data
 (the family's `yardstick` organisms, plus the organism itself at the top) gives loss against
@@ -254,6 +255,11 @@ class Reference:
     def recovered(self, loss: float) -> float:
         return float((self.loss_unigram - loss) / (self.loss_unigram - self.loss_full))
 
+    def recovered_vs_ablated(self, loss: float) -> float:
+        """The ACDC papers' normalisation (0 = everything resample-ablated), kept for the record:
+        kinder, since the ablated organism confidently names the wrong person."""
+        return float((self.loss_ablated - loss) / (self.loss_ablated - self.loss_full))
+
     def equivalent_params(self, loss: float) -> float:
         """Smallest from-scratch size at least as good, interpolated log-linearly on the ladder's
         lower envelope; clamped to [smallest rung / sqrt(10), organism]."""
@@ -382,6 +388,7 @@ class ExplanationFaithfulness(Task):
                 size = {"params": got}
             eq = ref.equivalent_params(loss)
             points.append({"fraction": f, "loss": loss, "recovered": ref.recovered(loss),
+                           "recovered_vs_ablated": ref.recovered_vs_ablated(loss),
                            "equivalent_params": eq, "times_smaller": n_full / eq, **size})
         spend = model.meter.close().to_dict()
         common = {"loss_full": ref.loss_full, "loss_unigram": ref.loss_unigram, "loss_all_ablated": ref.loss_ablated,

@@ -27,14 +27,15 @@ from ...tasks.explanation_faithfulness import Edge, FaithfulnessContext
 def student_for(n_params: int, n_heads: int = 4) -> TinyTransformer:
     """The widest 2-layer student (d_model a multiple of n_heads, d_mlp = 2 d_model) within the cap."""
     best = None
-    for d in range(n_heads, 129, n_heads):
-        m = TinyTransformer(namemover.config(d, n_heads=n_heads))
-        if namemover.n_params(m) > n_params:
+    for d in range(n_heads, 257, n_heads):
+        with torch.device("meta"):  # shapes only: counting is free
+            size = namemover.n_params(TinyTransformer(namemover.config(d, n_heads=n_heads)))
+        if size > n_params:
             break
-        best = m
+        best = d
     if best is None:
         raise SamecurveError(f"no student fits in {n_params} parameters (the smallest needs more)")
-    return best
+    return TinyTransformer(namemover.config(best, n_heads=n_heads))
 
 
 @arm("distill", family="baseline", access="black-box")
