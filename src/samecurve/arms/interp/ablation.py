@@ -153,7 +153,7 @@ class ShapleyAblation(NeuronAblation):
     """Neuron Shapley: sampled Shapley values of the defect margin over the activation-difference
     top candidates (mean-ablation as 'absent'); ablate the highest-valued first."""
 
-    def __init__(self, counts: tuple[int, ...] = COUNTS, n_candidates: int = 32, n_prompts: int = 8,
+    def __init__(self, counts: tuple[int, ...] = COUNTS, n_candidates: int = 96, n_prompts: int = 8,
                  max_samples: int = 20):
         super().__init__(counts)
         self.n_candidates, self.n_prompts, self.max_samples = n_candidates, n_prompts, max_samples
