@@ -30,7 +30,8 @@ def task_and_ref(organism):
 
 def _ctx(org, seed=0):
     g = ef.Graph.of(org.model.cfg)
-    return ef.FaithfulnessContext(org.language, g.edges, nm.n_params(org.model), seed, np.random.default_rng(seed))
+    return ef.FaithfulnessContext(org.language, ef.behaviour_of(org), g.edges, nm.n_params(org.model), seed,
+                                  np.random.default_rng(seed))
 
 
 def _explain(name, org, sizes):
@@ -88,5 +89,16 @@ def test_distill_fits_its_cap_and_learns(organism, task_and_ref):
     spend = model.meter.close()
     assert nm.n_params(student) <= cap and spend.forward_passes == 2048
     with torch.no_grad():
-        loss = float(nm.answer_loss(student(ref.prompts), ref.targets))
+        loss = float(ef.behaviour_loss(student(ref.prompts), ref.scored, ref.targets))
     assert ref.recovered(loss) > 0.5  # a 5% student does the job far better than knowing nothing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["acdc", "eap-ig"])
+def test_discovered_induction_circuit_beats_random_and_is_sparse(name):
+    org = next(load_or_build(s) for s in registry.get_organism_set("induction-circuit-tiny").specs(0)
+               if not ef.is_yardstick(s))
+    task = ef.ExplanationFaithfulness(fractions=(0.1,), eval_size=200)
+    found = task.score_organism(registry.get_arm(name)(), org, [], 0, BUDGET)[0].value
+    chance = task.score_organism(registry.get_arm("random-subgraph")(), org, [], 0, BUDGET)[0].value
+    assert found > 0.9 and chance < 0.1  # 8 of 81 edges carry induction; 8 random ones do not

@@ -59,7 +59,7 @@ def test_graph_counts_edges_of_a_two_layer_model():
 
 
 def test_equivalent_params_follows_the_ladder():
-    ref = ef.Reference(None, None, None, loss_full=0.01, loss_unigram=2.77, loss_ablated=9.0,
+    ref = ef.Reference(None, None, None, None, loss_full=0.01, loss_unigram=2.77, loss_ablated=9.0,
                        ladder=[(600, 1.4), (1700, 0.5), (5500, 0.9), (71000, 0.01)])
     assert ref.equivalent_params(0.01) == 71000
     assert ref.equivalent_params(0.5) == pytest.approx(1700)
@@ -101,3 +101,22 @@ def test_figures_draw_the_curve_beside_the_tiny_model_line(organism):
     assert [f["title"] for f in figs][0] == "Explanation-faithfulness: loss recovered vs size"
     assert all(f["svg"].startswith("<svg") and "tiny models from scratch" in figs[0]["svg"] for f in figs)
     assert fig.figures([r for r in rows if r["metric"] != "loss-recovered-mean"]) == []
+
+
+def test_induction_behaviour_scores_the_second_copy_of_the_segment():
+    tokens, scored, targets = ef.BEHAVIOURS["emergence"].sample(np.random.default_rng(0), 50)
+    assert scored.sum(1).min() >= 6  # tokens 2..l of the second copy, every row
+    rows, cols = np.nonzero(scored)
+    np.testing.assert_array_equal(targets[rows, cols], tokens[rows, cols + 1])
+    seg = 8  # each scored target repeats the token one segment earlier
+    np.testing.assert_array_equal(targets[rows, cols], tokens[rows, cols + 1 - seg])
+
+
+def test_organisms_without_a_known_algorithm_are_refused():
+    from types import SimpleNamespace
+
+    from samecurve.organisms import emergence
+
+    grok = SimpleNamespace(spec=emergence.EmergenceSpec("grokking", "lr3e-2", 0, 3e-2, 10, 10), label="grokking/x")
+    with pytest.raises(ConfigError):
+        ef.behaviour_of(grok)

@@ -220,3 +220,31 @@ def _small(seed: int) -> list[NameMoverSpec]:
 @organism_set("namemover-full", family="namemover", description="two IOI-like name-mover organisms per seed + a 5-rung ladder (full)")
 def _full(seed: int) -> list[NameMoverSpec]:
     return population(seed, 2) + yardsticks((4, 8, 12, 16, 24))
+
+
+# ---- induction organisms for the same task ------------------------------------------------------
+# The emergence family's induction run (2-layer attention-only; its final checkpoint is the
+# organism, the same spec as in emergence-* sets, so the cache is shared) and a from-scratch
+# ladder of narrower runs on the same data.
+INDUCTION_LADDER = (8, 16, 24)
+
+
+def induction_population(seed: int, n: int, widths: tuple[int, ...] = INDUCTION_LADDER, ladder_lr: float = 3e-3) -> list:
+    from . import emergence
+
+    recipes = emergence.JUMP_RECIPES["induction"][:n]
+    orgs = [emergence.EmergenceSpec("induction", r, seed * 1000 + i, **emergence.RECIPES["induction"][r])
+            for i, r in enumerate(recipes)]
+    ladder = [emergence.EmergenceSpec("induction", f"yardstick-d{w}", LADDER_SEED + w, lr=ladder_lr, steps=300,
+                                      ckpt_every=300, d_model=w) for w in widths]
+    return orgs + ladder
+
+
+@organism_set("induction-circuit-tiny", family="emergence", description="one induction organism + a 2-rung from-scratch ladder (smoke)")
+def _ind_tiny(seed: int) -> list:
+    return induction_population(seed, 1, (8, 16))
+
+
+@organism_set("induction-circuit-small", family="emergence", description="one induction organism per seed + a 3-rung from-scratch ladder (quick, full)")
+def _ind_small(seed: int) -> list:
+    return induction_population(seed, 1)

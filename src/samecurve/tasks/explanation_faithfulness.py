@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..budget import Budget, MeteredModel
-from ..errors import ConfigError, SamecurveError
-from ..organisms import namemover
+from ..errors import ConfigError, OrganismFailedError, SamecurveError
+from ..organisms import emergence, namemover
 from ..protocols import Explainer
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered
@@ -190,9 +190,11 @@ def touched_params(edges: list[Edge], params: dict[str, int]) -> int:
 class Patcher:
     """Edge-level resample ablation of one organism for an arm, charged to its meter: one forward
     pass per prompt for the corrupt cache, one per prompt per masked forward, one backward per
-    prompt when gradients are asked for. Needs white-box access (it reads the weights)."""
+    prompt when gradients are asked for. Needs white-box access (it reads the weights).
+    `positions` [n, t] marks the predictions the behaviour is about (answer_logits returns those rows)."""
 
-    def __init__(self, model: MeteredModel, clean: torch.Tensor, corrupt: torch.Tensor):
+    def __init__(self, model: MeteredModel, clean: torch.Tensor, corrupt: torch.Tensor, positions: torch.Tensor):
+        self.positions = positions
         self.net = model.copy_model().eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -207,10 +209,68 @@ class Patcher:
         self.meter.charge("forward_passes", self.n)
         with torch.set_grad_enabled(grad):
             logits, _ = run_graph(self.net, self.clean, self.graph, mask, self.corrupt)
-        return logits[:, namemover.ANSWER_POS]
+        return logits[self.positions]
 
     def charge_backward(self) -> None:
         self.meter.charge("backward_passes", self.n)
+
+
+# ---- behaviours: what an explanation must reproduce, per organism kind -------------------------
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Prompts with the positions the behaviour is about and what they must predict (ground truth
+    from the generator). Each row of `sample` is (tokens [n, t], scored [n, t] bool, targets [n, t])."""
+
+    name: str
+    sample: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _namemover_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p, a = namemover.sample(rng, n)
+    scored, targets = np.zeros(p.shape, bool), np.zeros_like(p)
+    scored[:, namemover.ANSWER_POS], targets[:, namemover.ANSWER_POS] = True, a
+    return p, scored, targets
+
+
+def _induction_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    b = emergence.repeat_batch(rng, n)
+    scored, targets = np.zeros(b.tokens.shape, bool), np.zeros_like(b.tokens)
+    scored[:, :-1], targets[:, :-1] = b.mask, b.tokens[:, 1:]
+    return b.tokens, scored, targets
+
+
+BEHAVIOURS = {"namemover": Behaviour("indirect object at TO", _namemover_sample),
+              "emergence": Behaviour("second copy of a repeated segment (induction)", _induction_sample)}
+INDUCTION_ACCURACY_NEEDED = 0.9
+
+
+def behaviour_of(org: Any) -> Behaviour:
+    fam = org.spec.family
+    if fam not in BEHAVIOURS or (fam == "emergence" and org.spec.kind != "induction"):
+        raise ConfigError(f"explanation-faithfulness has no known algorithm for organism {org.label}; "
+                          "use namemover-* or induction-circuit-* organism sets")
+    if fam == "emergence" and not is_yardstick(org.spec) and org.metrics["heldout_accuracy"][-1] < INDUCTION_ACCURACY_NEEDED:
+        raise OrganismFailedError(f"induction organism {org.label} did not learn induction (held-out accuracy "
+                                  f"{org.metrics['heldout_accuracy'][-1]:.3f}, need >= {INDUCTION_ACCURACY_NEEDED})")
+    return BEHAVIOURS[fam]
+
+
+def is_yardstick(spec: Any) -> bool:
+    return getattr(spec, "role", "") == "yardstick" or str(getattr(spec, "recipe", "")).startswith("yardstick")
+
+
+def network(org: Any) -> nn.Module:
+    """The trained transformer (a checkpointed run's final checkpoint)."""
+    return org.model.final if hasattr(org.model, "final") else org.model
+
+
+def n_params(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def behaviour_loss(logits: torch.Tensor, scored: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits[scored], targets[scored])
 
 
 # ---- protocols ---------------------------------------------------------------------------------
@@ -225,14 +285,21 @@ class Compressor(Protocol):
 
 @dataclass
 class FaithfulnessContext:
-    """What an arm gets besides the model: the prompt format (a sampler, no answers), the graph's
-    edge names, the organism's parameter count, a seed and an RNG."""
+    """What an arm gets besides the model: the prompt format, a sampler of prompts with the
+    positions the behaviour is about (no answers), the graph's edge names, the organism's
+    parameter count, a seed and an RNG."""
 
     language: Any
+    behaviour: Behaviour
     edges: tuple[Edge, ...]
     n_params: int
     seed: int
     rng: np.random.Generator
+
+    def prompts(self, rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """n prompts and the [n, t] mask of positions whose predictions the behaviour is about."""
+        tokens, scored, _ = self.behaviour.sample(rng, n)
+        return torch.from_numpy(tokens), torch.from_numpy(scored)
 
 
 def _share_name(f: float) -> str:
@@ -246,6 +313,7 @@ class Reference:
 
     prompts: torch.Tensor
     corrupt: torch.Tensor
+    scored: torch.Tensor
     targets: torch.Tensor
     loss_full: float
     loss_unigram: float
@@ -320,38 +388,39 @@ class ExplanationFaithfulness(Task):
 
     @torch.no_grad()
     def reference(self, org: Any, ladder: list, seed: int) -> Reference:
+        beh, net = behaviour_of(org), network(org)
         rng = np.random.default_rng([seed, org.spec.seed, 31])
-        p, a = namemover.sample(rng, self.eval_size)
-        c, _ = namemover.sample(rng, self.eval_size)  # resample ablation: an independent prompt each
-        prompts, corrupt, targets = torch.from_numpy(p), torch.from_numpy(c), torch.from_numpy(a)
+        p, s, a = (torch.from_numpy(x) for x in beh.sample(rng, self.eval_size))
+        c = torch.from_numpy(beh.sample(rng, self.eval_size)[0])  # resample ablation: an independent prompt each
 
         def loss_of(m: nn.Module) -> float:
-            return float(namemover.answer_loss(m(prompts), targets))
+            return float(behaviour_loss(m(p), s, a))
 
-        graph = Graph.of(org.model.cfg)
-        _, cache = run_graph(org.model, corrupt, graph)
-        ablated, _ = run_graph(org.model, prompts, graph, torch.zeros(len(graph.edges)), cache)
-        counts = np.bincount(a - namemover.NAME0, minlength=namemover.N_NAMES) + 1e-9
-        marg = counts / counts.sum()
-        unigram = float(-np.log(marg[a - namemover.NAME0]).mean())
-        rungs = [(namemover.n_params(y.model), loss_of(y.model)) for y in ladder]
-        full = loss_of(org.model)
-        return Reference(prompts, corrupt, targets, full, unigram, float(namemover.answer_loss(ablated, targets)),
-                         rungs + [(namemover.n_params(org.model), full)])
+        graph = Graph.of(net.cfg)
+        _, cache = run_graph(net, c, graph)
+        ablated, _ = run_graph(net, p, graph, torch.zeros(len(graph.edges)), cache)
+        answers = a[s].numpy()
+        _, counts = np.unique(answers, return_counts=True)
+        marg = dict(zip(np.unique(answers), counts / counts.sum()))
+        unigram = float(-np.mean([np.log(marg[t]) for t in answers]))  # the answers' marginal distribution
+        rungs = [(n_params(network(y)), loss_of(network(y))) for y in ladder]
+        full = loss_of(net)
+        return Reference(p, c, s, a, full, unigram, float(behaviour_loss(ablated, s, a)), rungs + [(n_params(net), full)])
 
     @torch.no_grad()
     def subgraph_loss(self, org: Any, ref: Reference, edges: list[Edge]) -> float:
-        graph = Graph.of(org.model.cfg)
-        _, cache = run_graph(org.model, ref.corrupt, graph)
-        logits, _ = run_graph(org.model, ref.prompts, graph, graph.mask_of(list(edges)), cache)
-        return float(namemover.answer_loss(logits, ref.targets))
+        net = network(org)
+        graph = Graph.of(net.cfg)
+        _, cache = run_graph(net, ref.corrupt, graph)
+        logits, _ = run_graph(net, ref.prompts, graph, graph.mask_of(list(edges)), cache)
+        return float(behaviour_loss(logits, ref.scored, ref.targets))
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         self._check_fractions(self.fractions)
-        targets = [o for o in organisms if getattr(o.spec, "role", "organism") == "organism"]
-        ladder = [o for o in organisms if getattr(o.spec, "role", "") == "yardstick"]
+        targets = [o for o in organisms if not is_yardstick(o.spec)]
+        ladder = [o for o in organisms if is_yardstick(o.spec)]
         if not targets:
-            raise ConfigError("explanation-faithfulness needs an organism set with role='organism' specs (namemover-*)")
+            raise ConfigError("explanation-faithfulness needs organisms besides yardsticks (namemover-*, induction-circuit-*)")
         wanted = self.metrics_for(arm_factory(seed))
         if not wanted:
             return []
@@ -362,11 +431,13 @@ class ExplanationFaithfulness(Task):
 
     def score_organism(self, arm: Any, org: Any, ladder: list, seed: int, budget: Budget) -> list[Score]:
         ref = self.reference(org, ladder, seed)
-        graph = Graph.of(org.model.cfg)
-        n_full = namemover.n_params(org.model)
-        params = node_params(org.model, graph)
-        model = metered(org.model, arm, budget)
-        ctx = FaithfulnessContext(org.language, graph.edges, n_full, seed, np.random.default_rng([seed, org.spec.seed, 5]))
+        net = network(org)
+        graph = Graph.of(net.cfg)
+        n_full = n_params(net)
+        params = node_params(net, graph)
+        model = metered(net, arm, budget)
+        ctx = FaithfulnessContext(org.language, behaviour_of(org), graph.edges, n_full, seed,
+                                  np.random.default_rng([seed, org.spec.seed, 5]))
         points = []
         for f in self.fractions:  # largest first: arms may prune on from the previous answer
             if isinstance(arm, Explainer):
@@ -380,11 +451,11 @@ class ExplanationFaithfulness(Task):
             else:
                 cap = int(f * n_full)
                 small = arm.compress(model, ctx, cap)
-                got = namemover.n_params(small)
+                got = n_params(small)
                 if got > cap:
                     raise SamecurveError(f"arm {arm.name!r} returned a model of {got} parameters for a cap of {cap}")
                 with torch.no_grad():
-                    loss = float(namemover.answer_loss(small.eval()(ref.prompts), ref.targets))
+                    loss = float(behaviour_loss(small.eval()(ref.prompts), ref.scored, ref.targets))
                 size = {"params": got}
             eq = ref.equivalent_params(loss)
             points.append({"fraction": f, "loss": loss, "recovered": ref.recovered(loss),

@@ -1,9 +1,9 @@
 """Non-interp ways to get a small thing that does the model's job: distil it into a tiny model, or
 keep the edges with the largest weights.
 
-`distill` (black-box): query the organism's answer distribution on prompts sampled from the
+`distill` (black-box): query the organism's answer distributions on prompts sampled from the
 language (one forward pass each, charged) and train the widest student of the organism's shape
-that fits the parameter cap to match it (KL). The student's own training touches no organism and
+that fits the parameter cap to match them (KL at the positions the behaviour is about). The student's own training touches no organism and
 is bounded by the wall-clock budget; its recipe is the one the from-scratch ladder uses (lr 1e-2,
 batch 128; 300 steps, resampling the teacher-labelled pool: more queries, fewer repeats).
 `weight-norm-edges` (white-box, no forward pass): rank each edge by the Frobenius norm of the
@@ -12,30 +12,35 @@ composed weights it carries, ||W_in(receiver) diag(LN gain) W_out(sender)||, and
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded, SamecurveError
-from ...models.transformer import TinyTransformer
-from ...organisms import namemover
+from ...models.transformer import TinyTransformer, TransformerConfig
 from ...registry import arm
 from ...tasks.explanation_faithfulness import Edge, FaithfulnessContext
+from ...tasks.explanation_faithfulness import n_params as n_params_of
 
 
-def student_for(n_params: int, n_heads: int = 4) -> TinyTransformer:
-    """The widest 2-layer student (d_model a multiple of n_heads, d_mlp = 2 d_model) within the cap."""
+def student_config(cfg: TransformerConfig, n_params: int) -> TransformerConfig:
+    """The widest student of the organism's shape (same layers, heads, context; d_mlp = 2 d_model)
+    within the cap."""
     best = None
-    for d in range(n_heads, 257, n_heads):
+    for d in range(cfg.n_heads, 257, cfg.n_heads):
+        trial = replace(cfg, d_model=d, d_mlp=2 * d)
         with torch.device("meta"):  # shapes only: counting is free
-            size = namemover.n_params(TinyTransformer(namemover.config(d, n_heads=n_heads)))
+            size = n_params_of(TinyTransformer(trial))
         if size > n_params:
             break
-        best = d
+        best = trial
     if best is None:
         raise SamecurveError(f"no student fits in {n_params} parameters (the smallest needs more)")
-    return TinyTransformer(namemover.config(best, n_heads=n_heads))
+    return best
 
 
 @arm("distill", family="baseline", access="black-box")
@@ -46,26 +51,41 @@ class Distill:
         self.max_queries, self.steps, self.batch_size, self.lr = max_queries, steps, batch_size, lr
         self._data: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _teacher(self, model: MeteredModel, ctx: FaithfulnessContext) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher labels, queried once per organism and shared by every size."""
+    def _teacher(self, model: MeteredModel, ctx: FaithfulnessContext) -> tuple[torch.Tensor, ...]:
+        """Teacher answer distributions at the behaviour's positions, queried once per organism and
+        shared by every size."""
         n = int(min(self.max_queries, model.meter.remaining("forward_passes")))
         if n < self.batch_size:
             raise BudgetExceeded(f"distill needs at least {self.batch_size} teacher queries")
-        prompts = ctx.language.sample_prompts(np.random.default_rng([ctx.seed, 307]), n)
-        soft = torch.cat([model.logits(prompts[i:i + 512])[:, namemover.ANSWER_POS].softmax(-1)
-                          for i in range(0, n, 512)])
-        return prompts, soft
+        prompts, scored = ctx.prompts(np.random.default_rng([ctx.seed, 307]), n)
+        soft = torch.cat([model.logits(prompts[i:i + 512]).softmax(-1) for i in range(0, n, 512)])
+        return prompts, scored, soft
 
     def compress(self, model: MeteredModel, ctx: FaithfulnessContext, n_params: int) -> nn.Module:
         if id(model) not in self._data:
             self._data[id(model)] = self._teacher(model, ctx)
-        prompts, soft = self._data[id(model)]
+        prompts, scored, soft = self._data[id(model)]
         g = torch.Generator().manual_seed(int(ctx.seed) * 7919 + n_params)
         idx = torch.randint(0, prompts.shape[0], (self.steps, self.batch_size), generator=g)
         torch.manual_seed(int(ctx.seed) + n_params)
-        student = student_for(n_params)
-        namemover.train(student, prompts[idx], None, lr=self.lr, weight_decay=0.01, soft_targets=soft[idx])
+        student = TinyTransformer(student_config(model.config, n_params))
+        self._train(student, prompts, scored, soft, idx)
         return student.eval()
+
+    def _train(self, student: nn.Module, prompts: torch.Tensor, scored: torch.Tensor, soft: torch.Tensor,
+               idx: torch.Tensor) -> None:
+        """KL(teacher || student) at the behaviour's positions; the ladder's optimiser and schedule."""
+        opt = torch.optim.AdamW(student.parameters(), lr=self.lr, weight_decay=0.01, betas=(0.9, 0.98))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=len(idx), pct_start=0.1)
+        student.train()
+        for rows in idx:
+            s = scored[rows]
+            logp = student(prompts[rows]).log_softmax(-1)[s]
+            loss = F.kl_div(logp, soft[rows][s], reduction="batchmean")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
 
 
 def _edge_weights(net: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

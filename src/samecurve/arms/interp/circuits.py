@@ -28,9 +28,11 @@ def _kl(full_logp: torch.Tensor, logits: torch.Tensor) -> float:
     return float(F.kl_div(logits.log_softmax(-1), full_logp, log_target=True, reduction="batchmean"))
 
 
-def _prompts(ctx: FaithfulnessContext, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _patcher(model: MeteredModel, ctx: FaithfulnessContext, n: int) -> Patcher:
+    """n prompts and n independently drawn ones to resample-ablate from."""
     rng = np.random.default_rng([ctx.seed, 211])
-    return ctx.language.sample_prompts(rng, n), ctx.language.sample_prompts(rng, n)
+    (clean, positions), (corrupt, _) = ctx.prompts(rng, n), ctx.prompts(rng, n)
+    return Patcher(model, clean, corrupt, positions)
 
 
 @arm("acdc", family="interp", access="white-box", control="random-subgraph")
@@ -49,8 +51,7 @@ class ACDC:
         e = len(ctx.edges)
         n = int(model.meter.remaining("forward_passes") // (self.sweeps_expected * e + 3))
         n = max(self.min_prompts, min(self.max_prompts, n))
-        clean, corrupt = _prompts(ctx, n)
-        patcher = Patcher(model, clean, corrupt)
+        patcher = _patcher(model, ctx, n)
         full = patcher.answer_logits(torch.ones(e)).log_softmax(-1)
         none = _kl(full, patcher.answer_logits(torch.zeros(e)))
         return {"patcher": patcher, "full": full, "mask": torch.ones(e), "cur": 0.0,
@@ -105,8 +106,7 @@ class EdgeAttributionPatching:
         n = int(min(self.max_prompts, m.remaining("backward_passes") // steps, m.remaining("forward_passes") // fwd_per_prompt))
         if n < 1:
             raise BudgetExceeded("edge attribution patching needs at least one forward and backward pass per step")
-        clean, corrupt = _prompts(ctx, n)
-        p = Patcher(model, clean, corrupt)
+        p = _patcher(model, ctx, n)
         target = p.answer_logits(torch.ones(len(ctx.edges))).argmax(-1) if steps > 1 else None
         total = torch.zeros(len(ctx.edges))
         # alpha = 1 is plain attribution patching; more steps integrate the gradient along the
