@@ -62,6 +62,6 @@ def test_topic_prefix_is_obeyed_and_runs_are_deterministic(organism):
     task = Steering(n_tune=16, n_test=32, targets=1)
     first = _by_metric(task.run_cell(lambda seed: TopicPrompting(), [organism], 0, BUDGET))
     again = _by_metric(task.run_cell(lambda seed: TopicPrompting(), [organism], 0, BUDGET))
-    assert first["concept-score"].value > 0.8 and first["grammar-validity"].value > 0.8
+    assert first["concept-score"].value > 0.8 and first["concept-score"].detail["validity"] > 0.8
     assert {m: s.value for m, s in first.items()} == {m: s.value for m, s in again.items()}
     assert first["harmonic-mean"].detail["unsteered"]["concept"] < 0.3  # the prompts' own topic is not the target

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..budget import Budget, MeteredModel
+from ..errors import ConfigError
 from ..organisms import topics as T
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered
@@ -101,8 +102,8 @@ def evaluate(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torc
     return {"harmonic_mean": hm, "concept": c, "fluency": fluency, "validity": v, "clean_loss": loss}
 
 
-METRIC_KEYS = {"harmonic-mean": "harmonic_mean", "concept-score": "concept", "fluency": "fluency",
-               "grammar-validity": "validity", "clean-loss": "clean_loss"}
+# Validity and clean loss, fluency's two parts, stay in `detail` (and the figures), not verdict rows.
+METRIC_KEYS = {"harmonic-mean": "harmonic_mean", "concept-score": "concept", "fluency": "fluency"}
 
 
 @task("steering")
@@ -113,8 +114,6 @@ class Steering(Task):
         "harmonic-mean": MetricInfo(SweepSteerer, "harmonic mean of concept score and fluency at the tuned setting (held-out prompts)"),
         "concept-score": MetricInfo(SweepSteerer, "share of generated content words in the target topic at the tuned setting"),
         "fluency": MetricInfo(SweepSteerer, "grammar validity x exp(-excess clean-organism loss) at the tuned setting"),
-        "grammar-validity": MetricInfo(SweepSteerer, "share of generations the grammar accepts at the tuned setting"),
-        "clean-loss": MetricInfo(SweepSteerer, "per-token loss of the generations under the unsteered organism", higher_is_better=False),
     }
 
     def __init__(self, n_tune: int = 24, n_test: int = 48, n_new: int = 12, targets: int = 2):
@@ -158,6 +157,11 @@ class Steering(Task):
         model.meter.charge("labelled_examples", len(ctx.labels))
         settings = list(arm.steer(model, ctx, target))
         spend = model.meter.close().to_dict()
+        want = (ctx.prompts.shape[0], ctx.n_new)
+        for s in settings:
+            if tuple(s.generations.shape) != want or int(s.generations.min()) < 0 or int(s.generations.max()) >= T.VOCAB:
+                raise ConfigError(f"arm {type(arm).__name__} returned generations of shape {tuple(s.generations.shape)} "
+                                  f"(need {want}, token ids in [0, {T.VOCAB})): return only the new tokens")
         nll_ref = self.reference_loss(org, ctx, target)
         tune, test = slice(0, self.n_tune), slice(self.n_tune, None)
         curve = []
@@ -182,5 +186,6 @@ class Steering(Task):
                 examples.append(" ".join(T.token_name(t) for t in p.tolist()) + " || " + " ".join(T.token_name(t) for t in g.tolist()))
         detail = {"target": T.TOPIC_NAMES[target], "curve": curve, "chosen": chosen, "unsteered": unsteered,
                   "reference_loss": nll_ref, "examples": examples, "n_test": self.n_test, "n_tune": self.n_tune}
-        return [Score(metric, instance, float(at[key]), spend, detail if metric == "harmonic-mean" else {})
+        return [Score(metric, instance, float(at[key]), spend,
+                      detail if metric == "harmonic-mean" else {"validity": at["validity"], "clean_loss": at["clean_loss"]})
                 for metric, key in METRIC_KEYS.items()]

@@ -115,7 +115,7 @@ class SAEFeatureSteering(VectorSteerer):
     """An SAE (layer_probe.train_sae) on the texts' token activations; the feature whose mean code
     differs most between target-topic tokens and the rest gives its decoder row as the direction."""
 
-    def __init__(self, d_sae: int = 256, steps: int = 300, l1: float = 0.01, **kw):
+    def __init__(self, d_sae: int = 128, steps: int = 200, l1: float = 0.01, **kw):
         super().__init__(**kw)
         self.d_sae, self.steps, self.l1 = d_sae, steps, l1
 
