@@ -73,7 +73,8 @@ def test_task_scores_explainers_and_compressors_on_one_grid(organism):
     rand = registry.get_arm("random-subgraph")
     rows = task.score_organism(rand(), organism, [], 0, BUDGET)
     names = [r.metric for r in rows]
-    assert names == ["loss-recovered@5%", "loss-recovered@25%", "loss-recovered-mean", "compute-equivalent"]
+    assert names == ["ioi/loss-recovered@5%", "ioi/loss-recovered@25%", "ioi/loss-recovered-mean", "ioi/compute-equivalent"]
+    assert set(names) <= set(task.metrics)
     pts = [r.detail["point"] for r in rows[:2]]
     assert [p["edges"] for p in pts] == [6, 28]
     assert all(np.isfinite(r.value) for r in rows)
@@ -98,9 +99,9 @@ def test_figures_draw_the_curve_beside_the_tiny_model_line(organism):
     rows = [{"task": task.name, "metric": s.metric, "arm": "random-subgraph", "family": "control", "seed": 0,
              "instance": s.instance, "value": s.value, "spend": s.spend, "detail": s.detail} for s in scores]
     figs = fig.figures(rows)
-    assert [f["title"] for f in figs][0] == "Explanation-faithfulness: loss recovered vs size"
+    assert [f["title"] for f in figs][0] == "Explanation-faithfulness (ioi): loss recovered vs size"
     assert all(f["svg"].startswith("<svg") and "tiny models from scratch" in figs[0]["svg"] for f in figs)
-    assert fig.figures([r for r in rows if r["metric"] != "loss-recovered-mean"]) == []
+    assert fig.figures([r for r in rows if r["metric"] != "ioi/loss-recovered-mean"]) == []
 
 
 def test_induction_behaviour_scores_the_second_copy_of_the_segment():

@@ -3,8 +3,9 @@ models trained from scratch, once against the share of the model kept (edges for
 parameters for models: the task's matching convention) and once against parameters held (for a
 subgraph: what its nodes own); and the compute-equivalent ("performs like a model N x smaller").
 
-Drawn only from `detail` of the `loss-recovered-mean` rows: each holds the arm's whole curve, the
-organism's parameter count and the from-scratch ladder measured on the same prompts.
+Drawn only from `detail` of the `{ioi|induction}/loss-recovered-mean` rows (one set of figures per
+algorithm): each holds the arm's whole curve, the organism's parameter count and the from-scratch
+ladder measured on the same prompts.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ MARKERS = "o^vDsP*X"
 Y_FLOOR = -1.0  # points below are drawn on this line (fully ablated paths mislead; see the note)
 
 
-def _mean_rows(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r["metric"] == "loss-recovered-mean" and (r.get("detail") or {}).get("curve")]
+def _mean_rows(rows: list[dict]) -> dict[str, list[dict]]:
+    """behaviour key -> its `loss-recovered-mean` rows (each holds the whole curve)."""
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["metric"].endswith("loss-recovered-mean") and (r.get("detail") or {}).get("curve"):
+            out[r["detail"].get("behaviour", "ioi")].append(r)
+    return dict(sorted(out.items()))
 
 
 def _arm_points(rows: list[dict], x_of) -> dict[tuple[str, str], list[tuple[float, float, float]]]:
@@ -72,7 +78,7 @@ def _curve_figure(rows: list[dict], x_of, xlabel: str, title: str, note: str, sl
     return {"title": title, "note": note, "svg": svg}
 
 
-def _equivalent_figure(rows: list[dict]) -> dict:
+def _equivalent_figure(rows: list[dict], key: str) -> dict:
     with plots.plt.rc_context(plots.RC):
         fig, ax = plots.plt.subplots(figsize=plots.FIGSIZE)
         by: dict[tuple[str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -90,20 +96,24 @@ def _equivalent_figure(rows: list[dict]) -> dict:
         ax.set_yscale("log")
         ax.set_xlabel("share of the model kept (edges | parameters)")
         ax.set_ylabel("performs like a model N x smaller")
-        ax.set_title("Compute-equivalent of each answer")
+        ax.set_title(f"{key}: compute-equivalent of each answer")
         ax.grid(alpha=0.25, linewidth=0.5)
         ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        svg = plots.to_svg(fig, plots.slug("faithfulness", "equivalent"))
+        svg = plots.to_svg(fig, plots.slug("faithfulness", key, "equivalent"))
     note = ("N = organism parameters / parameters of the smallest from-scratch model whose loss is at least as good "
             "(log-linear on the ladder's lower envelope; geometric mean over seeds and organisms). N = 1: as good as "
             "the organism; large N: the explanation is worth only a much tinier model.")
-    return {"title": "Explanation-faithfulness: compute-equivalent", "note": note, "svg": svg}
+    return {"title": f"Explanation-faithfulness ({key}): compute-equivalent", "note": note, "svg": svg}
 
 
 def figures(rows: list[dict]) -> list[dict]:
-    mean_rows = _mean_rows(rows)
-    if not mean_rows:
-        return []
+    out = []
+    for key, mean_rows in _mean_rows(rows).items():
+        out += _figures(mean_rows, key)
+    return out
+
+
+def _figures(mean_rows: list[dict], key: str) -> list[dict]:
     share_note = ("y: (L_unigram - L) / (L_unigram - L_organism) on held-out prompts; edges outside a subgraph are "
                   "resample-ablated. x: share of edges kept for subgraphs, share of parameters for compressed and "
                   f"from-scratch models (the task's convention). Points below {Y_FLOOR:g} are drawn at {Y_FLOOR:g}; "
@@ -113,9 +123,9 @@ def figures(rows: list[dict]) -> list[dict]:
                    "slices, MLPs, unembedding): a subgraph that touches every node counts as the whole model.")
     return [
         _curve_figure(mean_rows, lambda pt, n: pt["fraction"], "share of the model kept (edges | parameters)",
-                      "Explanation-faithfulness: loss recovered vs size", share_note, "share"),
+                      f"Explanation-faithfulness ({key}): loss recovered vs size", share_note, f"{key}-share"),
         _curve_figure(mean_rows, lambda pt, n: pt.get("params_touched", pt.get("params", n)) / n,
-                      "parameters held / organism parameters", "Explanation-faithfulness: loss recovered vs parameters held",
-                      params_note, "params"),
-        _equivalent_figure(mean_rows),
+                      "parameters held / organism parameters",
+                      f"Explanation-faithfulness ({key}): loss recovered vs parameters held", params_note, f"{key}-params"),
+        _equivalent_figure(mean_rows, key),
     ]

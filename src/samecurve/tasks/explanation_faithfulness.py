@@ -3,7 +3,9 @@ worth next to a much smaller model?
 
 The critique: circuit explanations recover part of the loss and "typically result in performance
 which is worse than that of much, much tinier models". This task makes that a number on organisms
-with a known algorithm (the `namemover` IOI-like family).
+with a known algorithm: the `namemover` IOI-like family (a 2-layer MLP transformer) and the
+emergence family's induction run (a 2-layer attention-only transformer), each with a from-scratch
+ladder. Every metric comes once per algorithm (`ioi/...`, `induction/...`): their verdicts differ.
 
 Two kinds of answer sit on ONE curve, x = share of the organism kept, y = fraction of loss recovered:
   - an `Explainer` (circuit discovery, weight-norm edges, random edges) returns k edges of the
@@ -28,7 +30,7 @@ interpolation on the ladder's lower envelope), and P / that size is "performs li
 smaller".
 
 Rows (per organism; one arm instance and ONE meter per organism: the whole curve is paid from one
-budget, sizes asked largest first so that an arm may reuse its work):
+budget, sizes asked largest first so that an arm may reuse its work), each `{ioi|induction}/...`:
   loss-recovered@{f}    fraction of loss recovered at size share f
   loss-recovered-mean   its mean over the size grid (area under the faithfulness curve)
   compute-equivalent    mean over the grid of log10(equivalent params / P); 0 = as good as the
@@ -220,8 +222,10 @@ class Patcher:
 @dataclass(frozen=True)
 class Behaviour:
     """Prompts with the positions the behaviour is about and what they must predict (ground truth
-    from the generator). Each row of `sample` is (tokens [n, t], scored [n, t] bool, targets [n, t])."""
+    from the generator). Each row of `sample` is (tokens [n, t], scored [n, t] bool, targets [n, t]).
+    `key` prefixes the metric names: each known algorithm gets its own verdict rows."""
 
+    key: str
     name: str
     sample: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -240,8 +244,9 @@ def _induction_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.
     return b.tokens, scored, targets
 
 
-BEHAVIOURS = {"namemover": Behaviour("indirect object at TO", _namemover_sample),
-              "emergence": Behaviour("second copy of a repeated segment (induction)", _induction_sample)}
+BEHAVIOURS = {"namemover": Behaviour("ioi", "indirect object at TO", _namemover_sample),
+              "emergence": Behaviour("induction", "second copy of a repeated segment", _induction_sample)}
+GRID = (0.02, 0.05, 0.1, 0.25, 0.5)
 INDUCTION_ACCURACY_NEEDED = 0.9
 
 
@@ -302,8 +307,8 @@ class FaithfulnessContext:
         return torch.from_numpy(tokens), torch.from_numpy(scored)
 
 
-def _share_name(f: float) -> str:
-    return f"loss-recovered@{100 * f:g}%"
+def _share_name(f: float, key: str) -> str:
+    return f"{key}/loss-recovered@{100 * f:g}%"
 
 
 @dataclass
@@ -364,27 +369,31 @@ class ExplanationFaithfulness(Task):
         super().__init__(fractions=list(fr), eval_size=eval_size)
         self.fractions, self.eval_size = fr, eval_size
 
-    # Same metrics for both protocols: an arm is scored if it explains or compresses.
+    # Same metrics for both protocols (an arm is scored if it explains or compresses), one set per
+    # known algorithm (`ioi/...` on namemover organisms, `induction/...` on induction ones).
     metrics = {
-        **{_share_name(f): MetricInfo(Explainer, f"fraction of loss recovered keeping {100 * f:g}% of the model "
-                                      "(edges for a subgraph, parameters for a compressed model)")
-           for f in (0.02, 0.05, 0.1, 0.25, 0.5)},
-        "loss-recovered-mean": MetricInfo(Explainer, "mean fraction of loss recovered over the size grid"),
-        "compute-equivalent": MetricInfo(Explainer, "mean log10(params of the smallest from-scratch model as good "
-                                         "/ organism params); -1 = like a model 10x smaller"),
+        m: info for b in BEHAVIOURS.values() for m, info in {
+            **{_share_name(f, b.key): MetricInfo(Explainer, f"{b.key}: fraction of loss recovered keeping {100 * f:g}% "
+                                                 "of the model (edges for a subgraph, parameters for a compressed model)")
+               for f in GRID},
+            f"{b.key}/loss-recovered-mean": MetricInfo(Explainer, f"{b.key}: mean fraction of loss recovered over the size grid"),
+            f"{b.key}/compute-equivalent": MetricInfo(Explainer, f"{b.key}: mean log10(params of the smallest from-scratch "
+                                                      "model as good / organism params); -1 = like a model 10x smaller"),
+        }.items()
     }
 
     def metrics_for(self, arm: Any) -> list[str]:
+        """Explainers and compressors alike (the per-algorithm prefix comes from the organism)."""
         if not isinstance(arm, (Explainer, Compressor)):
             return []
-        return [_share_name(f) for f in sorted(self.fractions)] + ["loss-recovered-mean", "compute-equivalent"]
+        return [_share_name(f, "*") for f in sorted(self.fractions)] + ["*/loss-recovered-mean", "*/compute-equivalent"]
 
     @staticmethod
     def _check_fractions(fractions: tuple[float, ...]) -> None:
-        known = {round(f, 6) for f in (0.02, 0.05, 0.1, 0.25, 0.5)}
+        known = {round(f, 6) for f in GRID}
         bad = [f for f in fractions if round(f, 6) not in known]
         if bad:
-            raise ConfigError(f"explanation-faithfulness: fractions {bad} have no metric; use some of 0.02 0.05 0.1 0.25 0.5")
+            raise ConfigError(f"explanation-faithfulness: fractions {bad} have no metric; use some of {' '.join(map(str, GRID))}")
 
     @torch.no_grad()
     def reference(self, org: Any, ladder: list, seed: int) -> Reference:
@@ -462,13 +471,15 @@ class ExplanationFaithfulness(Task):
                            "recovered_vs_ablated": ref.recovered_vs_ablated(loss),
                            "equivalent_params": eq, "times_smaller": n_full / eq, **size})
         spend = model.meter.close().to_dict()
-        common = {"loss_full": ref.loss_full, "loss_unigram": ref.loss_unigram, "loss_all_ablated": ref.loss_ablated,
+        key = behaviour_of(org).key
+        common = {"behaviour": key, "loss_full": ref.loss_full, "loss_unigram": ref.loss_unigram, "loss_all_ablated": ref.loss_ablated,
                   "recovered_all_ablated": ref.recovered(ref.loss_ablated), "n_params": n_full,
                   "ladder": [{"params": p, "loss": lo, "recovered": ref.recovered(lo)} for p, lo in ref.ladder],
                   "kind": "subgraph" if isinstance(arm, Explainer) else "model", "curve": points}
-        out = [Score(_share_name(pt["fraction"]), org.label, pt["recovered"], spend, {**common, "point": pt})
+        out = [Score(_share_name(pt["fraction"], key), org.label, pt["recovered"], spend, {**common, "point": pt})
                for pt in sorted(points, key=lambda q: q["fraction"])]
-        out.append(Score("loss-recovered-mean", org.label, float(np.mean([pt["recovered"] for pt in points])), spend, common))
-        out.append(Score("compute-equivalent", org.label,
+        out.append(Score(f"{key}/loss-recovered-mean", org.label, float(np.mean([pt["recovered"] for pt in points])),
+                         spend, common))
+        out.append(Score(f"{key}/compute-equivalent", org.label,
                          float(np.mean([math.log10(pt["equivalent_params"] / n_full) for pt in points])), spend, common))
         return out
