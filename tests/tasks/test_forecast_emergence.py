@@ -13,7 +13,7 @@ from tests.organisms.test_emergence import small_specs
 
 BUDGET = Budget(labelled_examples=32, forward_passes=4_000, backward_passes=0, wall_seconds=300, tuning_trials=4)
 FORECASTERS = ("induction-score", "fourier-sparsity", "restricted-loss", "excluded-loss", "weight-norm",
-               "in-context-loss", "targeted-eval", "loss-trend", "random-head")
+               "in-context-loss", "targeted-eval", "loss-trend", "train-loss-trend", "random-head")
 SHUFFLED = ("induction-score-shuffled-order", "fourier-sparsity-shuffled-order", "restricted-loss-shuffled-order",
             "excluded-loss-shuffled-order", "weight-norm-shuffled-order")
 
@@ -59,8 +59,11 @@ def test_forecasters_are_causal_deterministic_and_charged(name, runs):
         np.testing.assert_allclose(full, _scores(arm_cls(), org)[0])
         for cut in (3, len(full) // 2):
             np.testing.assert_allclose(_scores(arm_cls(), org, cut)[0], full[:cut], atol=1e-9)
-        if arm_cls.access == "black-box" or name in ("induction-score", "random-head", "restricted-loss"):
+        reads_log_only = name == "train-loss-trend"   # the run's own loss log: no pass over a checkpoint
+        if not reads_log_only and (arm_cls.access == "black-box" or name in ("induction-score", "random-head", "restricted-loss")):
             assert meter.spend.forward_passes > 0    # every checkpoint read went through the meter
+        if reads_log_only:
+            assert meter.spend.forward_passes == 0
 
 
 def test_shuffled_controls_keep_values_and_lose_order(runs):

@@ -16,6 +16,9 @@ import numpy as np
 from .plots import FAMILY_COLOURS, RC, plt, slug, to_svg
 
 _MAX_RUNS = 4
+# one shade per arm within its family's hue (blue interp, orange/red baseline)
+_SHADES = {"interp": ("#1d4ed8", "#0891b2", "#7c3aed", "#0f766e", "#60a5fa"),
+           "baseline": ("#d97706", "#b91c1c", "#a16207", "#f59e0b")}
 
 
 def _scaled(v: list[float]) -> np.ndarray:
@@ -33,13 +36,17 @@ def _kind_figure(kind: str, rows: list[dict]) -> dict | None:
     with plt.rc_context(RC):
         fig, axes = plt.subplots(1, len(runs), figsize=(2.6 * len(runs), 2.8), sharey=True, squeeze=False)
         for ax, run in zip(axes[0], runs):
-            truth = None
+            truth, seen = None, defaultdict(int)
             for r in sorted(rows, key=lambda r: (r["family"], r["arm"])):
                 curve = next(c for c in r["detail"]["curves"] if c["run"] == run)
                 truth = curve
-                style = "-" if r["family"] == "interp" else "--"
-                ax.plot(curve["steps"], _scaled(curve["scores"]), style, color=FAMILY_COLOURS[r["family"]],
-                        linewidth=0.9, alpha=0.8, label=f"{r['arm']} [{r['family']}]")
+                fam = r["family"]
+                shades = _SHADES.get(fam, (FAMILY_COLOURS.get(fam, "#6b7280"),))
+                colour = shades[seen[fam] % len(shades)]
+                seen[fam] += 1
+                style = "-" if fam == "interp" else "--"
+                ax.plot(curve["steps"], _scaled(curve["scores"]), style, color=colour,
+                        linewidth=0.9, alpha=0.85, label=f"{r['arm']} [{fam}]")
             ax.plot(truth["steps"], truth["heldout_accuracy"], color="black", linewidth=1.4, label="held-out accuracy (rule)")
             if truth["jump_step"] is not None:
                 ax.axvline(truth["jump_step"], color="#b91c1c", linestyle=":", linewidth=1.2, label="jump (behavioural rule)")
@@ -53,7 +60,7 @@ def _kind_figure(kind: str, rows: list[dict]) -> dict | None:
                    bbox_to_anchor=(0.5, -0.02), ncol=3)
         svg = to_svg(fig, slug("forecast", kind, "signals"))
     note = (f"Seed {seed}. Each line is one arm's score at each checkpoint (scaled to [0, 1] per run); "
-            "blue solid = interp, orange dashed = behavioural baseline; black = held-out accuracy that the "
+            "blue/teal/violet solid = interp, orange/red dashed = behavioural baseline; black = held-out accuracy that the "
             "pre-registered rule reads; red dotted = the jump it fixes. An arm forecasts well if its line rises "
             "before the red line on jump runs and stays low on no-jump runs.")
     return {"title": f"forecast-emergence: {kind} signals over training", "note": note, "svg": svg}
@@ -69,7 +76,8 @@ def _lead_figure(rows: list[dict]) -> dict | None:
     if not by_kind:
         return None
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(1, len(by_kind), figsize=(4.2 * len(by_kind), 3.2), squeeze=False)
+        fig, axes = plt.subplots(1, len(by_kind), figsize=(4.6 * len(by_kind), 3.2), squeeze=False)
+        fig.subplots_adjust(wspace=0.9)
         for ax, (kind, arms) in zip(axes[0], sorted(by_kind.items())):
             names = sorted(arms, key=lambda a: np.mean(arms[a]))
             for y, a in enumerate(names):

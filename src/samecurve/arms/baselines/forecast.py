@@ -10,6 +10,8 @@ inside, scored per checkpoint (higher = the jump is closer). Black-box: logits o
   loss-trend       trend extrapolation: a straight line through the held-out loss of the last
                    `window` checkpoints (the repeats of the probe batch; the validation pairs),
                    extended `horizon` checkpoints ahead; the score is minus that forecast loss.
+  train-loss-trend the same extrapolation on the training-loss log the run wrote anyway (no pass
+                   over any checkpoint: what a practitioner sees on the loss curve).
 Each feature comes from one checkpoint; the trend uses only checkpoints <= t.
 """
 
@@ -88,3 +90,11 @@ class LossTrend:
         every = steps[1] - steps[0] if len(steps) > 1 else 1.0
         val = np.array([heldout_loss_and_accuracy(m, ctx)[0] for m in checkpoints])
         return -extrapolate(val, steps, self.window, self.horizon * every)
+
+
+@arm("train-loss-trend", family="baseline", access="black-box")
+class TrainLossTrend(LossTrend):
+    def score_checkpoints(self, checkpoints: list[MeteredModel], ctx) -> np.ndarray:
+        steps = np.asarray(ctx.steps, dtype=float)
+        every = steps[1] - steps[0] if len(steps) > 1 else 1.0
+        return -extrapolate(np.asarray(ctx.train_loss, dtype=float), steps, self.window, self.horizon * every)
