@@ -15,9 +15,10 @@ AUDIT_ARMS = (
 HARM_ARMS = ("layer-probe", "sae-feature-probe", "cosine-filter", "keyword-filter", "embedding-logreg",
              "finetuned-classifier", "random-direction", "shuffled-labels-probe")
 ELK_ARMS = (
-    "ccs", "supervised-contrast-probe", "diffmean", "ask-honest-persona", "finetune-last-layers",
+    "ccs", "supervised-contrast-probe", "diffmean", "ask-honest-persona", "finetune-last-layers", "lora-finetune",
     "ccs-shuffled", "ccs-random-init", "supervised-contrast-probe-random-init", "diffmean-random-init",
-    "ask-honest-persona-random-init", "finetune-last-layers-random-init", "random-truth-scores", "model-says",
+    "ask-honest-persona-random-init", "finetune-last-layers-random-init", "lora-finetune-random-init",
+    "random-truth-scores", "model-says",
 )
 
 suite(Suite(

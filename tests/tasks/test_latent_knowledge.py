@@ -8,8 +8,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
-from samecurve.arms.baselines.elicit import AskHonestPersona, FinetuneLastLayers, ModelSays
+from samecurve.arms.baselines.elicit import AskHonestPersona, FinetuneLastLayers, LoraFinetune, ModelSays
 from samecurve.arms.interp.ccs import (CCS, DiffMean, DiffMeanOnRandomInit, SupervisedContrastProbe,
                                        SupervisedContrastProbeOnRandomInit)
 from samecurve.budget import Budget
@@ -88,7 +89,7 @@ def test_probes_at_the_answer_read_what_the_persona_says(quirky_population):
 
 def test_run_cell_scores_every_metric_within_budget(quirky_population):
     task = LatentKnowledge(eval_size=200, unlabelled=128)
-    for arm_cls in (CCS, FinetuneLastLayers):
+    for arm_cls in (CCS, FinetuneLastLayers, LoraFinetune):
         assert isinstance(arm_cls(), TruthScorer)
         scores = task.run_cell(lambda seed: arm_cls(), quirky_population, 0, BUDGET)
         assert {s.metric for s in scores} == {"b-truth-auroc", "easy-to-hard-auroc"}
@@ -99,6 +100,17 @@ def test_run_cell_scores_every_metric_within_budget(quirky_population):
             assert 0 < s.spend["forward_passes"] <= BUDGET.forward_passes
             assert s.spend["backward_passes"] <= BUDGET.backward_passes
             assert s.spend["tuning_trials"] <= BUDGET.tuning_trials
-            if arm_cls is FinetuneLastLayers:
+            if arm_cls is not CCS:
                 assert s.spend["backward_passes"] > 0
     assert task.metrics_for(object()) == []
+
+
+def test_lora_trains_adapters_on_a_private_copy(quirky_population):
+    org = quirky_population[0]
+    before = {k: v.clone() for k, v in org.model.state_dict().items()}
+    task = LatentKnowledge(eval_size=100, unlabelled=64)
+    arm = LoraFinetune(max_epochs=2)
+    task.score_instance("b-truth-auroc", arm, org, 0, BUDGET)
+    assert arm.epochs_ == 2
+    after = org.model.state_dict()
+    assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)

@@ -6,6 +6,8 @@
   finetune-last-layers  white-box fine-tuning: a private copy of the model, the last block and the
                         unembedding trained on the labelled Alice-easy statements (cross-entropy
                         on TRUE/FALSE), then read under the statement's own persona (Bob).
+  lora-finetune         the same, but low-rank adapters (`peft` LoRA) on every attention and MLP
+                        projection of every block, the organism's weights untouched.
 Controls: random scores, reading what the model says as asked, and each baseline on a randomly
 initialised network.
 """
@@ -48,10 +50,14 @@ class FinetuneLastLayers:
     def __init__(self, max_epochs: int = 30, lr: float = 1e-3, weight_decay: float = 0.0):
         self.max_epochs, self.lr, self.weight_decay = max_epochs, lr, weight_decay
 
+    def trainable(self, net: torch.nn.Module) -> list[torch.nn.Parameter]:
+        """The last block and the unembedding."""
+        return list(net.blocks[-1].parameters()) + list(net.unembed.parameters())
+
     def fit(self, model: MeteredModel, ctx) -> torch.nn.Module:
         lang = ctx.language
         net = model.copy_model()
-        trainable = list(net.blocks[-1].parameters()) + list(net.unembed.parameters())
+        trainable = self.trainable(net)
         for p in net.parameters():
             p.requires_grad_(False)
         for p in trainable:
@@ -83,6 +89,23 @@ class FinetuneLastLayers:
         return _logit_gap(net(statements), ctx.language)
 
 
+@arm("lora-finetune", family="baseline", access="white-box",
+     control=("random-truth-scores", "lora-finetune-random-init"))
+class LoraFinetune(FinetuneLastLayers):
+    def __init__(self, rank: int = 4, max_epochs: int = 30, lr: float = 1e-2):
+        super().__init__(max_epochs=max_epochs, lr=lr)
+        self.rank = rank
+
+    def trainable(self, net: torch.nn.Module) -> list[torch.nn.Parameter]:
+        """LoRA adapters injected into the private copy (the organism's own weights stay frozen)."""
+        from peft import LoraConfig, inject_adapter_in_model
+
+        config = LoraConfig(r=self.rank, lora_alpha=2 * self.rank, lora_dropout=0.0,
+                            target_modules=["qkv", "out", "fc_in", "fc_out"])
+        inject_adapter_in_model(config, net)
+        return [p for name, p in net.named_parameters() if "lora_" in name]
+
+
 @arm("random-truth-scores", family="control", access="black-box")
 class RandomTruthScores:
     """Chance for `score_truth`."""
@@ -102,3 +125,4 @@ class ModelSays:
 
 AskHonestPersonaOnRandomInit = on_random_init(AskHonestPersona, "ask-honest-persona-random-init")
 FinetuneLastLayersOnRandomInit = on_random_init(FinetuneLastLayers, "finetune-last-layers-random-init")
+LoraFinetuneOnRandomInit = on_random_init(LoraFinetune, "lora-finetune-random-init")
