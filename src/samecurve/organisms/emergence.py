@@ -396,9 +396,9 @@ def population(seed: int, n_jump: int, n_no_jump: int, kinds: tuple[str, ...] = 
 
 
 @organism_set("emergence-tiny", family="emergence",
-              description="per kind (induction, grokking): 2 jump recipes + 1 no-jump recipe, checkpointed (smoke)")
+              description="per kind (induction, grokking): 1 jump recipe + 1 no-jump recipe, checkpointed (smoke)")
 def _tiny(seed: int) -> list[EmergenceSpec]:
-    return population(seed, 2, 1)
+    return population(seed, 1, 1)
 
 
 @organism_set("emergence-small", family="emergence",
