@@ -89,6 +89,33 @@ def _plane(rows: list[dict]) -> str:
         return plots.to_svg(fig, "steering-plane")
 
 
+def _by_organism(rows: list[dict]) -> str:
+    """Held-out harmonic mean per arm and organism (organisms differ in how often they saw the prefix)."""
+    vals: dict[tuple[str, str], list[float]] = defaultdict(list)
+    fam: dict[str, str] = {}
+    for r in rows:
+        vals[(r["arm"], r["instance"].split("/")[0])].append(r["value"])
+        fam[r["arm"]] = r["family"]
+    arms = sorted(fam, key=lambda a: ({"interp": 0, "baseline": 1}.get(fam[a], 2), a))
+    orgs = sorted({o for _, o in vals})
+    with plots.plt.rc_context(plots.RC):
+        fig, ax = plots.plt.subplots(figsize=(6.0, 0.3 * len(arms) + 1.2))
+        markers = "osD^v<>"
+        for j, org in enumerate(orgs):
+            ys = [i + 0.15 * (j - (len(orgs) - 1) / 2) for i in range(len(arms))]
+            xs = [float(np.mean(vals[(a, org)])) if vals.get((a, org)) else np.nan for a in arms]
+            ax.scatter(xs, ys, marker=markers[j % len(markers)], s=22, color=[plots.FAMILY_COLOURS.get(fam[a], plots.OTHER_COLOUR) for a in arms],
+                       label=org, edgecolors="black", linewidths=0.3)
+        ax.set_yticks(range(len(arms)))
+        ax.set_yticklabels(arms)
+        ax.invert_yaxis()
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("harmonic mean (held-out, mean over seeds and targets)")
+        ax.grid(alpha=0.25, linewidth=0.5)
+        ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return plots.to_svg(fig, "steering-by-organism")
+
+
 def figures(rows: list[dict]) -> list[dict]:
     rows = [r for r in rows if r["metric"] == "harmonic-mean" and (r.get("detail") or {}).get("curve") is not None]
     if not rows:
@@ -99,7 +126,11 @@ def figures(rows: list[dict]) -> list[dict]:
     out = [{"title": "Steering: concept score against fluency at each arm's tuned strength",
             "note": "Held-out prompts; small dots are (seed, target) instances, big ones the means; squares are controls. "
                     "Top right is best: on topic and grammatical.",
-            "svg": _plane(rows)}]
+            "svg": _plane(rows)},
+           {"title": "Steering: harmonic mean per organism",
+            "note": "One marker per organism (its label gives the share of training sentences preceded by the topic "
+                    "prefix, m): the prompting baseline's lever is only as strong as the organism's exposure to it.",
+            "svg": _by_organism(rows)}]
     for arm in sorted(curves, key=lambda a: ({"interp": 0, "baseline": 1}.get(fam[a], 2), a)):
         if fam[arm] == "control":
             continue

@@ -109,7 +109,7 @@ METRIC_KEYS = {"harmonic-mean": "harmonic_mean", "concept-score": "concept", "fl
 @task("steering")
 class Steering(Task):
     version = "1"
-    tois = ("retargeting the search", "steering")
+    tois = ("retargeting the search",)
     metrics = {
         "harmonic-mean": MetricInfo(SweepSteerer, "harmonic mean of concept score and fluency at the tuned setting (held-out prompts)"),
         "concept-score": MetricInfo(SweepSteerer, "share of generated content words in the target topic at the tuned setting"),
