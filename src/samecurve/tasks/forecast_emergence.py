@@ -13,6 +13,10 @@ labelled validation set drawn from the test pairs (charged as `labelled_examples
 the ground-truth held-out pairs). Each checkpoint is a MeteredModel; all checkpoints of one run
 share one Meter, so every pass over every checkpoint is charged.
 
+The alarm threshold is calibrated in-sample, on the same seed's runs, identically for every arm: it
+is part of the metric's definition ("lead time at a fixed false-alarm rate"), not something an arm
+learns from labels.
+
 Causality: the score at checkpoint t may depend only on checkpoints <= t. Arms compute a feature
 per checkpoint from that checkpoint alone, then (for trends) from earlier features only; the
 tests check this by scoring every prefix of the run.
@@ -114,7 +118,8 @@ class ForecastEmergence(Task):
         f"{m}-{kind}": MetricInfo(Forecaster, desc.format(kind=kind), chance=chance)
         for kind in emergence.KINDS
         for m, desc, chance in (
-            ("lead-time", "steps between the alarm and the {kind} jump at zero false alarms on no-jump runs", None),
+            ("lead-time", "steps from the alarm to the {kind} jump, threshold at zero false alarms (no-jump runs, "
+                          "checkpoints > horizon before a jump)", None),
             ("auroc-next-k", "AUROC of 'the {kind} jump comes within the next K checkpoints'", 0.5),
         )
     }
@@ -174,7 +179,7 @@ class ForecastEmergence(Task):
                    "jump_step": org.metrics["jump_step"], "jump_index": org.metrics["jump_index"]}
                   for org, (s, _) in zip(runs, results)]
         out = []
-        for org, (s, spend), j, curve in zip(runs, results, jumps, curves):
+        for org, (s, spend), j in zip(runs, results, jumps):
             if j is None:
                 continue
             lead, alarm = alarm_lead(s, org.metrics["steps"], j, threshold)
