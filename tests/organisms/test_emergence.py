@@ -13,10 +13,10 @@ from samecurve.organisms.base import load_or_build
 
 # Small versions of real recipes: one jump and one no-jump run per kind (shorter runs, same dynamics).
 TEST_RUNS = (
-    ("induction", "lr1e-3", dict(steps=200)),
-    ("induction", "lr2e-4", dict(steps=200)),
-    ("grokking", "lr3e-2-frac0.6", dict(steps=400)),
-    ("grokking", "frac0.3", dict(steps=400)),
+    ("induction", "lr1e-3", {"steps": 200}),
+    ("induction", "lr2e-4", {"steps": 200}),
+    ("grokking", "lr3e-2-frac0.6", {"steps": 400}),
+    ("grokking", "frac0.3", {"steps": 400}),
 )
 
 

@@ -7,8 +7,13 @@ import pytest
 from samecurve import registry
 from samecurve.budget import Budget, Meter, MeteredModel
 from samecurve.organisms.base import load_or_build
-from samecurve.tasks.forecast_emergence import (ForecastEmergence, alarm_lead, arm_kinds, false_alarm_threshold,
-                                                next_k_labels)
+from samecurve.tasks.forecast_emergence import (
+    ForecastEmergence,
+    alarm_lead,
+    arm_kinds,
+    false_alarm_threshold,
+    next_k_labels,
+)
 from tests.organisms.test_emergence import small_specs
 
 BUDGET = Budget(labelled_examples=32, forward_passes=4_000, backward_passes=0, wall_seconds=300, tuning_trials=4)

@@ -218,7 +218,7 @@ def modadd_split(spec: EmergenceSpec) -> ModAddSplit:
     x = np.stack([a.ravel(), b.ravel()], 1)
     y = (x[:, 0] + x[:, 1]) % p
     perm = np.random.default_rng([spec.seed, 23]).permutation(p * p)
-    n_train = int(round(spec.train_frac * p * p))
+    n_train = round(spec.train_frac * p * p)
     return ModAddSplit(x, y, np.sort(perm[:n_train]), perm[n_train:n_train + VAL_POOL], np.sort(perm[n_train + VAL_POOL:]))
 
 
@@ -358,8 +358,8 @@ def induction_model(seed: int = 0, lr: float = 1e-3, steps: int = 300, **overrid
 
 # ---- recipes and sets ---------------------------------------------------------------------------
 
-IND = dict(steps=300, ckpt_every=10)
-GROK = dict(steps=800, ckpt_every=25, weight_decay=1.0)
+IND = {"steps": 300, "ckpt_every": 10}
+GROK = {"steps": 800, "ckpt_every": 25, "weight_decay": 1.0}
 RECIPES: dict[str, dict[str, dict]] = {
     "induction": {
         "lr1e-3": dict(lr=1e-3, **IND),

@@ -118,8 +118,8 @@ class ForecastEmergence(Task):
         f"{m}-{kind}": MetricInfo(Forecaster, desc.format(kind=kind), chance=chance)
         for kind in emergence.KINDS
         for m, desc, chance in (
-            ("lead-time", "steps from the alarm to the {kind} jump, threshold at zero false alarms (no-jump runs, "
-                          "checkpoints > horizon before a jump)", None),
+            ("lead-time", ("steps from the alarm to the {kind} jump, threshold at zero false alarms (no-jump runs, "
+                          "checkpoints > horizon before a jump)"), None),
             ("auroc-next-k", "AUROC of 'the {kind} jump comes within the next K checkpoints'", 0.5),
         )
     }
@@ -195,6 +195,6 @@ class ForecastEmergence(Task):
         mean_spend = {key: float(np.mean([sp[key] for _, sp in results])) for key in results[0][1]}
         if 0 < y.sum() < len(y):
             out.append(Score(f"auroc-next-k-{kind}", f"{kind}/s{seed}", auroc(y, v), mean_spend, {
-                "k": self.k, "threshold": threshold, "n_checkpoints": int(len(y)), "n_positive": int(y.sum()),
+                "k": self.k, "threshold": threshold, "n_checkpoints": len(y), "n_positive": int(y.sum()),
                 "curves": curves}))
         return out
