@@ -159,6 +159,7 @@ def prompts(rng: np.random.Generator, topics: np.ndarray) -> np.ndarray:
 
 # ---- the grammar: exact checks ----------------------------------------------------------------
 
+# Hand-written: the grammar is this module's own, so its recogniser is too (a 9-state automaton).
 # Automaton states: B (sentence boundary), M (after a marker), then positions in a sentence.
 S_B, S_M, S_D1, S_A1, S_N1, S_V, S_D2, S_A2, S_N2 = range(9)
 _NEXT = {
@@ -225,7 +226,8 @@ def generate(logits_fn: Callable[[torch.Tensor], torch.Tensor], prompt: torch.Te
              temperature: float = 1.0) -> torch.Tensor:
     """Sample `n_new` tokens after each prompt row; returns only the new tokens [n, n_new].
 
-    No KV cache: every step reruns the whole prefix (so a hook that adds a vector acts at every
+    Hand-written: organisms are plain modules, not Hugging Face models, so there is no library
+    `generate()` to call. No KV cache: every step reruns the whole prefix (so a hook that adds a vector acts at every
     position, as in ActAdd). The sampling noise depends on `seed` only, so two arms given the same
     seed draw with common random numbers."""
     g = torch.Generator().manual_seed(int(seed))
