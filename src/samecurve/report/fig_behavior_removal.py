@@ -45,6 +45,7 @@ def _pareto(rows: list[dict], sweeps: dict, fam: dict[str, str]) -> str:
     markers = dict(zip(arms, "osD^v<>ph*XP" * 3))
     with plots.plt.rc_context(plots.RC):
         fig, axes = plots.plt.subplots(1, len(kinds), figsize=(3.3 * len(kinds) + 1.8, 3.2), sharey=True, squeeze=False)
+        lo = 1.0
         for ax, kind in zip(axes[0], kinds):
             for arm in arms:
                 pts = sweeps[arm].get(kind)
@@ -53,13 +54,15 @@ def _pareto(rows: list[dict], sweeps: dict, fam: dict[str, str]) -> str:
                 xy = np.array([np.mean(v, 0) for _, v in sorted(pts.items())])  # mean (asr, clean) per strength
                 colour, ls = _style(fam[arm])
                 ax.plot(xy[:, 1], xy[:, 0], ls, marker=markers[arm], ms=3, lw=0.9, color=colour, alpha=0.85, label=arm)
+                lo = min(lo, float(xy[:, 1].min()))
             ox, oy = original[kind]
             ax.scatter([ox], [oy], marker="*", s=60, color="black", zorder=5, label="unedited organism")
             ax.set_title(f"{kind} trigger")
             ax.set_xlabel("clean accuracy (held out)")
-            ax.set_xlim(-0.02, 1.02)
             ax.set_ylim(-0.02, 1.02)
             ax.grid(alpha=0.25, linewidth=0.5)
+        for ax in axes[0]:  # zoom on where the points are: most edits keep clean accuracy high
+            ax.set_xlim(min(lo, 0.8) - 0.02, 1.01)
         axes[0][0].set_ylabel("attack success rate (held out)")
         axes[0][-1].legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return plots.to_svg(fig, "behavior-removal-pareto")
@@ -123,7 +126,8 @@ def figures(rows: list[dict]) -> list[dict]:
     sweeps = _sweeps(curve_rows)
     out = [{"title": "Behaviour removal: attack success against clean accuracy along each arm's sweep",
             "note": "Held-out prompts, one panel per trigger kind, mean over seeds per sweep point; the star is the "
-                    "unedited organism. Bottom right is best (behaviour gone, clean skill kept). Solid blue: interp "
+                    "unedited organism; the clean-accuracy axis is zoomed to where the points are. Bottom right is best "
+                    "(behaviour gone, clean skill kept). Solid blue: interp "
                     "arms; solid orange: baselines; dotted grey: controls.",
             "svg": _pareto(curve_rows, sweeps, fam)},
            {"title": "Behaviour removal: how robust is each removal?",
