@@ -1,5 +1,7 @@
 """The topics language: its exact topic classifier and grammar automaton come from its construction."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -27,7 +29,7 @@ def test_grammar_samples_are_valid_and_classified_by_construction():
 def test_sampler_statistics_follow_the_spec():
     toks, _ = _docs(2000, seed=2, marker_share=0.3, switch_prob=0.2)
     sents = [T.sentence_topics(r) for r in toks]
-    switches = [a != b for s in sents for a, b in zip(s[:-1], s[1:])]
+    switches = [a != b for s in sents for a, b in pairwise(s)]
     assert 0.15 < np.mean(switches) < 0.25
     n_markers = np.isin(toks, T.MARK0 + np.arange(4)).sum()
     prev = toks[:, :-1]

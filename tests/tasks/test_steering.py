@@ -7,7 +7,10 @@ import torch
 
 from samecurve import registry
 from samecurve.arms.baselines.prompting import TopicPrompting
-from samecurve.arms.interp.steering_vectors import MeanDifferenceSteering, RandomDirectionSteering
+from samecurve.arms.interp.steering_vectors import (
+    MeanDifferenceSteering,
+    RandomDirectionSteering,
+)
 from samecurve.budget import Budget
 from samecurve.models.hooks import hook_points
 from samecurve.organisms import topics as T
