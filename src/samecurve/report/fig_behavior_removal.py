@@ -86,7 +86,7 @@ def _versus_control(arm: str, control: str, sweeps: dict, fam: dict[str, str]) -
                             label=f"{name} ({kind})")
         for ax, label in zip(axes, ("attack success rate", "clean accuracy")):
             ax.set_ylim(-0.02, 1.02)
-            ax.set_xlabel("strength (neurons ablated, or erasure scale)")
+            ax.set_xlabel("strength (neurons or SAE features ablated; or erasure scale)")
             ax.set_title(label)
             ax.grid(alpha=0.25, linewidth=0.5)
         axes[-1].legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
