@@ -360,7 +360,7 @@ class Reference:
 @task("explanation-faithfulness")
 class ExplanationFaithfulness(Task):
     version = "1"
-    tois = ("microscope AI", "auditing via reverse-engineering")
+    tois = ("reverse-engineering", "microscope AI")
 
     def __init__(self, fractions: tuple[float, ...] = (0.05, 0.1, 0.25), eval_size: int = 400):
         fr = tuple(sorted({float(f) for f in fractions}, reverse=True))
