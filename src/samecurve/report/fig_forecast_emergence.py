@@ -22,9 +22,12 @@ _SHADES = {"interp": ("#1d4ed8", "#0891b2", "#7c3aed", "#0f766e", "#60a5fa"),
 
 
 def _scaled(v: list[float]) -> np.ndarray:
+    """Min-max over the checkpoints after initialisation (step 0 is a random network, whose
+    scores would squash the rest), clipped to [0, 1]."""
     a = np.asarray(v, dtype=float)
-    span = a.max() - a.min()
-    return (a - a.min()) / span if span > 0 else np.zeros_like(a)
+    ref = a[1:] if len(a) > 2 else a
+    span = ref.max() - ref.min()
+    return np.clip((a - ref.min()) / span, 0, 1) if span > 0 else np.zeros_like(a)
 
 
 def _kind_figure(kind: str, rows: list[dict]) -> dict | None:
