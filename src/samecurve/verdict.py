@@ -72,7 +72,8 @@ def arm_summaries(rows: list[dict], higher_is_better: bool = True) -> dict[str, 
     return out
 
 
-def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], higher_is_better: bool = True) -> dict:
+def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], higher_is_better: bool = True,
+                control_gated: bool = True) -> dict:
     arms = arm_summaries(rows, higher_is_better)
     s = _sign(higher_is_better)
 
@@ -82,7 +83,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
         return max(cands, key=lambda a: s * a["mean"]) if cands else None
 
     interp_any = best("interp", need_control=False)
-    interp = best("interp", need_control=True)
+    interp = best("interp", need_control=control_gated)
     base = best("baseline", need_control=False)
     budget = rows[0]["budget"] if rows else {}
     row: dict[str, Any] = {
@@ -93,7 +94,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
         "baseline_score": base["mean"] if base else None,
         "diff_ci_low": None, "diff_ci_high": None, "n_pairs": 0,
         "seeds": sorted({r["seed"] for r in rows}), "budget": budget,
-        "interp_vs_control": (interp or interp_any or {}).get("vs_control"),
+        "interp_vs_control": (interp or interp_any or {}).get("vs_control"), "control_gated": control_gated,
     }
     if interp_any is None or base is None:
         row["verdict"] = NO_DIFF if interp_any is None else "no baseline"
@@ -120,8 +121,9 @@ def compute(rows: list[dict], task_meta: dict[str, dict]) -> list[dict]:
     out = []
     for (task, metric), rs in sorted(groups.items()):
         meta = task_meta.get(task, {})
-        hib = meta.get("metrics", {}).get(metric, {}).get("higher_is_better", True)
-        out.append(verdict_for(task, metric, rs, meta.get("tois", []), hib))
+        info = meta.get("metrics", {}).get(metric, {})
+        out.append(verdict_for(task, metric, rs, meta.get("tois", []), info.get("higher_is_better", True),
+                               info.get("control_gated", True)))
     return out
 
 

@@ -22,6 +22,9 @@ class MetricInfo:
     description: str
     higher_is_better: bool = True
     chance: float | None = None
+    # False for a side-effect metric (e.g. fluency after steering) that a do-nothing control wins by
+    # construction: there the verdict compares arms without holding interp to its control.
+    control_gated: bool = True
 
 
 @dataclass

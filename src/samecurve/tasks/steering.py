@@ -114,7 +114,9 @@ class Steering(Task):
     metrics = {
         "harmonic-mean": MetricInfo(SweepSteerer, "harmonic mean of concept score and fluency at the tuned setting (held-out prompts)"),
         "concept-score": MetricInfo(SweepSteerer, "share of generated content words in the target topic at the tuned setting"),
-        "fluency": MetricInfo(SweepSteerer, "grammar validity x exp(-excess clean-organism loss) at the tuned setting"),
+        # A control that barely moves the model stays fluent by construction: not a must-beat metric.
+        "fluency": MetricInfo(SweepSteerer, "grammar validity x exp(-excess clean-organism loss) at the tuned setting",
+                              control_gated=False),
     }
 
     def __init__(self, n_tune: int = 24, n_test: int = 48, n_new: int = 12, targets: int = 2):
