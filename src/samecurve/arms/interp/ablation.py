@@ -1,16 +1,19 @@
 """Find the bad part, cut it out: ablate the MLP neurons or residual directions most linked to a
 behaviour (after GAN dissection and Neuron Shapley), for the `behavior-removal` task.
 
-Every edit is made persistent in the weights, so the returned copy is a plain module:
-  - a neuron is mean-ablated: its input row is zeroed (it no longer fires, and fine-tuning cannot
-    revive it: both its weight gradients are then zero) and its clean-mean output is folded into
-    the layer's output bias;
+Every edit is persistent, so the returned copy is a plain `module(tokens) -> logits`:
+  - a neuron is mean-ablated in the weights: its input row is zeroed (it no longer fires, and
+    fine-tuning cannot revive it: both its weight gradients are then zero) and its clean-mean
+    output is folded into the layer's output bias;
   - a direction (or a LEACE eraser) is an affine map x -> A x + b of the residual stream at one
-    layer boundary, applied by a wrapper module on every call (`StreamEdit`).
+    layer boundary, applied by a wrapper module on every call (`StreamEdit`);
+  - SAE features (an SAE trained by `layer_probe.train_sae`) are mean-ablated in the stream by a
+    wrapper module likewise (`SAEEdit`); the SAE's reconstruction error is kept.
 The neuron rankings: activation difference (hand-written: a mean difference), gradient x
 activation (captum LayerGradientXActivation), sampled Shapley values of neuron ablations
 (captum ShapleyValueSampling, as in Neuron Shapley). The directions: a triggered-minus-clean mean
-difference (hand-written: two means), and LEACE (concept-erasure's LeaceEraser).
+difference (hand-written: two means), and LEACE (concept-erasure's LeaceEraser). The random
+controls (same counts, strengths and tuning) live in arms/ablation_controls.py.
 """
 
 from __future__ import annotations
