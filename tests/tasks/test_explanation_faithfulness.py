@@ -121,3 +121,13 @@ def test_organisms_without_a_known_algorithm_are_refused():
     grok = SimpleNamespace(spec=emergence.EmergenceSpec("grokking", "lr3e-2", 0, 3e-2, 10, 10), label="grokking/x")
     with pytest.raises(ConfigError):
         ef.behaviour_of(grok)
+
+
+def test_run_cell_separates_the_organism_from_its_from_scratch_ladder():
+    orgs = [load_or_build(s) for s in registry.get_organism_set("namemover-tiny").specs(0)]
+    task = ef.ExplanationFaithfulness(fractions=(0.1,), eval_size=100)
+    scores = task.run_cell(lambda s: registry.get_arm("random-subgraph")(), orgs, 0, BUDGET)
+    assert [s.instance for s in scores] == ["organism/d64/s0"] * 3  # yardsticks are the ruler, not instances
+    ladder = scores[0].detail["ladder"]
+    assert [r["params"] for r in ladder] == sorted(r["params"] for r in ladder) and len(ladder) == len(orgs)
+    assert ladder[-1]["recovered"] == 1.0  # the organism is the top rung

@@ -207,9 +207,9 @@ def population(seed: int, n: int = 1, **overrides) -> list[NameMoverSpec]:
     return [NameMoverSpec(seed * 1000 + i, **overrides) for i in range(n)]
 
 
-@organism_set("namemover-tiny", family="namemover", description="one IOI-like name-mover organism + a 3-rung from-scratch ladder (smoke)")
+@organism_set("namemover-tiny", family="namemover", description="one IOI-like name-mover organism + a 1-rung from-scratch ladder (smoke)")
 def _tiny(seed: int) -> list[NameMoverSpec]:
-    return population(seed, 1, steps=300, batch_size=64) + yardsticks((4, 8), steps=250)
+    return population(seed, 1, steps=300, batch_size=64) + yardsticks((8,), steps=250)
 
 
 @organism_set("namemover-small", family="namemover", description="one IOI-like name-mover organism per seed + a 3-rung from-scratch ladder (quick)")
@@ -240,9 +240,9 @@ def induction_population(seed: int, n: int, widths: tuple[int, ...] = INDUCTION_
     return orgs + ladder
 
 
-@organism_set("induction-circuit-tiny", family="emergence", description="one induction organism + a 2-rung from-scratch ladder (smoke)")
+@organism_set("induction-circuit-tiny", family="emergence", description="one induction organism + a 1-rung from-scratch ladder (smoke)")
 def _ind_tiny(seed: int) -> list:
-    return induction_population(seed, 1, (8, 16))
+    return induction_population(seed, 1, (16,))
 
 
 @organism_set("induction-circuit-small", family="emergence", description="one induction organism per seed + a 3-rung from-scratch ladder (quick, full)")
