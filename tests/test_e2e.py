@@ -1,6 +1,7 @@
 """The smoke suite end to end through the CLI: every arm, a verdict table, a report with real numbers."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -24,7 +25,7 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     for v in verdicts:
         assert REQUIRED <= set(v) and v["verdict"] in VERDICTS and v["seeds"] == [0]
         assert v["tois"] == list(registry.get_task(v["task"]).tois)
-        assert 0.0 <= v["baseline_score"] <= 1.0
+        assert v["baseline_score"] is not None and math.isfinite(v["baseline_score"])
     html = (out / "report.html").read_text()
     assert "<svg" in html
     for e in entries:

