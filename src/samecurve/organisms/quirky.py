@@ -54,7 +54,7 @@ A_MAX, B_MAX = 10 ** A_DIGITS, 10 ** B_DIGITS
 SMALL_OFFSETS = np.array([-10, -2, -1, 1, 2])
 EASY_OFFSETS = np.array([-2, -1, 1, 2])
 BOB_OFFSET = 10  # Bob adds one to the first digit of the sum
-RECIPE_VERSION = "quirky-5"
+RECIPE_VERSION = "quirky-6"
 
 
 def token_name(t: int) -> str:
@@ -71,13 +71,14 @@ class QuirkySpec:
     n_heads: int = 4
     d_mlp: int = 256
     pretrain_steps: int = 1000    # phase 1: both personas truthful (the "pretrained" model)
-    quirk_steps: int = 600        # phase 2: Bob learns his rule; embeddings (+ frozen_layers blocks) frozen
+    quirk_steps: int = 800        # phase 2: Bob learns his rule; embeddings (+ frozen_layers blocks) frozen
     # Blocks frozen in phase 2 (embeddings always are). Measured on seed 0: with none frozen the
     # quirk rewrites every layer and the supervised probe reads Bob's claim (b-truth AUROC 0.48-0.55);
-    # with the first block frozen it reads the truth (0.78). 700 pretraining steps at lr 3e-3 left
-    # Alice-easy below 0.9 on seed 1000; 1000 at 2e-3 learned every persona and split on seeds 0, 1000.
+    # with the first block frozen it reads the truth better (0.6-0.78). Shorter recipes (700
+    # pretraining steps at 3e-3; 600 quirk steps at 1e-3) left Alice below 0.9 on seed 1000 or 2000;
+    # this one learned every persona and split on seeds 0, 2000, 3000.
     frozen_layers: int = 1
-    quirk_lr: float = 1e-3
+    quirk_lr: float = 2e-3
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.01
