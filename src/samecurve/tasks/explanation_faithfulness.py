@@ -17,14 +17,15 @@ Two kinds of answer sit on ONE curve, x = share of the organism kept, y = fracti
 Equating the two shares is a convention, stated here and in the report; each explanation's detail
 also records the parameters of the nodes it touches, which the figure plots as well.
 
-Loss = cross-entropy of the ground-truth indirect object at the answer position, on held-out
-prompts. Fraction recovered = (L_unigram - L) / (L_unigram - L_organism): 1 is the organism, 0 the
-loss of knowing nothing about the prompt (the answer's marginal distribution; uniform over names
-by construction); a subgraph whose ablated paths mislead can go below 0. (Each point's detail also
+Loss = cross-entropy of the ground truth at the positions the behaviour is about (the indirect
+object at TO; tokens 2..l of a repeated segment's second copy), on held-out prompts. Fraction
+recovered = (L_unigram - L) / (L_unigram - L_organism): 1 is the organism, 0 the loss of knowing
+nothing about the prompt (the answers' marginal distribution); a subgraph whose ablated paths
+mislead can go below 0. (Each point's detail also
 holds the circuit papers' kinder normalisation, 0 = everything resample-ablated.)
 
 Compute-equivalent: a ladder of models of the same shape trained from scratch on the same data
-(the family's `yardstick` organisms, plus the organism itself at the top) gives loss against
+(`yardstick` specs in the organism set, plus the organism itself at the top) gives loss against
 parameters; an answer's loss maps to the smallest ladder size at least as good (log-linear
 interpolation on the ladder's lower envelope), and P / that size is "performs like a model N x
 smaller".
