@@ -375,13 +375,14 @@ RECIPES: dict[str, dict[str, dict]] = {
         "lr5e-2": dict(lr=5e-2, **GROK),
         "wd0.1": dict(lr=3e-2, **{**GROK, "weight_decay": 0.1}),     # little weight decay: no grokking
         "frac0.3": dict(lr=3e-2, train_frac=0.3, **GROK),            # too small a train split: no grokking
-        "lr3e-2-wd2-h64": dict(lr=3e-2, d_hidden=64, **{**GROK, "weight_decay": 2.0}),  # stalls near 0.8
+        "lr3e-2-wd2-h64": dict(lr=3e-2, d_hidden=64, **{**GROK, "weight_decay": 2.0}),  # near miss
     },
 }
 JUMP_RECIPES = {"induction": ("lr1e-3", "lr5e-4", "lr7e-4-d48", "lr1e-3-half-repeats"),
                 "grokking": ("lr3e-2", "lr3e-2-frac0.6", "lr5e-2")}
-# no-jump recipes, most informative first; the last grokking one is a near miss (test accuracy
-# climbs to ~0.8 and stalls below the rule's threshold)
+# no-jump recipes, most informative first. The last grokking one is a near miss: test accuracy
+# climbs to ~0.8 and often stalls below the rule's threshold, but in some seeds crosses it late
+# (measured: 3 of 5 full-suite seeds). The rule, not this list, labels every run.
 NO_JUMP_RECIPES = {"induction": ("lr2e-4", "no-repeats"), "grokking": ("wd0.1", "frac0.3", "lr3e-2-wd2-h64")}
 
 
