@@ -88,7 +88,7 @@ Verdict: <span class="{{ m.cls }}">{{ m.verdict }}</span>. {{ m.sentence }}</p>
 {% endfor %}
 
 {% for f in task_figures %}
-<h2 id="{{ f.anchor }}">{{ f.task }}: {{ f.title }}</h2>
+<h2 id="{{ f.anchor }}">{{ f.title }}</h2>
 {% if f.note %}<p class="note">{{ f.note }}</p>{% endif %}
 <figure>{{ f.svg }}</figure>
 {% endfor %}

@@ -2,7 +2,7 @@
 strength sweeps...).
 
 A task `foo-bar` may ship `report/fig_foo_bar.py` with `figures(rows) -> list[dict]`, each dict
-holding `title`, `note` and `svg` (an inline SVG string made with `plots.to_svg`). `rows` are that
+holding `title` (the section heading: name the task in it), `note` and `svg` (an inline SVG string made with `plots.to_svg`). `rows` are that
 task's score rows from the store (`Store.score_rows()`: task, metric, arm, family, seed, instance,
 value, spend, detail); a figure is drawn from what the arms recorded in `detail`, never re-run.
 """
