@@ -30,6 +30,7 @@ test-slow: install
 bench: install
 	$(PY) bench/bench_capture.py
 	$(PY) bench/bench_training.py
+	$(PY) bench/bench_patching.py
 	$(PY) bench/bench_suite.py
 
 clean:
