@@ -85,12 +85,11 @@ Verdict: <span class="{{ m.cls }}">{{ m.verdict }}</span>. {{ m.sentence }}</p>
 <td class="num">{{ a.mean }}</td><td class="num">{{ a.ci }}</td><td>{{ a.seed_means }}</td><td class="num">{{ a.n }}</td>
 <td>{% if a.vs_control %}<span class="num">{{ a.vs_control }}</span> vs {{ a.control }}: {% endif %}<span class="{{ a.status_cls }}">{{ a.status }}</span></td>
 <td class="num">{{ a.fwd }}</td></tr>{% endfor %}</table></div>
-{% endfor %}
-
-{% for f in task_figures %}
+{% for f in m.task_figures %}
 <h2 id="{{ f.anchor }}">{{ f.title }}</h2>
 {% if f.note %}<p class="note">{{ f.note }}</p>{% endif %}
 <figure>{{ f.svg }}</figure>
+{% endfor %}
 {% endfor %}
 
 {% if triggers %}<h2>Trigger recovery</h2>
@@ -166,14 +165,19 @@ def _arm_row(a: dict) -> dict:
 
 
 def _metric_sections(data: ReportData) -> list[dict]:
+    """One section per metric; a task's own figures follow its last metric section."""
+    figures: dict[str, list[dict]] = defaultdict(list)
+    for f in task_figures(data.rows):
+        figures[f["task"]].append({**f, "anchor": plots.slug(f["task"], f["title"]), "svg": Markup(f["svg"])})
+    last = {m.task: i for i, m in enumerate(data.metrics)}
     out = []
-    for m in data.metrics:
+    for i, m in enumerate(data.metrics):
         figs = plots.metric_plots(m)
         out.append({"task": m.task, "metric": m.metric, "anchor": plots.slug(m.task, m.metric),
                     "description": m.description or "(no description recorded)", "direction": direction(m.higher_is_better),
                     "chance": m.chance, "verdict": m.verdict["verdict"], "cls": VERDICT_CLASS.get(m.verdict["verdict"], ""),
                     "sentence": sentence(m.verdict), "spend_svg": Markup(figs["spend"]), "arms_svg": Markup(figs["arms"]),
-                    "arms": [_arm_row(a) for a in m.arms]})
+                    "arms": [_arm_row(a) for a in m.arms], "task_figures": figures[m.task] if last[m.task] == i else []})
     return out
 
 
@@ -215,10 +219,6 @@ def _organisms(store: Store) -> list[dict]:
     return out
 
 
-def _task_figures(rows: list[dict]) -> list[dict]:
-    return [{**f, "anchor": plots.slug(f["task"], f["title"]), "svg": Markup(f["svg"])} for f in task_figures(rows)]
-
-
 def render_html(store: Store) -> str:
     """The whole report as one HTML string, from the store alone."""
     data, cells = collect(store), store.cells()
@@ -229,7 +229,7 @@ def render_html(store: Store) -> str:
         "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": VERDICT_CLASS.get(s, "meh")} for t, s, p in toi_lines(data)],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
-        "organisms": _organisms(store), "task_figures": _task_figures(data.rows),
+        "organisms": _organisms(store),
     }
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(**context)
