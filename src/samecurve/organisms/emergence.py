@@ -230,13 +230,11 @@ def modadd_accuracy(model: nn.Module, split: ModAddSplit, idx: np.ndarray) -> fl
 
 # ---- training -----------------------------------------------------------------------------------
 
-def _train_induction(spec: EmergenceSpec, model: nn.Module, on_ckpt) -> None:
-    rng = np.random.default_rng([spec.seed, 1])
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+def _train_checkpointed(spec: EmergenceSpec, opt: torch.optim.Optimizer, loss_at, on_ckpt) -> None:
+    """`spec.steps` optimiser steps on `loss_at(step)`, reporting the loss every `ckpt_every` steps
+    (before that step's update, so checkpoint 0 is the initialisation and the last is the end)."""
     for step in range(spec.steps + 1):
-        x = torch.from_numpy(repeat_batch(rng, spec.batch_size, spec.repeat_share).tokens)
-        logits = model(x)
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, IND_VOCAB), x[:, 1:].reshape(-1))
+        loss = loss_at(step)
         if step % spec.ckpt_every == 0:
             on_ckpt(step, loss.item())
         if step == spec.steps:
@@ -244,21 +242,25 @@ def _train_induction(spec: EmergenceSpec, model: nn.Module, on_ckpt) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+
+def _train_induction(spec: EmergenceSpec, model: nn.Module, on_ckpt) -> None:
+    rng = np.random.default_rng([spec.seed, 1])
+
+    def loss_at(step: int) -> torch.Tensor:
+        x = torch.from_numpy(repeat_batch(rng, spec.batch_size, spec.repeat_share).tokens)
+        logits = model(x)
+        return F.cross_entropy(logits[:, :-1].reshape(-1, IND_VOCAB), x[:, 1:].reshape(-1))
+
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    _train_checkpointed(spec, opt, loss_at, on_ckpt)
 
 
 def _train_grokking(spec: EmergenceSpec, model: nn.Module, on_ckpt) -> None:
     split = modadd_split(spec)
     x, y = torch.from_numpy(split.inputs[split.train]), torch.from_numpy(split.targets[split.train])
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
-    for step in range(spec.steps + 1):
-        loss = F.cross_entropy(model(x), y)
-        if step % spec.ckpt_every == 0:
-            on_ckpt(step, loss.item())
-        if step == spec.steps:
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    _train_checkpointed(spec, opt, lambda step: F.cross_entropy(model(x), y), on_ckpt)
 
 
 def train_run(spec: EmergenceSpec) -> tuple[list[dict], list[int], list[float]]:

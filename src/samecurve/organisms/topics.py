@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OrganismFailedError
+from ..models.training import train_one_cycle
 from ..models.transformer import TinyTransformer, TransformerConfig
 from ..registry import organism_set
 from ..seeding import seed_everything
@@ -327,21 +328,13 @@ def build(spec: TopicSpec) -> tuple[torch.nn.Module, dict]:
         raise OrganismFailedError(f"n_topics must be 1..{MAX_TOPICS}, not {spec.n_topics}")
     data = torch.from_numpy(corpus(rng, spec.corpus_docs, spec.n_topics, spec.n_ctx, spec.marker_share, spec.switch_prob))
     model = make_model(spec)
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=spec.steps, pct_start=0.1)
     g = torch.Generator().manual_seed(spec.seed)
-    model.train()
-    losses = []
-    for step in range(spec.steps):
+
+    def loss_at(step: int) -> torch.Tensor:
         batch = data[torch.randint(0, len(data), (spec.batch_size,), generator=g)]
-        loss = F.cross_entropy(model(batch[:, :-1]).reshape(-1, VOCAB), batch[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 100 == 0 or step == spec.steps - 1:
-            losses.append(round(loss.item(), 4))
-    model.eval()
+        return F.cross_entropy(model(batch[:, :-1]).reshape(-1, VOCAB), batch[:, 1:].reshape(-1))
+
+    losses = train_one_cycle(model, model.parameters(), loss_at, spec.steps, spec.lr, spec.weight_decay)
     return model, {**evaluate(spec, model), "loss_curve": losses}
 
 

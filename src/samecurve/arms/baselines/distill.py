@@ -21,6 +21,7 @@ from torch import nn
 
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded, SamecurveError
+from ...models.training import train_one_cycle
 from ...models.transformer import TinyTransformer, TransformerConfig
 from ...registry import arm
 from ...tasks.explanation_faithfulness import Edge, FaithfulnessContext
@@ -90,17 +91,14 @@ class Distill:
     def _train(self, student: nn.Module, prompts: torch.Tensor, scored: torch.Tensor, soft: torch.Tensor,
                idx: torch.Tensor) -> None:
         """KL(teacher || student) at the behaviour's positions; the ladder's optimiser and schedule."""
-        opt = torch.optim.AdamW(student.parameters(), lr=self.lr, weight_decay=0.01, betas=(0.9, 0.98))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=len(idx), pct_start=0.1)
-        student.train()
-        for rows in idx:
+
+        def loss_at(step: int) -> torch.Tensor:
+            rows = idx[step]
             s = scored[rows]
             logp = student(prompts[rows]).log_softmax(-1)[s]
-            loss = F.kl_div(logp, soft[rows][s], reduction="batchmean")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            return F.kl_div(logp, soft[rows][s], reduction="batchmean")
+
+        train_one_cycle(student, student.parameters(), loss_at, len(idx), self.lr, weight_decay=0.01)
 
 
 def _edge_weights(net: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
