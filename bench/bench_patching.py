@@ -7,26 +7,14 @@ slower than the fused forward; this says by how much (median of repeats, sequenc
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
 from samecurve.organisms import namemover
 from samecurve.tasks.explanation_faithfulness import Graph, run_graph
 from samecurve.threads import single_threaded
+from timing import median_seconds  # bench/timing.py (scripts run from bench/)
 
 single_threaded()
-
-
-def timed(fn, repeats: int = 20) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -38,9 +26,9 @@ def main() -> None:
     mask = (torch.rand(len(graph.edges)) < 0.5).float()
     with torch.no_grad():
         _, corrupt = run_graph(model, x_corrupt, graph)
-        plain = timed(lambda: model(x))
-        unmasked = timed(lambda: run_graph(model, x, graph))
-        patched = timed(lambda: run_graph(model, x, graph, mask, corrupt))
+        plain = median_seconds(lambda: model(x), 20)
+        unmasked = median_seconds(lambda: run_graph(model, x, graph), 20)
+        patched = median_seconds(lambda: run_graph(model, x, graph, mask, corrupt), 20)
     n = x.shape[0]
     print(f"edges in the graph          {len(graph.edges)}")
     print(f"plain forward               {n / plain:10.0f} seq/s")
