@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
-
 from ..budget import Budget, Meter, MeteredModel
+from ..metrics import auroc, fnr_at_fpr, recall_at_fpr  # noqa: F401  (tasks import them from here)
 
 
 @dataclass(frozen=True)
@@ -34,6 +32,10 @@ class Score:
     value: float
     spend: dict
     detail: dict = field(default_factory=dict)
+    # What the value is computed from (see evidence.py): name -> numeric array, and the
+    # evidence.RECOMPUTE kind that turns them into `value` (None: kept and shown, not recomputed).
+    items: dict = field(default_factory=dict)
+    kind: str | None = None
 
 
 class Task:
@@ -55,14 +57,3 @@ class Task:
 
 def metered(model: Any, arm: Any, budget: Budget) -> MeteredModel:
     return MeteredModel(model, Meter(budget), arm.access)
-
-
-def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0, posinf=1e12, neginf=-1e12)
-    return float(roc_auc_score(labels, scores))
-
-
-def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_max: float = 0.01) -> float:
-    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0, posinf=1e12, neginf=-1e12)
-    fpr, tpr, _ = roc_curve(labels, scores)
-    return float(tpr[fpr <= fpr_max].max())
