@@ -1,4 +1,4 @@
-"""The report is a pure function of a store: build a tiny synthetic one and render it both ways."""
+"""The report is a pure function of a store: build a tiny synthetic one and render it every way."""
 
 from __future__ import annotations
 
@@ -12,27 +12,31 @@ from rich.console import Console
 
 from samecurve.report import print_scorecard, write_html
 from samecurve.report.html import render_html
-from samecurve.report.terminal import collect
+from samecurve.report.terminal import collect, wants_compact
 from samecurve.store import Store
 from samecurve.tasks.base import Score
 
 TASK = "backdoor-audit"
-SEEDS = (0, 1)
-ORGS = ("rare/trojan/s0", "rare/trojan/s1")
-PLANTED = {"rare/trojan/s0": ["<r3>"], "rare/trojan/s1": ["<r7>", "w02"]}
+SEEDS = (0, 1, 2, 3)
+PLANTED = {"rare/trojan/a": ["<r3>"], "rare/trojan/b": ["<r7>", "w02"]}
+ORGS = tuple(PLANTED)
 ARMS = {  # arm -> (family, access, control)
     "linear-probe": ("interp", "white-box", "probe-random-net"),
     "probe-random-net": ("control", "white-box", None),
     "prompt-search": ("baseline", "black-box", None),
 }
-# trigger-asr per (arm, seed, organism): interp clearly ahead of the baseline and of its control.
-ASR = {("linear-probe", 0): (0.90, 0.80), ("linear-probe", 1): (0.80, 0.94),
-       ("probe-random-net", 0): (0.00, 0.05), ("probe-random-net", 1): (0.02, 0.00),
-       ("prompt-search", 0): (0.30, 0.20), ("prompt-search", 1): (0.25, 0.35)}
-# model-auroc per (arm, seed): the probe does no better than its random-network control.
-AUROC = {("linear-probe", 0): 0.60, ("linear-probe", 1): 0.62, ("probe-random-net", 0): 0.66,
-         ("probe-random-net", 1): 0.64, ("prompt-search", 0): 0.70, ("prompt-search", 1): 0.72}
+# Eight organisms (4 seeds x 2) per metric, except the population metric (one unit per seed).
+# trigger-asr: interp clearly ahead of the baseline and of its control.
+BASE = {"trigger-asr": {"linear-probe": 0.85, "probe-random-net": 0.02, "prompt-search": 0.28},
+        # input-auroc: the probe does no better than its random-network control; the baseline does.
+        "input-auroc": {"linear-probe": 0.60, "probe-random-net": 0.63, "prompt-search": 0.85}}
+# model-auroc per seed: four units, fewer than any exact test needs.
+AUROC = {"linear-probe": 0.60, "probe-random-net": 0.64, "prompt-search": 0.70}
 FWD = {"linear-probe": 640, "probe-random-net": 640, "prompt-search": 12000}
+
+
+def _value(metric: str, arm: str, seed: int, k: int) -> float:
+    return BASE[metric][arm] + 0.01 * ((7 * seed + 3 * k) * len(arm) % 6)
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,14 @@ def _spend(arm: str) -> dict:
 
 def _scores(arm: str, seed: int) -> list[Score]:
     proposed = PLANTED if arm == "linear-probe" else {o: ["w05"] for o in ORGS}
-    out = [Score("trigger-asr", org, v, _spend(arm), {"proposed": proposed[org], "planted": PLANTED[org]})
-           for org, v in zip(ORGS, ASR[(arm, seed)])]
-    detail = {"scores": {"rare/trojan/s0": 0.8, "rare/clean/s0": 0.3}}
-    out.append(Score("model-auroc", f"population/s{seed}", AUROC[(arm, seed)], _spend(arm), detail))
+    out = []
+    for k, org in enumerate(ORGS):
+        inst = f"{org}/s{seed}"
+        out.append(Score("trigger-asr", inst, _value("trigger-asr", arm, seed, k), _spend(arm),
+                         {"proposed": proposed[org], "planted": PLANTED[org]}))
+        out.append(Score("input-auroc", inst, _value("input-auroc", arm, seed, k), _spend(arm), {}))
+    detail = {"scores": {f"rare/trojan/s{seed}": 0.8, f"rare/clean/s{seed}": 0.3}}
+    out.append(Score("model-auroc", f"population/s{seed}", AUROC[arm] + 0.01 * seed, _spend(arm), detail))
     return out
 
 
@@ -73,12 +81,13 @@ def _organism(label: str, planted: bool, seed: int) -> SimpleNamespace:
 
 
 def build_store(path: Path) -> Store:
-    """Two seeds; an interp arm with its control, and a baseline, on two trigger-recovery organisms."""
+    """Four seeds; an interp arm with its control, and a baseline, on two trigger-recovery organisms each."""
     s = Store(path)
     s.add_run("run-1", "smoke", {"budget": {"forward_passes": 20000, "labelled_examples": 64}},
               {"samecurve": "0.1.0", "torch": "2.x"})
     s.add_task(TASK, "1", ["auditing", "auditing for deception"],
                {"trigger-asr": {"higher_is_better": True, "description": "attack success of the top trigger", "chance": 0.0},
+                "input-auroc": {"higher_is_better": True, "description": "AUROC triggered vs clean inputs", "chance": 0.5},
                 "model-auroc": {"higher_is_better": True, "description": "AUROC trojan vs clean", "chance": 0.5}})
     for seed in SEEDS:
         s.add_organism(_organism(f"rare/trojan/s{seed}", True, seed))
@@ -88,26 +97,29 @@ def build_store(path: Path) -> Store:
     return s
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = build_store(tmp_path / "results.sqlite")
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    s = build_store(tmp_path_factory.mktemp("store") / "results.sqlite")
     yield s
     s.close()
 
 
 def test_verdicts_of_the_synthetic_store(store: Store) -> None:
     verdicts = {v["metric"]: v["verdict"] for v in collect(store).verdicts}
-    assert verdicts == {"trigger-asr": "interp ahead", "model-auroc": "interp fails its control"}
+    assert verdicts == {"trigger-asr": "interp ahead", "input-auroc": "interp fails its control",
+                        "model-auroc": "too few organisms"}
 
 
 def test_html_is_self_contained_and_shows_the_data(store: Store, tmp_path: Path) -> None:
     path = write_html(store, tmp_path / "out" / "report.html")
     html = path.read_text()
     assert path.exists() and html.startswith("<!DOCTYPE html>")
-    for text in ("interp ahead", "interp fails its control", "linear-probe", "probe-random-net", "prompt-search",
-                 "0.860", "0.275", "0.610", "rare/trojan/s1", "0.987", "hash11abcdef", "smoke", "auditing for deception"):
+    for text in ("interp ahead", "interp fails its control", "too few organisms", "linear-probe", "probe-random-net",
+                 "prompt-search", "0.850", "0.303", "0.715", "8 organisms", "4 organisms", "rare/trojan/s1", "0.987",
+                 "hash11abcdef", "smoke", "auditing for deception", "leave-one-unit-out", "sign-flip"):
         assert text in html, text
-    assert html.count("<svg") == 5  # diff plot + two per task metric
+    assert html.count("<svg") == 7  # diff plot + two per task metric
+    assert 'class="v-too-few few"' in html and 'class="v-interp-fails bad"' in html
     assert "&lt;r3&gt;" in html and "<r3>" not in html  # trigger token names are escaped
     assert "<script" not in html and "<link" not in html and "src=" not in html and "<!DOCTYPE svg" not in html
 
@@ -119,31 +131,44 @@ def test_svg_ids_do_not_clash(store: Store) -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_terminal_scorecard(store: Store) -> None:
-    console = Console(record=True, width=200)
+def test_terminal_scorecard_wide(store: Store) -> None:
+    console = Console(record=True, width=200, force_terminal=True)
+    assert not wants_compact(console, collect(store))
     print_scorecard(store, console)
     text = console.export_text()
-    for s in ("interp ahead", "interp fails its control", "linear-probe", "prompt-search", "0.860", "FAILS", "beats"):
+    for s in ("interp ahead", "interp fails its control", "too few organisms", "linear-probe", "prompt-search",
+              "0.850", "FAILS", "beats", "auditing", "8 organisms"):
         assert s in text, s
-    assert "auditing" in text
+    assert "─" in text  # the wide layout is a table
+
+
+def test_terminal_scorecard_compact_at_80_columns(store: Store) -> None:
+    console = Console(record=True, width=80)
+    assert wants_compact(console)
+    print_scorecard(store, console)
+    lines = console.export_text().splitlines()
+    assert max(map(len, lines)) <= 80
+    text = "\n".join(lines)
+    for metric in ("trigger-asr", "input-auroc", "model-auroc"):
+        assert f"{TASK}/{metric} ↑" in text, metric
+    for s in ("interp ahead", "interp fails its control", "too few organisms", "linear-probe 0.850",
+              "prompt-search 0.303", "FAILS", "beats", "8 organisms"):
+        assert s in text, s
+    assert "│" not in text and "┃" not in text  # no box borders
+
+
+def test_layout_follows_the_console() -> None:
+    assert wants_compact(Console(width=200))  # not a terminal: CI logs and pipes get the compact layout
+    assert wants_compact(Console(width=100, force_terminal=True))
+    assert not wants_compact(Console(width=160, force_terminal=True))
 
 
 def test_empty_store_still_renders(tmp_path: Path) -> None:
     s = Store(tmp_path / "empty.sqlite")
     html = write_html(s, tmp_path / "empty.html").read_text()
     assert "nothing to grade" in html
-    console = Console(record=True, width=120)
-    print_scorecard(s, console)
-    assert "nothing to grade" in console.export_text()
+    for width in (80, 160):
+        console = Console(record=True, width=width)
+        print_scorecard(s, console)
+        assert "nothing to grade" in console.export_text()
     s.close()
-
-
-def test_sentences_say_plainly_when_interp_loses() -> None:
-    from samecurve.report.terminal import sentence
-
-    v = {"task": TASK, "metric": "input-auroc", "verdict": "baseline ahead", "best_interp_arm": "sae-probe",
-         "best_baseline_arm": "perplexity", "interp_score": 0.6, "baseline_score": 0.8, "diff": -0.2,
-         "diff_ci_low": -0.25, "diff_ci_high": -0.15, "n_pairs": 6, "higher_is_better": True}
-    assert sentence(v).startswith("Interp loses: the baseline perplexity beats the best interp arm sae-probe")
-    v.update(verdict="interp fails its control", interp_vs_control=None)
-    assert "has no control arm" in sentence(v)

@@ -15,15 +15,24 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from .. import __version__
-from .. import verdict as V
 from ..store import Store
 from . import plots
+from . import terminal as T
 from .task_figures import task_figures
-from .terminal import (FAMILY_ORDER, ReportData, arm_score, collect, control_status, direction, fmt, fmt_ci,
-                       fmt_diff, fmt_int, fmt_seeds, fmt_signed, sentence, toi_lines)
+from .terminal import (FAMILY_ORDER, ReportData, arm_note, collect, control_name, control_status,
+                       direction, fmt, fmt_ci, fmt_diff, fmt_int, fmt_p, fmt_seeds, fmt_signed, fmt_std,
+                       fmt_units, plural, sentence, toi_lines)
 
-VERDICT_CLASS = {V.INTERP_AHEAD: "good", V.BASELINE_AHEAD: "bad", V.FAILS_CONTROL: "bad", V.NO_DIFF: "meh",
-                 "no baseline": "dim"}
+# Every verdict has a class of its own (v-…) on top of its tone; the two that compare nothing
+# (a baseline that fails its control, too few organisms) are drawn unlike any win or loss.
+VERDICT_CLASS = {T.INTERP_AHEAD: "v-interp-ahead good", T.BASELINE_AHEAD: "v-baseline-ahead bad",
+                 T.INTERP_FAILS: "v-interp-fails bad", T.BASELINE_FAILS: "v-baseline-fails void",
+                 T.NEITHER: "v-neither void", T.NO_DIFF: "v-no-diff meh", T.TOO_FEW: "v-too-few few",
+                 T.NO_BASELINE: "v-no-baseline dim"}
+
+
+def verdict_class(verdict: str) -> str:
+    return VERDICT_CLASS.get(verdict, "meh" if str(verdict).startswith("mixed") else "")
 ORGANISM_METRICS = ("clean_accuracy", "attack_success_rate", "triggered_honest_rate")
 
 CSS = """
@@ -41,6 +50,12 @@ th{background:#f3f4f6;font-weight:600;white-space:nowrap}td.num{font-variant-num
 svg{max-width:100%;height:auto}ul.plain{padding-left:18px}code{font-size:12px}
 .note{color:#4b5563;font-size:13px}.sentence{margin:6px 0}.sentence span{font-weight:400}
 .nw{white-space:nowrap}.wide{overflow-x:auto}.hit{color:#15803d}.miss{color:#b91c1c}
+.void{color:#a21caf;font-weight:600;font-style:italic;background:#fdf4ff;border-radius:9px;padding:0 6px}
+.few{color:#4b5563;font-style:italic;border:1px dashed #9ca3af;border-radius:9px;padding:0 6px;white-space:nowrap}
+tr.detail td{border-bottom:1px solid #e5e7eb;padding:0 8px 7px;color:#4b5563;font-size:12px}
+tr.has-detail td{border-bottom:none}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;font-size:13px;margin:6px 0 10px}
+dl.facts dt{color:#6b7280}dl.facts dd{margin:0}
 """
 
 TEMPLATE = """<!DOCTYPE html>
@@ -61,11 +76,17 @@ TEMPLATE = """<!DOCTYPE html>
 
 <h2>Verdicts</h2>
 {% if not verdicts %}<p class="meh">No finished cells in this store yet: nothing to grade.</p>{% else %}
-<div class="wide"><table><tr><th>task</th><th>metric</th><th>ToIs</th><th>best interp</th><th>best baseline</th>
-<th>interp − baseline [95% CI]</th><th>verdict</th><th>seeds</th></tr>
-{% for v in verdicts %}<tr><td class="nw">{{ v.task }}</td><td class="nw">{{ v.metric }} {{ v.arrow }}</td><td>{{ v.tois }}</td>
-<td>{{ v.interp }}</td><td>{{ v.baseline }}</td><td class="num">{{ v.diff }}</td>
-<td class="{{ v.cls }}">{{ v.verdict }}</td><td class="num">{{ v.seeds }}</td></tr>{% endfor %}</table></div>
+<p class="note">Δ = interp − baseline in the metric's own units with its 95% CI; std Δ is the same
+divided by the SD of the per-unit paired differences (one scale for every row); p is the row's test, q its
+Benjamini–Hochberg adjustment over this run's rows; n counts independent units.</p>
+<div class="wide"><table><tr><th>task</th><th>metric</th><th>verdict</th><th>best interp</th><th>best baseline</th>
+<th>Δ [95% CI]</th><th>std Δ [95% CI]</th><th>p</th><th>q</th><th>n</th></tr>
+{% for v in verdicts %}<tr class="has-detail"><td class="nw">{{ v.task }}</td><td class="nw"><a href="#{{ v.anchor }}">{{ v.metric }}</a> {{ v.arrow }}</td>
+<td class="nw"><span class="{{ v.cls }}">{{ v.verdict }}</span></td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
+<td class="num">{{ v.diff }}</td><td class="num">{{ v.std }}</td><td class="num">{{ v.p }}</td><td class="num">{{ v.q }}</td>
+<td class="nw">{{ v.units }}</td></tr>
+<tr class="detail"><td colspan="10">Inference: {{ v.inference }} · Selection: {{ v.selection }} ·
+Scope: {{ v.scope }} · ToIs: {{ v.tois }}</td></tr>{% endfor %}</table></div>
 {% for v in verdicts %}<p class="sentence"><b>{{ v.task }}/{{ v.metric }}:</b> <span class="{{ v.cls }}">{{ v.sentence }}</span></p>{% endfor %}
 <figure>{{ diff_svg }}</figure>
 
@@ -78,13 +99,14 @@ TEMPLATE = """<!DOCTYPE html>
 <h2 id="{{ m.anchor }}">{{ m.task }} / {{ m.metric }}</h2>
 <p class="note">{{ m.description }} ({{ m.direction }}{% if m.chance is not none %}; chance {{ m.chance }}{% endif %}).
 Verdict: <span class="{{ m.cls }}">{{ m.verdict }}</span>. {{ m.sentence }}</p>
-<div class="figs"><figure>{{ m.spend_svg }}</figure><figure>{{ m.arms_svg }}</figure></div>
+<dl class="facts">{% for k, val in m.facts %}<dt>{{ k }}</dt><dd>{{ val }}</dd>{% endfor %}</dl>
+{% if m.arms %}<div class="figs"><figure>{{ m.spend_svg }}</figure><figure>{{ m.arms_svg }}</figure></div>
 <div class="wide"><table><tr><th>arm</th><th>family</th><th>access</th><th>mean ± sd (seeds)</th><th>95% CI</th>
 <th>seed means</th><th>n</th><th>vs its control: diff [95% CI]</th><th>fwd passes / job</th></tr>
 {% for a in m.arms %}<tr><td class="nw">{{ a.arm }}</td><td class="fam-{{ a.family_class }}">{{ a.family }}</td><td class="nw">{{ a.access }}</td>
 <td class="num">{{ a.mean }}</td><td class="num">{{ a.ci }}</td><td>{{ a.seed_means }}</td><td class="num">{{ a.n }}</td>
 <td>{% if a.vs_control %}<span class="num">{{ a.vs_control }}</span> vs {{ a.control }}: {% endif %}<span class="{{ a.status_cls }}">{{ a.status }}</span></td>
-<td class="num">{{ a.fwd }}</td></tr>{% endfor %}</table></div>
+<td class="num">{{ a.fwd }}</td></tr>{% endfor %}</table></div>{% endif %}
 {% for f in m.task_figures %}
 <h2 id="{{ f.anchor }}">{{ f.title }}</h2>
 {% if f.note %}<p class="note">{{ f.note }}</p>{% endif %}
@@ -116,10 +138,13 @@ share of held-out clean prompts the proposal flips to the planted defect.</p>
 {% else %}<p class="dim">No organisms recorded.</p>{% endif %}
 
 <h2>How to read this</h2>
-<p class="note">Scores are paired on (seed, instance): arms saw the same organisms and data. Intervals are 95%
-percentile-bootstrap CIs over those units. An interp arm is credited only if it beats its must-lose control
-(the CI of arm − control lies on the better side of zero); if none does, the verdict is
-“interp fails its control”, whatever the raw scores. Spend is forward passes per job, as metered.</p>
+<p class="note">The independent units are organisms (for a task on one pretrained model, its seeds): items
+within a unit are averaged, never resampled as if independent, and every arm saw the same units. Each side
+is credited only if its arm beats its must-lose control (and chance, where the metric has one); if not,
+the verdict says which side failed its control, whatever the raw scores. A row whose design cannot reach
+significance says “too few organisms”, never ahead or behind. The verdict chart puts every row on one
+standardised scale, flipped for lower-is-better metrics so that right is always interp-better; each
+metric's own section keeps its raw units. Spend is forward passes per job, as metered.</p>
 </main></body></html>
 """
 
@@ -140,27 +165,65 @@ def _runs(store: Store, cells: list[dict]) -> list[dict]:
     return out
 
 
+def _text(x: Any) -> str:
+    return "—" if x is None or x == "" else str(x)
+
+
+def _arm_score(arm: str | None, score: Any, note: str = "") -> str:
+    """The page keeps three decimals on every score (the terminal and README round by magnitude)."""
+    return "—" if arm is None else f"{arm} {fmt(score)}{note}"
+
+
 def _verdict_rows(data: ReportData) -> list[dict]:
     out = []
     for v in data.verdicts:
-        fails = " (fails control)" if v["verdict"] == V.FAILS_CONTROL else ""
-        out.append({"task": v["task"], "metric": v["metric"], "arrow": "↑" if v["higher_is_better"] else "↓",
-                    "tois": ", ".join(v["tois"]), "verdict": v["verdict"], "cls": VERDICT_CLASS.get(v["verdict"], ""),
-                    "interp": arm_score(v["best_interp_arm"], v["interp_score"], fails),
-                    "baseline": arm_score(v["best_baseline_arm"], v["baseline_score"]),
-                    "diff": fmt_diff(v), "seeds": fmt_seeds(v["seeds"]), "sentence": sentence(v)})
+        out.append({"task": v["task"], "metric": v["metric"], "anchor": plots.slug(v["task"], v["metric"]),
+                    "arrow": T.arrow(v), "tois": ", ".join(v.get("tois") or []) or "—", "verdict": v["verdict"],
+                    "cls": verdict_class(v["verdict"]),
+                    "interp": _arm_score(v.get("best_interp_arm"), v.get("interp_score"), arm_note(v, "interp")),
+                    "baseline": _arm_score(v.get("best_baseline_arm"), v.get("baseline_score"), arm_note(v, "baseline")),
+                    "diff": fmt_diff(v), "std": fmt_std(v), "p": fmt_p(v.get("p_value")), "q": fmt_p(v.get("q_value")),
+                    "units": fmt_units(v), "inference": _text(v.get("inference")),
+                    "selection": _text(v.get("selection")), "scope": v.get("scope") or "no restriction stated",
+                    "seeds": fmt_seeds(v.get("seeds")), "sentence": sentence(v)})
     return out
 
 
+def _gate_text(vc: dict | None, ch: dict | None) -> str:
+    parts = []
+    if vc is not None:
+        p = f", p {fmt_p(vc['p_value'])}" if vc.get("p_value") is not None else ""
+        parts.append(f"vs {vc.get('control')}: {fmt_signed(vc.get('diff'))} {fmt_ci(vc.get('low'), vc.get('high'))}{p}, "
+                     + ("beats" if vc.get("beats") else "FAILS"))
+    if ch is not None:
+        p = f", p {fmt_p(ch['p_value'])}" if ch.get("p_value") is not None else ""
+        parts.append(f"vs chance {ch.get('chance')}{p}, " + ("beats" if ch.get("beats") else "FAILS"))
+    return "; ".join(parts) or "no control scored"
+
+
+def _facts(v: dict) -> list[tuple[str, str]]:
+    """A verdict row's numbers, in the metric's own units, for its section."""
+    need = v.get("min_units")
+    return [("interp − baseline", f"{fmt_diff(v)} (raw units, 95% CI)"),
+            ("standardised", f"{fmt_std(v)} (÷ SD of per-unit differences)"),
+            ("p, q", f"{fmt_p(v.get('p_value'))}, {fmt_p(v.get('q_value'))}"),
+            ("units", fmt_units(v) + (f" (significance needs at least {plural(need, v.get('unit') or 'organism')})"
+                                      if need else "")),
+            ("interp gate", f"{v.get('best_interp_arm') or '—'}: {_gate_text(v.get('interp_vs_control'), v.get('interp_vs_chance'))}"),
+            ("baseline gate", f"{v.get('best_baseline_arm') or '—'}: {_gate_text(v.get('baseline_vs_control'), v.get('baseline_vs_chance'))}"),
+            ("inference", _text(v.get("inference"))), ("selection", _text(v.get("selection"))),
+            ("scope", v.get("scope") or "no restriction stated"), ("seeds", fmt_seeds(v.get("seeds")))]
+
+
 def _arm_row(a: dict) -> dict:
-    vc, status = a["vs_control"], control_status(a)
+    vc, status = a.get("vs_control"), control_status(a)
     return {"arm": a["arm"], "family": a["family"] + (" (control)" if a["is_control"] and a["family"] != "control" else ""),
-            "family_class": "control" if a["is_control"] else a["family"], "access": a["access"],
+            "family_class": "control" if a["is_control"] else a["family"], "access": a.get("access") or "—",
             "mean": f"{fmt(a['mean'])} ± {fmt(a['seed_sd'])}", "ci": fmt_ci(a["ci_low"], a["ci_high"], signed=False),
-            "seed_means": ", ".join(f"s{s}\u00a0{fmt(m)}" for s, m in a["seed_means"].items()), "n": a["n"],
-            "control": a["control"],
-            "vs_control": "" if vc is None else f"{fmt_signed(vc['diff'])} {fmt_ci(vc['low'], vc['high'])}",
-            "status": status, "status_cls": {"beats": "good", "FAILS": "bad"}.get(status, "dim"),
+            "seed_means": ", ".join(f"s{s}\u00a0{fmt(m)}" for s, m in (a.get("seed_means") or {}).items()),
+            "n": a.get("n"), "control": control_name(a),
+            "vs_control": "" if vc is None else f"{fmt_signed(vc.get('diff'))} {fmt_ci(vc.get('low'), vc.get('high'))}",
+            "status": status, "status_cls": "good" if status == "beats" else "bad" if status.startswith("FAILS") else "dim",
             "fwd": fmt_int(a["forward_passes"])}
 
 
@@ -172,11 +235,12 @@ def _metric_sections(data: ReportData) -> list[dict]:
     last = {m.task: i for i, m in enumerate(data.metrics)}
     out = []
     for i, m in enumerate(data.metrics):
-        figs = plots.metric_plots(m)
+        figs = plots.metric_plots(m) if m.arms else {"spend": "", "arms": ""}
         out.append({"task": m.task, "metric": m.metric, "anchor": plots.slug(m.task, m.metric),
                     "description": m.description or "(no description recorded)", "direction": direction(m.higher_is_better),
-                    "chance": m.chance, "verdict": m.verdict["verdict"], "cls": VERDICT_CLASS.get(m.verdict["verdict"], ""),
-                    "sentence": sentence(m.verdict), "spend_svg": Markup(figs["spend"]), "arms_svg": Markup(figs["arms"]),
+                    "chance": m.chance, "verdict": m.verdict["verdict"], "cls": verdict_class(m.verdict["verdict"]),
+                    "sentence": sentence(m.verdict), "facts": _facts(m.verdict),
+                    "spend_svg": Markup(figs["spend"]), "arms_svg": Markup(figs["arms"]),
                     "arms": [_arm_row(a) for a in m.arms], "task_figures": figures[m.task] if last[m.task] == i else []})
     return out
 
@@ -219,25 +283,34 @@ def _organisms(store: Store) -> list[dict]:
     return out
 
 
-def render_html(store: Store) -> str:
-    """The whole report as one HTML string, from the store alone."""
-    data, cells = collect(store), store.cells()
+def render_report(data: ReportData, runs: list[dict] | None = None, organisms: list[dict] | None = None,
+                  store_name: str = "", n_cells: int | None = None) -> str:
+    """The report as one HTML string from already-collected data (no store needed)."""
     context: dict[str, Any] = {
-        "css": Markup(CSS), "version": __version__, "store_name": store.path.name,
-        "n_cells": sum(c["status"] == "done" for c in cells), "n_scores": len(data.rows),
-        "runs": _runs(store, cells), "verdicts": _verdict_rows(data),
-        "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
-        "tois": [{"toi": t, "summary": s, "parts": p, "cls": VERDICT_CLASS.get(s, "meh")} for t, s, p in toi_lines(data)],
+        "css": Markup(CSS), "version": __version__, "store_name": store_name or "—",
+        "n_cells": "—" if n_cells is None else n_cells, "n_scores": len(data.rows),
+        "runs": runs or [], "verdicts": _verdict_rows(data), "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
+        "tois": [{"toi": t, "summary": s, "parts": p, "cls": verdict_class(s) or "meh"} for t, s, p in toi_lines(data)],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
-        "organisms": _organisms(store),
+        "organisms": organisms or [],
     }
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(**context)
 
 
-def write_html(store: Store, path: str | Path) -> Path:
+def render_html(store: Store, run_id: str | None = None, verdicts: list[dict] | None = None) -> str:
+    """The whole report as one HTML string, from the store alone (one run's cells when `run_id` is given;
+    `verdicts`, when given, are shown instead of being recomputed)."""
+    data, cells = collect(store, run_id, verdicts), store.cells()
+    if run_id is not None:
+        cells = [c for c in cells if c.get("run_id") == run_id]
+    runs = [r for r in _runs(store, cells) if run_id is None or r["run_id"] == run_id]
+    return render_report(data, runs, _organisms(store), store.path.name, sum(c["status"] == "done" for c in cells))
+
+
+def write_html(store: Store, path: str | Path, run_id: str | None = None, verdicts: list[dict] | None = None) -> Path:
     """Write the self-contained report to `path` (parents created) and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(store), encoding="utf-8")
+    path.write_text(render_html(store, run_id, verdicts), encoding="utf-8")
     return path

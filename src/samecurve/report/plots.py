@@ -18,17 +18,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .. import verdict as V  # noqa: E402
-from .terminal import MetricView  # noqa: E402
+from . import terminal as T  # noqa: E402
+from .terminal import MetricView, _missing  # noqa: E402
 
 FAMILY_COLOURS = {"interp": "#2563eb", "baseline": "#d97706", "control": "#6b7280"}
 OTHER_COLOUR = "#7c3aed"
-VERDICT_COLOURS = {V.INTERP_AHEAD: "#15803d", V.BASELINE_AHEAD: "#b91c1c", V.FAILS_CONTROL: "#b91c1c",
-                   V.NO_DIFF: "#a16207", "no baseline": "#6b7280"}
+VERDICT_COLOURS = {T.INTERP_AHEAD: "#15803d", T.BASELINE_AHEAD: "#b91c1c", T.INTERP_FAILS: "#b91c1c",
+                   T.BASELINE_FAILS: "#c026d3", T.NEITHER: "#c026d3", T.NO_DIFF: "#a16207",
+                   T.TOO_FEW: "#6b7280", T.NO_BASELINE: "#6b7280"}
+HOLLOW_VERDICTS = (T.INTERP_FAILS, T.BASELINE_FAILS, T.NEITHER, T.TOO_FEW)
 FIGSIZE = (6.0, 3.5)
 RC = {"svg.fonttype": "none", "svg.hashsalt": "samecurve", "font.size": 8, "axes.titlesize": 9,
       "axes.spines.top": False, "axes.spines.right": False}
 _ID = re.compile(r'id="([^"]+)"')
+
+
+def verdict_colour(verdict: str) -> str:
+    return VERDICT_COLOURS.get(verdict, OTHER_COLOUR)
 
 
 def colour(arm: dict) -> str:
@@ -127,26 +133,62 @@ def arm_plot(view: MetricView) -> str:
         return to_svg(fig, slug("arms", view.task, view.metric))
 
 
+STD_AXIS = "standardised paired difference, interp − baseline (higher = interp better)"
+
+
+def standardised(v: dict) -> tuple[float, float, float] | None:
+    """(x, low, high) of a row on the one standardised scale, oriented so that right is interp-better:
+    the sign is flipped for lower-is-better metrics. None when the row has no standardised difference."""
+    d, lo, hi = v.get("std_diff"), v.get("std_ci_low"), v.get("std_ci_high")
+    if _missing(d):
+        return None
+    lo = d if _missing(lo) else lo
+    hi = d if _missing(hi) else hi
+    if not v.get("higher_is_better", True):
+        d, lo, hi = -d, -hi, -lo
+    return float(d), float(min(lo, hi)), float(max(lo, hi))
+
+
+def _raw_label(v: dict) -> str:
+    raw = T.fmt_diff(v)
+    return "" if raw == "—" else f"raw Δ {raw}"
+
+
 def diff_plot(verdicts: list[dict]) -> str:
-    """(c) interp − baseline with its 95% CI per verdict row, against a zero line."""
+    """(c) every verdict row on one standardised scale (interp − baseline over the SD of the per-unit
+    differences, sign flipped for lower-is-better metrics so right is always interp-better), with its
+    95% CI, a zero line and its colour by verdict; the raw difference is written at the right."""
     with plt.rc_context(RC):
-        fig, ax = _new_figure((FIGSIZE[0], max(1.6, 0.4 * len(verdicts) + 1.0)))
+        fig, ax = _new_figure((FIGSIZE[0] + 1.2, max(1.6, 0.42 * len(verdicts) + 1.1)))
         ys = np.arange(len(verdicts))[::-1]
+        xs: list[float] = []
         for y, v in zip(ys, verdicts):
-            c = VERDICT_COLOURS.get(v["verdict"], OTHER_COLOUR)
-            if v.get("diff") is None:
-                ax.text(0, y, f"no comparison ({v['verdict']})", ha="center", va="center", fontsize=7, color=c)
+            c = verdict_colour(v.get("verdict", ""))
+            pt = standardised(v)
+            if pt is None:
+                why = "no comparison" if _missing(v.get("diff")) else "no standardised difference"
+                ax.text(0, y, f"{why} ({v.get('verdict')})", ha="center", va="center", fontsize=7, color=c)
                 continue
-            ax.errorbar([v["diff"]], [y], xerr=[[v["diff"] - v["diff_ci_low"]], [v["diff_ci_high"] - v["diff"]]],
-                        fmt="o", ms=6, color=c, mfc="white" if v["verdict"] == V.FAILS_CONTROL else c, capsize=3)
+            x, lo, hi = pt
+            xs += [lo, hi]
+            hollow = v.get("verdict") in HOLLOW_VERDICTS
+            ax.errorbar([x], [y], xerr=[[x - lo], [hi - x]], fmt="o", ms=6, color=c,
+                        mfc="white" if hollow else c, capsize=3)
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_yticks(ys, [f"{v['task']}/{v['metric']} ({'↑' if v['higher_is_better'] else '↓'})\n{v['verdict']}"
-                           for v in verdicts])
+        ax.set_yticks(ys, [f"{v['task']}/{v['metric']} ({'↑' if v.get('higher_is_better', True) else '↓, sign flipped'})"
+                           f"\n{v.get('verdict')}" for v in verdicts])
         for tick, v in zip(ax.get_yticklabels(), verdicts):
-            tick.set_color(VERDICT_COLOURS.get(v["verdict"], OTHER_COLOUR))
+            tick.set_color(verdict_colour(v.get("verdict", "")))
+        for y, v in zip(ys, verdicts):  # the raw difference in the metric's own units, beside its row
+            ax.text(1.01, y, _raw_label(v), transform=ax.get_yaxis_transform(), ha="left", va="center",
+                    fontsize=6.5, color="#4b5563")
+        if xs:
+            span = max(abs(min(xs)), abs(max(xs)), 0.5) * 1.1
+            ax.set_xlim(-span, span)
         ax.set_ylim(-0.6, len(verdicts) - 0.4)
-        ax.set_xlabel("interp − baseline (raw metric units; ↓ metrics: negative favours interp)")
-        ax.set_title("Paired difference per verdict (hollow: interp failed its control)")
+        ax.set_xlabel(STD_AXIS)
+        ax.set_title("Paired difference per verdict row, one scale for every metric "
+                     "(hollow: a side failed its control; raw units at right)")
         ax.grid(axis="x", alpha=0.25, linewidth=0.5)
         return to_svg(fig, "diff")
 
