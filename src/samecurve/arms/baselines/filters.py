@@ -16,6 +16,7 @@ Their control is `shuffled-labels-probe`: the same labelled data with its inform
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 
@@ -79,14 +80,17 @@ class KeywordFilter:
         neg = Counter(w for t, l in zip(ctx.train_texts, y) if l == 0 for w in set(words(t)))
         n_pos, n_neg = max(1, int((y == 1).sum())), max(1, int((y == 0).sum()))
         a = self.alpha
+        # sorted: a set of strings iterates in a per-process order (PYTHONHASHSEED)
         self.weights_ = {w: float(np.log((pos[w] + a) / (n_pos + 2 * a)) - np.log((neg[w] + a) / (n_neg + 2 * a)))
-                         for w in set(pos) | set(neg)}
-        top = sorted(self.weights_.items(), key=lambda kv: -kv[1])[:15]
+                         for w in sorted(set(pos) | set(neg))}
+        top = sorted(self.weights_.items(), key=lambda kv: (-kv[1], kv[0]))[:15]
         ctx.notes["top_keywords"] = [w for w, _ in top]
         return self
 
     def score_texts(self, model: MeteredEncoder, ctx, texts: list[str]) -> np.ndarray:
-        return np.array([sum(max(0.0, self.weights_.get(w, 0.0)) for w in set(words(t))) for t in texts])
+        # fsum over the distinct words: exactly rounded, so the score does not depend on the order the
+        # words are added in (a plain sum over set(words) changed in the last bit between processes)
+        return np.array([math.fsum(max(0.0, self.weights_.get(w, 0.0)) for w in sorted(set(words(t)))) for t in texts])
 
 
 @arm("embedding-logreg", family="baseline", access="black-box", control=CONTROL)
