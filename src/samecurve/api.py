@@ -33,32 +33,52 @@ def run(suite: str = "quick", out: str | Path = "runs/quick", *, tasks: list[str
     with Store(out / RESULTS) as store:
         summary = _run(store, suite, tasks=tasks, arms=arms, seeds=seeds, extra_arms=extra_arms,
                        executor=executor, jobs=jobs, progress=progress)
-    vs = write_outputs(out) if report else []
+    vs = write_outputs(out, summary.run_id) if report else []
     return RunResult(out, summary, vs)
 
 
-def load_results(out: str | Path) -> list[dict]:
-    """Every score row of a run directory (or a results.sqlite path)."""
+def load_results(out: str | Path, run_id: str | None = None) -> list[dict]:
+    """Every score row of one run (default: the newest) of a run directory or results.sqlite path."""
     with Store(_results_path(out)) as store:
-        return store.score_rows()
+        return store.score_rows(run_id)
 
 
-def verdicts(out: str | Path) -> list[dict]:
+def load_items(out: str | Path, row: dict) -> dict:
+    """The per-item arrays behind one score row of `load_results` (see evidence.py)."""
     with Store(_results_path(out)) as store:
-        return _verdict.compute(store.score_rows(), store.tasks())
+        return store.items(row["cell_key"], row["metric"], row["instance"])
 
 
-def write_outputs(out: str | Path) -> list[dict]:
-    """verdicts.json and report.html, both pure functions of the store."""
+def verdicts(out: str | Path, run_id: str | None = None) -> list[dict]:
+    """Verdicts of one run (default: the newest), from its own cells only."""
+    with Store(_results_path(out)) as store:
+        return _verdict.compute(store.score_rows(run_id), store.tasks())
+
+
+def write_outputs(out: str | Path, run_id: str | None = None) -> list[dict]:
+    """verdicts.json and report.html of one run (default: the newest), pure functions of the store."""
     from .report.html import write_html
 
     out = Path(out)
     path = _results_path(out)
     with Store(path) as store:
-        vs = _verdict.compute(store.score_rows(), store.tasks())
-        (path.parent / VERDICTS).write_text(json.dumps(vs, indent=1, default=str))
-        write_html(store, path.parent / REPORT)
+        vs = _verdict.compute(store.score_rows(run_id), store.tasks())
+        run = store.run(run_id)
+        doc = {"run": {k: run[k] for k in ("run_id", "suite", "created", "config")} if run else None,
+               "fingerprint": run["fingerprint"] if run else {}, "verdicts": vs}
+        (path.parent / VERDICTS).write_text(json.dumps(doc, indent=1, default=str))
+        write_html(store, path.parent / REPORT, run_id=run_id, verdicts=vs)
     return vs
+
+
+def markdown(out: str | Path, run_id: str | None = None) -> str:
+    """The results table of one run as GitHub markdown, with its fingerprint (README's table)."""
+    from .report.markdown import markdown_table
+
+    with Store(_results_path(out)) as store:
+        vs = _verdict.compute(store.score_rows(run_id), store.tasks())
+        run = store.run(run_id)
+        return markdown_table(vs, run["fingerprint"] if run else {}, run)
 
 
 def _results_path(out: str | Path) -> Path:

@@ -75,7 +75,7 @@ def run(
                          extra_arms=plugins or None, executor=executor, jobs=jobs, progress=note)
     s = result.summary
     with Store(out / api.RESULTS) as store:
-        print_scorecard(store, console)
+        print_scorecard(store, console, run_id=s.run_id, verdicts=result.verdicts)
     console.print(f"{s.cells_done} cells run, {s.cells_skipped} already done, {s.cells_failed} failed "
                   f"in {s.wall_seconds:.1f}s -> {out / api.REPORT}, {out / api.VERDICTS}")
     for f in s.failures[:10]:
@@ -85,14 +85,21 @@ def run(
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="a directory written by `samecurve run`")) -> None:
-    """Rebuild verdicts.json and report.html from the store and print the scorecard."""
+def report(run_dir: Path = typer.Argument(..., help="a directory written by `samecurve run`"),
+           run_id: Optional[str] = typer.Option(None, "--run", help="which run of the store (default: the newest)"),
+           markdown: bool = typer.Option(False, "--markdown", help="print the results table as markdown (README's table)"),
+           ) -> None:
+    """Rebuild verdicts.json and report.html of a run from its own cells and print the scorecard."""
     from .report.terminal import print_scorecard
     from .store import Store
 
-    api.write_outputs(run_dir)
+    if markdown:
+        api._results_path(run_dir)
+        sys.stdout.write(api.markdown(run_dir, run_id))
+        return
+    vs = api.write_outputs(run_dir, run_id)
     with Store(run_dir / api.RESULTS) as store:
-        print_scorecard(store, console)
+        print_scorecard(store, console, run_id=run_id, verdicts=vs)
     console.print(f"-> {run_dir / api.REPORT}")
 
 

@@ -21,6 +21,7 @@ from .budget import Budget
 from .errors import ConfigError, SamecurveError
 from .executors import run_all
 from .organisms.base import load_or_build, spec_hash
+from .provenance import fingerprint, object_source_hash, package_hash, resolved_params
 from .seeding import seed_everything
 from .store import Store
 from .threads import single_threaded
@@ -31,8 +32,8 @@ def versions() -> dict[str, str]:
     import sklearn
     import torch
 
-    return {"samecurve": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
+    return {"samecurve": __version__, "source": package_hash(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,32 @@ def build_organism(spec: Any) -> dict:
         return {"ok": False, "hash": spec_hash(spec), "error": str(exc)}
 
 
+def cell_source(cell: Cell) -> str:
+    """Source hash of the task and the arm behind a cell, each with what it imports (provenance.py)."""
+    return object_source_hash(registry.get_task(cell.task)) + object_source_hash(registry.get_arm(cell.arm))
+
+
 def cell_key(cell: Cell, organism_shas: list[str]) -> str:
-    """Hash of what determines the numbers; never runtime options (executor, jobs)."""
+    """Hash of what determines the numbers; never runtime options (executor, jobs).
+
+    The task's and the arm's source (and every samecurve module they import), the arm's resolved
+    constructor arguments (defaults included), the organisms' weight hashes, any pretrained weights
+    the task loads, seed and budget: editing an arm re-runs its cells, with no version to bump."""
     task_cls = registry.get_task(cell.task)
-    blob = {"task": cell.task, "task_version": task_cls.version, "task_params": cell.task_params,
-            "arm": cell.arm, "arm_params": cell.arm_params, "organisms": organism_shas,
-            "seed": cell.seed, "budget": cell.budget, "code": __version__}
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+    arm_cls = registry.get_arm(cell.arm)
+    blob = {"task": cell.task, "task_params": cell.task_params, "task_inputs": task_cls(**cell.task_params).provenance(),
+            "arm": arm_cls.name, "arm_params": resolved_params(arm_cls, cell.arm_params), "organisms": organism_shas,
+            "seed": cell.seed, "budget": cell.budget, "source": cell_source(cell)}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def score_units(organisms: list, scores: list) -> dict[str, str]:
+    """Each score's unit of inference: the organism it was measured on (its spec hash, which differs
+    across sizes and seeds), or for a population score the population (its hashes)."""
+    by_label = {o.label: o.hash for o in organisms}
+    population = hashlib.sha256(",".join(sorted(by_label.values())).encode()).hexdigest()[:12]
+    return {s.instance: by_label.get(s.instance, f"{s.instance}@{population}" if organisms else s.instance)
+            for s in scores}
 
 
 def execute_cell(cell: Cell) -> dict:
@@ -108,7 +128,8 @@ def execute_cell(cell: Cell) -> dict:
             return arm_cls(**cell.arm_params)
 
         scores = task.run_cell(factory, organisms, cell.seed, Budget.from_dict(cell.budget))
-        return {"scores": scores, "error": None, "wall_seconds": time.perf_counter() - t0}
+        return {"scores": scores, "units": score_units(organisms, scores), "error": None,
+                "wall_seconds": time.perf_counter() - t0}
     except Exception as exc:  # one broken arm must not lose the rest of the run
         return {"scores": [], "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}",
                 "wall_seconds": time.perf_counter() - t0}
@@ -135,7 +156,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
     run_id = uuid.uuid4().hex[:12]
     cfg = {"suite": suite_name, "tasks": tasks, "arms": arms, "seeds": seeds, "extra_arms": extra_arms,
            "budget": s.budget.to_dict()}
-    store.add_run(run_id, suite_name, cfg, versions())
+    store.add_run(run_id, suite_name, cfg, versions(), fingerprint())
     for name in {c.task for c in cells}:
         t = registry.get_task(name)
         store.add_task(name, t.version, t.tois, {m: {"description": i.description, "higher_is_better": i.higher_is_better,
@@ -169,6 +190,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
             skipped += 1
         else:
             todo.append(c)
+    store.add_run_cells(run_id, [k for k, _ in keys.values()])
     failures, n_done = [], 0
     for i, (c, res) in enumerate(run_all(execute_cell, todo, executor, jobs), 1):
         arm_cls = registry.get_arm(c.arm)
@@ -176,8 +198,10 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
         row = {"cell_key": key, "run_id": run_id, "task": c.task, "task_version": registry.get_task(c.task).version,
                "organism_set": c.organism_set, "arm": arm_cls.name, "family": arm_cls.family,
                "access": arm_cls.access, "control": ",".join(arm_cls.controls), "seed": c.seed,
-               "params": c.arm_params, "organism_hashes": hashes, "budget": c.budget, "versions": versions(),
-               "wall_seconds": round(res["wall_seconds"], 3)}
+               "params": resolved_params(arm_cls, c.arm_params), "organism_hashes": hashes, "budget": c.budget,
+               "versions": versions(), "wall_seconds": round(res["wall_seconds"], 3), "source": cell_source(c),
+               "pretrained": registry.get_task(c.task)(**c.task_params).provenance().get("model"),
+               "units": res.get("units", {})}
         if res["error"]:
             failures.append(f"{c.task}/{c.arm}/seed {c.seed}: {res['error'].splitlines()[0]}")
             store.add_cell(row, [], status="failed", error=res["error"])

@@ -1,8 +1,9 @@
 """Organism specs, building and the on-disk cache.
 
 An organism is a small model with a planted, known property. Its spec is a frozen dataclass; the
-cache key is a content hash of that spec plus the family's recipe version, so changing either
-rebuilds. Weights live in safetensors beside a JSON file holding the spec, the training metrics
+cache key is a content hash of that spec, the family's recipe version and the source of the module
+that builds it together with every samecurve module that one imports (provenance.py), so editing
+the recipe's code rebuilds without anyone bumping a version. Weights live in safetensors beside a JSON file holding the spec, the training metrics
 and the sha256 of the weights file; a weights file whose hash no longer matches is rebuilt.
 """
 
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import CorruptCacheError, UnknownNameError
+from ..provenance import object_source_hash
 
 _FAMILIES: dict[str, "Family"] = {}
 
@@ -54,7 +56,8 @@ def spec_dict(spec: Any) -> dict:
 
 def spec_hash(spec: Any) -> str:
     fam = get_family(spec.family)
-    blob = json.dumps({"spec": spec_dict(spec), "recipe": fam.recipe_version}, sort_keys=True, default=str)
+    blob = json.dumps({"spec": spec_dict(spec), "recipe": fam.recipe_version,
+                       "source": object_source_hash(fam.build)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -123,7 +126,8 @@ def load_or_build(spec: Any) -> Organism:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
     digest = _sha256(tmp / "model.safetensors")
-    meta = {"spec": spec_dict(spec), "recipe": fam.recipe_version, "metrics": metrics, "weights_sha256": digest}
+    meta = {"spec": spec_dict(spec), "recipe": fam.recipe_version, "source": object_source_hash(fam.build),
+            "metrics": metrics, "weights_sha256": digest}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     try:
         os.replace(tmp, path)  # atomic: a reader sees no half-written organism

@@ -301,7 +301,7 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
 def render_html(store: Store, run_id: str | None = None, verdicts: list[dict] | None = None) -> str:
     """The whole report as one HTML string, from the store alone (one run's cells when `run_id` is given;
     `verdicts`, when given, are shown instead of being recomputed)."""
-    data, cells = collect(store, run_id, verdicts), store.cells()
+    data, cells = collect(store, run_id, verdicts), store.cells(run_id)
     if run_id is not None:
         cells = [c for c in cells if c.get("run_id") == run_id]
     runs = [r for r in _runs(store, cells) if run_id is None or r["run_id"] == run_id]

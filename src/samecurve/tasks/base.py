@@ -47,6 +47,11 @@ class Task:
     def __init__(self, **params: Any):
         self.params = params
 
+    def provenance(self) -> dict:
+        """Inputs besides organisms that determine the numbers (e.g. a pretrained model's weights
+        hash as `{"model": name, "weights_sha256": ...}`); they enter every cell key."""
+        return {}
+
     def metrics_for(self, arm: Any) -> list[str]:
         """The metrics this arm can be scored on: those whose protocol it implements."""
         return [m for m, info in self.metrics.items() if isinstance(arm, info.protocol)]

