@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from functools import lru_cache
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,28 @@ def package_model_dir() -> Path:
     if not (path / "config.json").exists():
         raise MissingDependencyError(f"{PACKAGE} is installed but has no model/ folder; reinstall with `{PIP_HINT}`")
     return path
+
+
+@lru_cache(maxsize=None)
+def _identity_of(path: str) -> dict:
+    h = hashlib.sha256()
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "vocab.txt"):
+        f = Path(path) / name
+        if f.exists():  # the weights and what maps text to them: both change numbers
+            h.update(name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    try:
+        from importlib.metadata import version
+
+        pkg = version(PACKAGE)
+    except Exception:
+        pkg = "local"
+    return {"model": "all-MiniLM-L6-v2", "package": pkg, "weights_sha256": h.hexdigest()[:16]}
+
+
+def weights_identity(path: str | Path | None = None) -> dict:
+    """Name, package version and sha256 of a MiniLM folder's weights and tokenizer, without loading it
+    (hashed once per process): it enters the cell key of every cell that uses the model."""
+    return dict(_identity_of(str(Path(path).resolve() if path is not None else package_model_dir())))
 
 
 def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -84,19 +107,7 @@ class Encoder:
     def identity(self) -> dict:
         """What determines the numbers: the package version and the weights' sha256 (16 hex)."""
         if self._identity is None:
-            h = hashlib.sha256()
-            weights = self.path / "model.safetensors"
-            if weights.exists():
-                with open(weights, "rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        h.update(chunk)
-            try:
-                from importlib.metadata import version
-
-                pkg = version(PACKAGE)
-            except Exception:
-                pkg = "local"
-            self._identity = {"model": "all-MiniLM-L6-v2", "package": pkg, "weights_sha256": h.hexdigest()[:16]}
+            self._identity = weights_identity(self.path)
         return self._identity
 
     def tokenize(self, texts: list[str]) -> dict:
