@@ -107,11 +107,20 @@ def cell_key(cell: Cell, organism_shas: list[str]) -> str:
 
 def score_units(organisms: list, scores: list) -> dict[str, str]:
     """Each score's unit of inference: the organism it was measured on (its spec hash, which differs
-    across sizes and seeds), or for a population score the population (its hashes)."""
+    across sizes and seeds; `label/...` instances such as steering targets are items of that
+    organism), or for a population score the population (the hash of its organisms)."""
     by_label = {o.label: o.hash for o in organisms}
     population = hashlib.sha256(",".join(sorted(by_label.values())).encode()).hexdigest()[:12]
-    return {s.instance: by_label.get(s.instance, f"{s.instance}@{population}" if organisms else s.instance)
-            for s in scores}
+
+    def unit(instance: str) -> str:
+        if instance in by_label:
+            return by_label[instance]
+        owner = [lab for lab in by_label if instance.startswith(lab + "/")]
+        if owner:
+            return by_label[max(owner, key=len)]
+        return f"{instance}@{population}" if organisms else instance
+
+    return {s.instance: unit(s.instance) for s in scores}
 
 
 def execute_cell(cell: Cell) -> dict:
