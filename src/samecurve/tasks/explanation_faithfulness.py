@@ -279,6 +279,11 @@ def behaviour_loss(logits: torch.Tensor, scored: torch.Tensor, targets: torch.Te
     return F.cross_entropy(logits[scored], targets[scored])
 
 
+def position_losses(logits: torch.Tensor, scored: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+    """The per-position cross-entropies `behaviour_loss` averages (evidence kept with each score)."""
+    return F.cross_entropy(logits[scored], targets[scored], reduction="none").double().numpy()
+
+
 # ---- protocols ---------------------------------------------------------------------------------
 
 @runtime_checkable
@@ -325,6 +330,8 @@ class Reference:
     loss_unigram: float
     loss_ablated: float
     ladder: list[tuple[int, float]]  # (params, loss), organism included
+    full_losses: np.ndarray | None = None     # per scored position: the organism's loss
+    unigram_losses: np.ndarray | None = None  # per scored position: -log marginal of the answer
 
     def recovered(self, loss: float) -> float:
         return float((self.loss_unigram - loss) / (self.loss_unigram - self.loss_full))
@@ -414,16 +421,23 @@ class ExplanationFaithfulness(Task):
         marg = dict(zip(np.unique(answers), counts / counts.sum()))
         unigram = float(-np.mean([np.log(marg[t]) for t in answers]))  # the answers' marginal distribution
         rungs = [(n_params(network(y)), loss_of(network(y))) for y in ladder]
-        full = loss_of(net)
-        return Reference(p, c, s, a, full, unigram, float(behaviour_loss(ablated, s, a)), rungs + [(n_params(net), full)])
+        logits = net(p)
+        full = float(behaviour_loss(logits, s, a))
+        return Reference(p, c, s, a, full, unigram, float(behaviour_loss(ablated, s, a)), rungs + [(n_params(net), full)],
+                         position_losses(logits, s, a), -np.array([np.log(marg[t]) for t in answers]))
 
     @torch.no_grad()
     def subgraph_loss(self, org: Any, ref: Reference, edges: list[Edge]) -> float:
+        return self.subgraph_losses(org, ref, edges)[0]
+
+    @torch.no_grad()
+    def subgraph_losses(self, org: Any, ref: Reference, edges: list[Edge]) -> tuple[float, np.ndarray]:
+        """The subgraph's behaviour loss and its per-position losses."""
         net = network(org)
         graph = Graph.of(net.cfg)
         _, cache = run_graph(net, ref.corrupt, graph)
         logits, _ = run_graph(net, ref.prompts, graph, graph.mask_of(list(edges)), cache)
-        return float(behaviour_loss(logits, ref.scored, ref.targets))
+        return float(behaviour_loss(logits, ref.scored, ref.targets)), position_losses(logits, ref.scored, ref.targets)
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         self._check_fractions(self.fractions)
@@ -448,14 +462,14 @@ class ExplanationFaithfulness(Task):
         model = metered(net, arm, budget)
         ctx = FaithfulnessContext(org.language, behaviour_of(org), graph.edges, n_full, seed,
                                   np.random.default_rng([seed, org.spec.seed, 5]))
-        points = []
+        points, per_position = [], {}
         for f in self.fractions:  # largest first: arms may prune on from the previous answer
             if isinstance(arm, Explainer):
                 k = max(1, round(f * len(graph.edges)))
                 edges = list(dict.fromkeys(arm.explain(model, ctx, k)))
                 if len(edges) > k:
                     raise SamecurveError(f"arm {arm.name!r} returned {len(edges)} edges for size {k}")
-                loss = self.subgraph_loss(org, ref, edges)
+                loss, per_position[f] = self.subgraph_losses(org, ref, edges)
                 size = {"edges": len(edges), "edges_total": len(graph.edges),
                         "params_touched": touched_params(edges, params), "subgraph": sorted(edges)}
             else:
@@ -465,7 +479,9 @@ class ExplanationFaithfulness(Task):
                 if got > cap:
                     raise SamecurveError(f"arm {arm.name!r} returned a model of {got} parameters for a cap of {cap}")
                 with torch.no_grad():
-                    loss = float(behaviour_loss(small.eval()(ref.prompts), ref.scored, ref.targets))
+                    logits = small.eval()(ref.prompts)
+                    loss = float(behaviour_loss(logits, ref.scored, ref.targets))
+                    per_position[f] = position_losses(logits, ref.scored, ref.targets)
                 size = {"params": got}
             eq = ref.equivalent_params(loss)
             points.append({"fraction": f, "loss": loss, "recovered": ref.recovered(loss),
@@ -477,10 +493,21 @@ class ExplanationFaithfulness(Task):
                   "recovered_all_ablated": ref.recovered(ref.loss_ablated), "n_params": n_full,
                   "ladder": [{"params": p, "loss": lo, "recovered": ref.recovered(lo)} for p, lo in ref.ladder],
                   "kind": "subgraph" if isinstance(arm, Explainer) else "model", "curve": points}
-        out = [Score(_share_name(pt["fraction"], key), org.label, pt["recovered"], spend, {**common, "point": pt})
+        # Evidence. Per size: the per-position losses under the answer, the organism and the unigram
+        # predictor (kind "loss-recovered"). The grid means keep their per-size values ("mean") and
+        # what those came from: sizes, losses and, for compute-equivalent, the from-scratch ladder.
+        grid = {"fractions": np.array([pt["fraction"] for pt in points]), "loss": np.array([pt["loss"] for pt in points])}
+        log_ratio = np.array([math.log10(pt["equivalent_params"] / n_full) for pt in points])
+        out = [Score(_share_name(pt["fraction"], key), org.label, pt["recovered"], spend, {**common, "point": pt},
+                     items={"losses": per_position[pt["fraction"]], "full_losses": ref.full_losses,
+                            "unigram_losses": ref.unigram_losses}, kind="loss-recovered")
                for pt in sorted(points, key=lambda q: q["fraction"])]
         out.append(Score(f"{key}/loss-recovered-mean", org.label, float(np.mean([pt["recovered"] for pt in points])),
-                         spend, common))
+                         spend, common, items={"values": np.array([pt["recovered"] for pt in points]), **grid}, kind="mean"))
         out.append(Score(f"{key}/compute-equivalent", org.label,
-                         float(np.mean([math.log10(pt["equivalent_params"] / n_full) for pt in points])), spend, common))
+                         float(np.mean([math.log10(pt["equivalent_params"] / n_full) for pt in points])), spend, common,
+                         items={"values": log_ratio, **grid,
+                                "equivalent_params": np.array([pt["equivalent_params"] for pt in points]),
+                                "n_params": np.array([n_full]), "ladder_params": np.array([p for p, _ in ref.ladder]),
+                                "ladder_loss": np.array([lo for _, lo in ref.ladder])}, kind="mean"))
         return out

@@ -183,18 +183,25 @@ class ForecastEmergence(Task):
             if j is None:
                 continue
             lead, alarm = alarm_lead(s, org.metrics["steps"], j, threshold)
+            # Evidence: this run's per-checkpoint scores and steps, its jump index and the threshold
+            # (set from every run of the seed); not recomputed (the alarm rule is the task's).
             out.append(Score(f"lead-time-{kind}", org.label, lead, spend, {
                 "jump_step": org.metrics["jump_step"], "alarm_step": None if alarm is None else org.metrics["steps"][alarm],
-                "threshold": threshold, "rule": org.metrics["rule"]}))
-        labels, values = [], []
-        for org, (s, _), j in zip(runs, results, jumps):
+                "threshold": threshold, "rule": org.metrics["rule"]},
+                items={"scores": s, "steps": np.asarray(org.metrics["steps"]), "jump_index": np.array([j]),
+                       "threshold": np.array([threshold])}))
+        labels, values, run_of, ckpt_of = [], [], [], []
+        for i, (org, (s, _), j) in enumerate(zip(runs, results, jumps)):
             idx, lab = next_k_labels(len(s), j, self.k)
             labels.append(lab)
             values.append(s[idx])
+            run_of.append(np.full(len(idx), i))
+            ckpt_of.append(idx)
         y, v = np.concatenate(labels), np.concatenate(values)
         mean_spend = {key: float(np.mean([sp[key] for _, sp in results])) for key in results[0][1]}
         if 0 < y.sum() < len(y):
             out.append(Score(f"auroc-next-k-{kind}", f"{kind}/s{seed}", auroc(y, v), mean_spend, {
                 "k": self.k, "threshold": threshold, "n_checkpoints": len(y), "n_positive": int(y.sum()),
-                "curves": curves}))
+                "curves": curves}, items={"labels": y, "scores": v, "run": np.concatenate(run_of),
+                                          "checkpoint": np.concatenate(ckpt_of)}, kind="auroc"))
         return out

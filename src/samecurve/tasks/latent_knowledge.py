@@ -98,4 +98,6 @@ class LatentKnowledge(Task):
         spend = model.meter.close().to_dict()
         said = st.persona_says.mean()  # what the persona claims on this set (for the record)
         return Score(metric, org.label, auroc(st.truth.astype(int), s), spend,
-                     {"n": len(st.truth), "true_share": float(st.truth.mean()), "persona_says_true_share": float(said)})
+                     {"n": len(st.truth), "true_share": float(st.truth.mean()), "persona_says_true_share": float(said)},
+                     items={"labels": st.truth.astype(int), "scores": s, "persona_says": st.persona_says.astype(bool)},
+                     kind="auroc")

@@ -88,15 +88,27 @@ def steered_logits(model: MeteredModel, hook: str, vector: torch.Tensor) -> Call
     return lambda toks: model.run_with_hooks(toks, [(hook, lambda act, _name: act + v)])
 
 
-def evaluate(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module, nll_ref: float) -> dict:
-    """Concept score, validity, clean loss, fluency and harmonic mean of generations (ground truth)."""
+def per_prompt(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module) -> dict[str, np.ndarray]:
+    """Per generation (ground truth): concept score (share of its content words in the target
+    topic), validity (1 if the grammar accepts prompt + generation) and mean per-token loss of the
+    continuation under the clean organism."""
     gens = gens.long()
     counts = T.topic_counts(gens.numpy())
     total = counts.sum(1)
     concept = np.where(total > 0, counts[:, target] / np.maximum(total, 1), 0.0)
     full = torch.cat([prompts, gens], 1).numpy()
     valid = np.array([T.is_valid(r) for r in full], dtype=float)
-    nll = T.token_nll(clean, prompts, gens)
+    return {"concept": concept, "valid": valid, "nll": T.token_nll(clean, prompts, gens)}
+
+
+def evaluate(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module, nll_ref: float,
+             items: dict | None = None) -> dict:
+    """Concept score, validity, clean loss, fluency and harmonic mean of generations (ground truth).
+    `items`, if given, receives the per-prompt arrays they are means of (see `per_prompt`)."""
+    pp = per_prompt(prompts, gens, target, clean)
+    if items is not None:
+        items.update(pp)
+    concept, valid, nll = pp["concept"], pp["valid"], pp["nll"]
     c, v, loss = float(concept.mean()), float(valid.mean()), float(nll.mean())
     fluency = v * float(np.exp(-max(0.0, loss - nll_ref)))
     hm = 0.0 if c + fluency == 0 else 2 * c * fluency / (c + fluency)
@@ -167,21 +179,24 @@ class Steering(Task):
                                   f"(need {want}, token ids in [0, {T.VOCAB})): return only the new tokens")
         nll_ref = self.reference_loss(org, ctx, target)
         tune, test = slice(0, self.n_tune), slice(self.n_tune, None)
-        curve = []
+        curve, test_items = [], []
         for s in settings:
+            test_items.append({})
             curve.append({"curve": s.curve, "strength": float(s.strength),
                           "tune": evaluate(ctx.prompts[tune], s.generations[tune], target, org.model, nll_ref),
-                          "test": evaluate(ctx.prompts[test], s.generations[test], target, org.model, nll_ref)})
+                          "test": evaluate(ctx.prompts[test], s.generations[test], target, org.model, nll_ref,
+                                           items=test_items[-1])})
         with torch.no_grad():
             plain = ctx.sample(org.model)
-        unsteered = evaluate(ctx.prompts[test], plain[test], target, org.model, nll_ref)
+        unsteered_items: dict = {}
+        unsteered = evaluate(ctx.prompts[test], plain[test], target, org.model, nll_ref, items=unsteered_items)
         instance = f"{org.label}/to-{T.TOPIC_NAMES[target]}"
         if not curve:  # nothing affordable, or the arm declined: the text is the unsteered organism's
-            chosen, at = None, unsteered
+            chosen, at, pp = None, unsteered, unsteered_items
         else:
             # Best tuning-split harmonic mean; ties to the earlier (by the arms' order, the weaker) setting.
             chosen = int(np.argmax([c["tune"]["harmonic_mean"] for c in curve]))
-            at = curve[chosen]["test"]
+            at, pp = curve[chosen]["test"], test_items[chosen]
         examples = []
         if chosen is not None:
             gens = settings[chosen].generations[test][:3]
@@ -189,6 +204,14 @@ class Steering(Task):
                 examples.append(" ".join(T.token_name(t) for t in p.tolist()) + " || " + " ".join(T.token_name(t) for t in g.tolist()))
         detail = {"target": T.TOPIC_NAMES[target], "curve": curve, "chosen": chosen, "unsteered": unsteered,
                   "reference_loss": nll_ref, "examples": examples, "n_test": self.n_test, "n_tune": self.n_tune}
+        # Evidence: the held-out prompts' per-prompt arrays at the chosen setting (the tuning-split
+        # choice itself is in `detail`); each metric is a pure function of them.
+        ref = np.array([nll_ref])
+        items = {"harmonic-mean": ({"concept": pp["concept"], "valid": pp["valid"], "nll": pp["nll"], "reference_loss": ref},
+                                   "harmonic-mean"),
+                 "concept-score": ({"values": pp["concept"]}, "mean"),
+                 "fluency": ({"valid": pp["valid"], "nll": pp["nll"], "reference_loss": ref}, "fluency")}
         return [Score(metric, instance, float(at[key]), spend,
-                      detail if metric == "harmonic-mean" else {"validity": at["validity"], "clean_loss": at["clean_loss"]})
+                      detail if metric == "harmonic-mean" else {"validity": at["validity"], "clean_loss": at["clean_loss"]},
+                      items=items[metric][0], kind=items[metric][1])
                 for metric, key in METRIC_KEYS.items()]
