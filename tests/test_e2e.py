@@ -5,11 +5,11 @@ import math
 import subprocess
 import sys
 
-from samecurve import registry
+from samecurve import registry, verdict
 
 REQUIRED = {"task", "metric", "tois", "best_interp_arm", "best_baseline_arm", "interp_score", "baseline_score",
-            "diff_ci_low", "diff_ci_high", "verdict", "seeds", "budget"}
-VERDICTS = {"interp ahead", "baseline ahead", "no clear difference", "interp fails its control"}
+            "diff_ci_low", "diff_ci_high", "verdict", "seeds", "budget", "inference", "selection", "n_units",
+            "q_value", "p_value", "min_units", "unit", "scope"}
 
 
 def test_smoke_suite_end_to_end(tmp_path, smoke_population):
@@ -18,7 +18,9 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
                           "--executor", "processes", "--jobs", "2"], capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "0 failed" in res.stdout, res.stdout[-3000:]
-    verdicts = json.loads((out / "verdicts.json").read_text())
+    doc = json.loads((out / "verdicts.json").read_text())
+    verdicts = doc["verdicts"]
+    assert doc["fingerprint"]["samecurve_source"] and doc["run"]["suite"] == "smoke"
     entries = registry.get_suite("smoke").entries
     declared = {(e.task, m) for e in entries for m in registry.get_task(e.task).metrics}
     got = {(v["task"], v["metric"]) for v in verdicts}
@@ -27,7 +29,9 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     fixed = {(t, m) for t, m in declared if t != "explanation-faithfulness"}
     assert fixed <= got, fixed - got
     for v in verdicts:
-        assert REQUIRED <= set(v) and v["verdict"] in VERDICTS and v["seeds"] == [0]
+        assert REQUIRED <= set(v) and v["verdict"] in verdict.VERDICTS and v["seeds"] == [0]
+        # one seed of the smoke suite is a handful of organisms: never enough for a winner
+        assert v["verdict"] not in (verdict.INTERP_AHEAD, verdict.BASELINE_AHEAD)
         assert v["tois"] == list(registry.get_task(v["task"]).tois)
         assert v["baseline_score"] is not None and math.isfinite(v["baseline_score"])
     html = (out / "report.html").read_text()
@@ -39,3 +43,6 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     best = max(verdicts, key=lambda v: v["baseline_score"])
     assert f"{best['baseline_score']:.3f}" in html or f"{best['baseline_score']:.2f}" in html
     assert "verdict" in res.stdout.lower()
+    md = subprocess.run([sys.executable, "-m", "samecurve", "report", str(out), "--markdown"],
+                        capture_output=True, text=True, timeout=300)
+    assert md.returncode == 0 and md.stdout.count("\n|") >= len(verdicts) and "Fingerprint" in md.stdout

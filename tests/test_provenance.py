@@ -103,3 +103,14 @@ def test_evidence_refuses_objects_and_round_trips_numbers():
         pass
     else:
         raise AssertionError("strings must be refused")
+
+
+def test_pretrained_weights_enter_the_cell_key(monkeypatch):
+    from samecurve import runner
+    from samecurve.tasks import harm_filter
+
+    cell = runner.Cell("harm-filter", {"n_test": 200, "n_unlabelled": 200}, "minilm", "keyword-filter", 0,
+                       registry.get_suite("smoke").budget.to_dict())
+    before = runner.cell_key(cell, [])
+    monkeypatch.setattr(harm_filter, "weights_identity", lambda path=None: {"model": "x", "weights_sha256": "other"})
+    assert runner.cell_key(cell, []) != before

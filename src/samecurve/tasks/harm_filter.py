@@ -35,7 +35,7 @@ import numpy as np
 
 from ..budget import Budget, Meter
 from ..metrics import auroc, fnr_at_fpr
-from ..models.pretrained import MeteredEncoder, load_minilm
+from ..models.pretrained import MeteredEncoder, load_minilm, weights_identity
 from ..registry import organism_set, task
 from .base import MetricInfo, Score, Task
 
@@ -313,6 +313,10 @@ class HarmFilter(Task):
     def __init__(self, n_test: int = 200, n_unlabelled: int = 200, model_path: str | None = None):
         super().__init__(n_test=n_test, n_unlabelled=n_unlabelled, model_path=model_path)
         self.n_test, self.n_unlabelled, self.model_path = n_test, n_unlabelled, model_path
+
+    def provenance(self) -> dict:
+        """The pretrained weights are an input of every cell: their hash enters the cell key."""
+        return weights_identity(self.model_path)
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         del organisms  # pretrained task: the encoder is loaded here, once per process
