@@ -94,6 +94,7 @@ def build_store(path: Path) -> Store:
         s.add_organism(_organism(f"rare/clean/s{seed}", False, seed))
         for arm in ARMS:
             s.add_cell(_cell(arm, seed), _scores(arm, seed))
+            s.add_run_cells("run-1", [_cell(arm, seed)["cell_key"]])  # the run's plan: what it reports
     return s
 
 
@@ -116,7 +117,7 @@ def test_html_is_self_contained_and_shows_the_data(store: Store, tmp_path: Path)
     assert path.exists() and html.startswith("<!DOCTYPE html>")
     for text in ("interp ahead", "interp fails its control", "too few organisms", "linear-probe", "probe-random-net",
                  "prompt-search", "0.850", "0.303", "0.715", "8 organisms", "4 organisms", "rare/trojan/s1", "0.987",
-                 "hash11abcdef", "smoke", "auditing for deception", "leave-one-unit-out", "sign-flip"):
+                 "hash11abcdef", "smoke", "auditing for deception", "Bonferroni over the side", "sign-flip"):
         assert text in html, text
     assert html.count("<svg") == 7  # diff plot + two per task metric
     assert 'class="v-too-few few"' in html and 'class="v-interp-fails bad"' in html
