@@ -141,7 +141,7 @@ class Encoder:
             if store is not None:
                 self._memo.update(store.get(todo))
                 todo = [t for t in todo if t not in self._memo]
-            fresh = self._compute(todo) if todo else {}
+            fresh = self._compute(todo)
             self._memo.update(fresh)
             if store is not None and fresh:
                 store.put(fresh)
