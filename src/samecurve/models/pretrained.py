@@ -7,14 +7,9 @@ samecurve organism cache: the installed package is already a pinned, hashed, rea
 
 `Encoder.encode` gives, per sentence, the sentence-transformers embedding (attention-masked mean
 pool of the last layer, L2-normalised) and the mean-pooled hidden state of every layer
-([n, 7, 384]: the embedding output plus 6 blocks). Sentences are encoded in batches of equal token
-length, so no sentence is ever padded and its numbers do not depend on which other sentences
-shared its batch (padded batches differ in the last float bits, so results used to depend on the
-order cells ran in). That makes a sentence's encoding a pure function of (weights, tokenizer,
-text): it is memoised per process and on disk (`$SAMECURVE_CACHE/encodings/`, one SQLite file per
-weights hash; `SAMECURVE_ENCODING_CACHE=0` turns the disk copy off). The model is frozen, so a
-second request for the same sentence costs no compute, but the meter still charges it (spend is
-what an arm asked for, not what our cache saved).
+([n, 7, 384]: the embedding output plus 6 blocks). Results are memoised per text: the model is
+frozen, so a second request for the same sentence costs no compute, but the meter still charges
+it (spend is what an arm asked for, not what our cache saved).
 
 `MeteredEncoder` is to the encoder what `budget.MeteredModel` is to a TinyTransformer: one forward
 pass charged per sentence, hidden states and weights only with white-box access.
@@ -24,11 +19,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
-import sqlite3
-import warnings
-from collections import defaultdict
 from functools import lru_cache
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +103,6 @@ class Encoder:
         self.n_layers = int(self.model.config.num_hidden_layers)
         self._memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._identity: dict | None = None
-        self._disk: _EncodingStore | None = None
 
     def identity(self) -> dict:
         """What determines the numbers: the package version and the weights' sha256 (16 hex)."""
@@ -136,104 +127,19 @@ class Encoder:
     def encode(self, texts: list[str]) -> Encoding:
         texts = list(texts)
         todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
-        if todo:
-            store = self._store()
-            if store is not None:
-                self._memo.update(store.get(todo))
-                todo = [t for t in todo if t not in self._memo]
-            fresh = self._compute(todo)
-            self._memo.update(fresh)
-            if store is not None and fresh:
-                store.put(fresh)
-        if not texts:
-            return Encoding(np.zeros((0, self.d_model), np.float32), np.zeros((0, self.n_layers + 1, self.d_model), np.float32))
-        return Encoding(np.stack([self._memo[t][0] for t in texts]), np.stack([self._memo[t][1] for t in texts]))
-
-    def _compute(self, todo: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Encode in batches of equal token length (no padding: each result is the sentence's own)."""
-        if not todo:
-            return {}
-        ids = self.tokenizer(todo, truncation=True, max_length=self.max_length)["input_ids"]
-        by_len: dict[int, list[str]] = defaultdict(list)
-        for t, i in zip(todo, ids):
-            by_len[len(i)].append(t)
-        out = {}
         prev = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            for n in sorted(by_len):
-                group = by_len[n]
-                for i in range(0, len(group), self.batch_size):
-                    chunk = group[i:i + self.batch_size]
-                    emb, hidden = self.pool(self.model, self.tokenize(chunk))
-                    for t, e, h in zip(chunk, emb.numpy(), hidden.numpy()):
-                        out[t] = (e.astype(np.float32), h.astype(np.float32))
+            for i in range(0, len(todo), self.batch_size):
+                chunk = todo[i:i + self.batch_size]
+                emb, hidden = self.pool(self.model, self.tokenize(chunk))
+                for t, e, h in zip(chunk, emb.numpy(), hidden.numpy()):
+                    self._memo[t] = (e.astype(np.float32), h.astype(np.float32))
         finally:
             torch.set_num_threads(prev)
-        return out
-
-    def _store(self) -> "_EncodingStore | None":
-        if os.environ.get("SAMECURVE_ENCODING_CACHE", "1") == "0":
-            return None
-        if self._disk is None:
-            root = Path(os.environ.get("SAMECURVE_CACHE", Path.home() / ".cache" / "samecurve")) / "encodings"
-            key = f"{self.identity()['weights_sha256']}-len{self.max_length}-{ENCODING_VERSION}"
-            self._disk = _EncodingStore(root / f"{key}.sqlite", self.d_model, self.n_layers + 1)
-        return self._disk if self._disk.ok else None
-
-
-# Bump when what `Encoder._compute` returns for a text changes (pooling, batching rule).
-ENCODING_VERSION = "v1"
-
-
-class _EncodingStore:
-    """Per-text encodings on disk, shared by processes and runs (SQLite: concurrent readers and
-    writers are safe; a damaged file is set aside with a warning, never trusted)."""
-
-    def __init__(self, path: Path, d_model: int, n_hidden: int):
-        self.path, self.d, self.n_hidden, self.ok = path, d_model, n_hidden, True
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.con = sqlite3.connect(str(path), timeout=60, isolation_level=None)
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self.con.execute("CREATE TABLE IF NOT EXISTS enc (key TEXT PRIMARY KEY, emb BLOB, hidden BLOB)")
-        except sqlite3.Error as exc:
-            self._fail(exc)
-
-    def _fail(self, exc: Exception) -> None:
-        warnings.warn(f"encoding cache {self.path} unusable ({exc}); encoding without it", stacklevel=3)
-        self.ok = False
-
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def get(self, texts: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        keys = {self._key(t): t for t in texts}
-        out = {}
-        try:
-            items = list(keys)
-            for i in range(0, len(items), 500):
-                chunk = items[i:i + 500]
-                rows = self.con.execute(f"SELECT key, emb, hidden FROM enc WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-                for k, e, h in rows:
-                    emb, hid = np.frombuffer(e, np.float32), np.frombuffer(h, np.float32)
-                    if emb.size != self.d or hid.size != self.n_hidden * self.d:
-                        continue  # not ours: recompute (and the INSERT OR IGNORE keeps the old row)
-                    out[keys[k]] = (emb.copy(), hid.reshape(self.n_hidden, self.d).copy())
-        except sqlite3.Error as exc:
-            self._fail(exc)
-            return {}
-        return out
-
-    def put(self, fresh: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        rows = [(self._key(t), e.tobytes(), h.tobytes()) for t, (e, h) in fresh.items()]
-        try:
-            with self.con:
-                self.con.execute("BEGIN IMMEDIATE")
-                self.con.executemany("INSERT OR IGNORE INTO enc VALUES (?, ?, ?)", rows)
-        except sqlite3.Error as exc:
-            self._fail(exc)
+        if not texts:
+            return Encoding(np.zeros((0, self.d_model), np.float32), np.zeros((0, self.n_layers + 1, self.d_model), np.float32))
+        return Encoding(np.stack([self._memo[t][0] for t in texts]), np.stack([self._memo[t][1] for t in texts]))
 
 
 _ENCODERS: dict[str, Encoder] = {}

