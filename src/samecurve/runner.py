@@ -200,7 +200,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
         else:
             todo.append(c)
     store.add_run_cells(run_id, [k for k, _ in keys.values()])
-    failures, n_done = [], 0
+    failures, n_done, vers = [], 0, versions()
     for i, (c, res) in enumerate(run_all(execute_cell, todo, executor, jobs), 1):
         arm_cls = registry.get_arm(c.arm)
         key, hashes = keys[id(c)]
@@ -208,7 +208,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
                "organism_set": c.organism_set, "arm": arm_cls.name, "family": arm_cls.family,
                "access": arm_cls.access, "control": ",".join(arm_cls.controls), "seed": c.seed,
                "params": resolved_params(arm_cls, c.arm_params), "organism_hashes": hashes, "budget": c.budget,
-               "versions": versions(), "wall_seconds": round(res["wall_seconds"], 3), "source": cell_source(c),
+               "versions": vers, "wall_seconds": round(res["wall_seconds"], 3), "source": cell_source(c),
                "pretrained": registry.get_task(c.task)(**c.task_params).provenance().get("model"),
                "units": res.get("units", {})}
         if res["error"]:

@@ -69,10 +69,6 @@ def unit_values(rows: list[dict]) -> dict[Any, float]:
     return {u: float(np.mean(v)) for u, v in acc.items()}
 
 
-def _mean_stat(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis)
-
-
 @lru_cache(maxsize=None)
 def _sign_matrix(n: int) -> np.ndarray:
     """Every sign pattern of n units (2**n rows), or 20,000 random ones beyond 16 units."""
@@ -122,13 +118,15 @@ def bootstrap_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def paired(a: dict, b: dict, alternative: str = "two-sided", with_ci: bool = True) -> dict:
-    """Mean of a − b over shared units, its CI (None without `with_ci`) and its sign-flip p-value."""
+    """Mean of a − b over shared units, its SD, CI (None without `with_ci`) and sign-flip p-value."""
     units = sorted(set(a) & set(b), key=str)
     d = np.array([a[u] - b[u] for u in units])
     if not units:
-        return {"n": 0, "diff": None, "low": None, "high": None, "p_value": None}
+        return {"n": 0, "diff": None, "sd": None, "low": None, "high": None, "p_value": None}
     lo, hi = bootstrap_ci(d) if with_ci else (None, None)
-    return {"n": len(d), "diff": float(d.mean()), "low": lo, "high": hi, "p_value": signflip_p(d, alternative)}
+    sd = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
+    return {"n": len(d), "diff": float(d.mean()), "sd": sd, "low": lo, "high": hi,
+            "p_value": signflip_p(d, alternative)}
 
 
 def _sign(higher_is_better: bool) -> float:
@@ -262,14 +260,12 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
     bi, bb = arms.get(row["best_interp_arm"]), arms.get(row["best_baseline_arm"])
     pair = paired(bi["units"], bb["units"], with_ci=with_ci)
     row.update(diff=pair["diff"], diff_ci_low=pair["low"], diff_ci_high=pair["high"], n_pairs=pair["n"])
-    if pair["n"] > 1 and with_ci:
-        d = np.array([bi["units"][u] - bb["units"][u] for u in sorted(set(bi["units"]) & set(bb["units"]), key=str)])
-        sd = float(np.std(d, ddof=1))
-        if sd > 0:
-            row.update(std_diff=pair["diff"] / sd, std_ci_low=pair["low"] / sd, std_ci_high=pair["high"] / sd)
+    if with_ci and pair["sd"]:
+        sd = pair["sd"]
+        row.update(std_diff=pair["diff"] / sd, std_ci_low=pair["low"] / sd, std_ci_high=pair["high"] / sd)
     tests = {f: eligible[f] if control_gated else side[f] for f in side}
-    p_i, win_i = _side_beats_all(tests["interp"], tests["baseline"], s)
-    p_b, win_b = _side_beats_all(tests["baseline"], tests["interp"], s)
+    p_i, win_i = _side_beats_strongest(tests["interp"], tests["baseline"], s)
+    p_b, win_b = _side_beats_strongest(tests["baseline"], tests["interp"], s)
     row.update(p_interp_ahead=p_i, p_baseline_ahead=p_b,
                p_value=None if p_i is None else min(1.0, 2 * min(p_i, p_b)))
     row["min_units"] = need = min_units(ALPHA / max(1, min(len(tests["interp"]), len(tests["baseline"]))))
@@ -293,7 +289,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
     return row
 
 
-def _side_beats_all(mine: list[dict], theirs: list[dict], s: float) -> tuple[float | None, dict | None]:
+def _side_beats_strongest(mine: list[dict], theirs: list[dict], s: float) -> tuple[float | None, dict | None]:
     """Test that some arm of `mine` beats the other side's strongest arm; adjusted p and that arm.
 
     The opponent is the other side's best arm by in-sample mean: choosing the strongest opponent
@@ -367,8 +363,3 @@ def toi_summary(verdicts: list[dict]) -> dict[str, str]:
         kinds = {v["verdict"] for v in vs}
         out[toi] = kinds.pop() if len(kinds) == 1 else "mixed: " + ", ".join(sorted({v["verdict"] for v in vs}))
     return out
-
-
-def paired_ci(a: dict, b: dict, seed: int = 0, level: float = 0.95) -> dict:
-    """Kept for callers of the old name: `paired` over shared units (seed and level are fixed)."""
-    return paired(a, b)
