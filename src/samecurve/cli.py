@@ -52,8 +52,8 @@ def run(
     task: list[str] = typer.Option([], help="only these tasks (repeatable)"),
     arm: list[str] = typer.Option([], help="only these arms (repeatable); package.module:Class adds your own arm"),
     seeds: Optional[str] = typer.Option(None, help="override the suite's seeds, e.g. 0,1,2"),
-    executor: str = typer.Option("processes", help="inline | processes"),
-    jobs: int = typer.Option(2, min=1, help="worker processes for the processes executor"),
+    executor: str = typer.Option("processes", help="inline | processes | ray (RAY_ADDRESS: an existing cluster)"),
+    jobs: int = typer.Option(2, min=1, help="worker processes (processes), or CPUs of a local Ray instance (ray)"),
 ) -> None:
     """Run (or resume) a suite; prints the scorecard and writes the report."""
     from .report.terminal import print_scorecard
