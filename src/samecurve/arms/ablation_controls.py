@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from ..budget import MeteredModel
+from ..protocols.removal import RemovalContext
 from ..registry import arm
-from ..tasks.behavior_removal import RemovalContext
 from .interp.ablation import DirectionAblation, NeuronAblation, SAEFeatureAblation, unit
 
 

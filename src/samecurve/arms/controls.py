@@ -7,10 +7,15 @@ result came from the method's read-out, not from what the organism learned.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
 from ..budget import MeteredModel
+from ..errors import ConfigError
+from ..models.pretrained import MeteredEncoder
+from ..protocols import PROTOCOLS, implements, protocol_methods
 from ..registry import arm
 from .interp.anomaly import ActivationAnomaly
 from .interp.probes import DefectionProbe
@@ -32,26 +37,55 @@ class RandomScores:
         return [(int(ctx.rng.choice(ctx.language.content_tokens)),)]
 
 
-# Protocol methods that take the model as their first argument (protocols.py and task protocols).
-MODEL_METHODS = ("score_inputs", "score_model", "propose_triggers", "score_truth", "edit", "steer", "explain",
-                 "attribute")
+RANDOM_INIT_SALT = 7919
 
 
-def on_random_init(base: type, name: str) -> type:
-    """Register `name`: `base` run on a randomly initialised copy of the organism."""
+def random_network(model, seed: int, owner: object | None = None):
+    """The model an arm is handed, freshly initialised with the same architecture and meter: a
+    MeteredModel, a list of them (a run's checkpoints) or a MeteredEncoder (re-initialised from its
+    config; kept on `owner`, per encoder and seed, so that fit and score_texts see the same one)."""
+    if isinstance(model, (list, tuple)):
+        return [random_network(m, seed, owner) for m in model]
+    if isinstance(model, MeteredModel):
+        return model.randomised(seed=seed)
+    if isinstance(model, MeteredEncoder):
+        memo = {} if owner is None else owner.__dict__.setdefault("_random_encoders", {})
+        key = (id(model._encoder), seed)
+        if key not in memo:
+            enc = copy.copy(model._encoder)
+            torch.manual_seed(seed)
+            enc.model = type(enc.model)(enc.model.config).eval()
+            enc._memo = {}
+            memo[key] = (model._encoder, enc)  # the original kept alive so its id is not reused
+        return MeteredEncoder(memo[key][1], model.meter, model.access)
+    raise ConfigError(f"no random-init counterpart for a model of type {type(model).__name__}")
+
+
+def random_init_class(base: type) -> type:
+    """`base` run on a randomly initialised copy of the organism (not registered). Every method of
+    every protocol `base` implements (protocols.PROTOCOLS) is swapped; the model is its first argument."""
 
     def swap(method_name: str):
         inner = getattr(base, method_name)
 
-        def method(self, model: MeteredModel, ctx, *args):
-            return inner(self, model.randomised(seed=int(ctx.seed) + 7919), ctx, *args)
+        def method(self, model, ctx, *args, **kwargs):
+            return inner(self, random_network(model, int(ctx.seed) + RANDOM_INIT_SALT, self), ctx, *args, **kwargs)
 
         method.__name__ = method_name
+        method.__doc__ = inner.__doc__
         return method
 
-    methods = {m: swap(m) for m in MODEL_METHODS if hasattr(base, m)}
-    cls = type(base.__name__ + "OnRandomInit", (base,), {**methods, "__doc__": f"{base.__name__} on a random network."})
-    return arm(name, family="control", access=base.access)(cls)
+    names = [m for p in PROTOCOLS if implements(base, p) for m in protocol_methods(p)]
+    if not names:
+        raise ConfigError(f"on_random_init({base.__name__}): it implements no protocol that takes a model")
+    methods = {m: swap(m) for m in dict.fromkeys(names)}
+    return type(base.__name__ + "OnRandomInit", (base,),
+                {**methods, "random_init_of": base, "__doc__": f"{base.__name__} on a random network."})
+
+
+def on_random_init(base: type, name: str) -> type:
+    """Register `name`: `base` run on a randomly initialised copy of the organism."""
+    return arm(name, family="control", access=base.access)(random_init_class(base))
 
 
 DefectionProbeOnRandomInit = on_random_init(DefectionProbe, "defection-probe-random-init")

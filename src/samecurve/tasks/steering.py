@@ -21,71 +21,17 @@ with the unsteered organism's score on the same prompts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..budget import Budget, MeteredModel
-from ..errors import ConfigError
+from ..budget import Budget
 from ..organisms import topics as T
+from ..protocols.steering import (Setting, SteerContext, SweepSteerer, can_generate, steered_logits,  # noqa: F401
+                                  validate_settings)
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered
-
-
-@dataclass(frozen=True)
-class Setting:
-    """Generations at one point of an arm's sweep. `curve` names the line the point sits on (e.g.
-    a hook name); `strength` is its x coordinate, in the arm's own units."""
-
-    curve: str
-    strength: float
-    generations: torch.Tensor  # [n_prompts, n_new] new tokens only
-
-
-@runtime_checkable
-class SweepSteerer(Protocol):
-    """Returns generations pushed towards `target` at each setting of the arm's sweep."""
-
-    def steer(self, model: MeteredModel, context: Any, target: int) -> list[Setting]: ...
-
-
-@dataclass
-class SteerContext:
-    """What a steering arm is given besides the model: the format, the prompts (tuning and held-out
-    mixed; the arm is not told which), how many tokens to generate, the labelled examples (each a
-    single-topic text and its topic), the sampling seed every arm shares, and an RNG."""
-
-    language: Any
-    prompts: torch.Tensor       # [n, prompt_len]
-    n_new: int
-    labelled: torch.Tensor      # [m, n_ctx]
-    labels: np.ndarray          # topic of each labelled text
-    seed: int
-    sample_seed: int            # the sampling noise every arm shares (common random numbers)
-    rng: np.random.Generator
-
-    @property
-    def generation_cost(self) -> int:
-        """Forward passes one setting costs (one per prompt per generated token, no KV cache)."""
-        return int(self.prompts.shape[0]) * self.n_new
-
-    def sample(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], prompts: torch.Tensor | None = None) -> torch.Tensor:
-        """Generate from the prompts with the shared sampling seed (common random numbers across arms)."""
-        return T.generate(logits_fn, self.prompts if prompts is None else prompts, self.n_new, self.sample_seed)
-
-
-def can_generate(model: MeteredModel, ctx: SteerContext) -> bool:
-    """One more setting is affordable (a tuning trial is left and the forward passes for it)."""
-    return model.meter.can_afford("forward_passes", ctx.generation_cost) and model.meter.can_afford("tuning_trials", 1)
-
-
-def steered_logits(model: MeteredModel, hook: str, vector: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Logits with `vector` added to the residual stream at `hook`, every position (ActAdd-style)."""
-    v = vector.to(torch.float32)
-    return lambda toks: model.run_with_hooks(toks, [(hook, lambda act, _name: act + v)])
 
 
 def per_prompt(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -170,13 +116,8 @@ class Steering(Task):
         ctx = self.context(org, seed, budget, target)
         model = metered(org.model, arm, budget)
         model.meter.charge("labelled_examples", len(ctx.labels))
-        settings = list(arm.steer(model, ctx, target))
+        settings = validate_settings(arm, arm.steer(model, ctx, target), int(ctx.prompts.shape[0]), ctx.n_new, T.VOCAB)
         spend = model.meter.close().to_dict()
-        want = (ctx.prompts.shape[0], ctx.n_new)
-        for s in settings:
-            if tuple(s.generations.shape) != want or int(s.generations.min()) < 0 or int(s.generations.max()) >= T.VOCAB:
-                raise ConfigError(f"arm {type(arm).__name__} returned generations of shape {tuple(s.generations.shape)} "
-                                  f"(need {want}, token ids in [0, {T.VOCAB})): return only the new tokens")
         nll_ref = self.reference_loss(org, ctx, target)
         tune, test = slice(0, self.n_tune), slice(self.n_tune, None)
         curve, test_items = [], []

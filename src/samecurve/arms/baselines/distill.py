@@ -21,11 +21,11 @@ from torch import nn
 
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded, SamecurveError
+from ...models.graph import n_params as n_params_of
 from ...models.training import train_one_cycle
 from ...models.transformer import TinyTransformer, TransformerConfig
+from ...protocols.faithfulness import Edge, FaithfulnessContext
 from ...registry import arm
-from ...tasks.explanation_faithfulness import Edge, FaithfulnessContext
-from ...tasks.explanation_faithfulness import n_params as n_params_of
 
 
 def student_config(cfg: TransformerConfig, n_params: int) -> TransformerConfig:

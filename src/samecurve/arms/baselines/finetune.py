@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...budget import MeteredModel
+from ...protocols.removal import RemovalContext
 from ...registry import arm
-from ...tasks.behavior_removal import RemovalContext
 from ..interp.ablation import ablate_neurons
 
 

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ...budget import MeteredModel
+from ...protocols.steering import Setting, SteerContext
 from ...registry import arm
-from ...tasks.steering import Setting, SteerContext
 
 
 @arm("finetune-steer", family="baseline", access="white-box")

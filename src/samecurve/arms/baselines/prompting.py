@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from ...budget import MeteredModel
+from ...protocols.steering import Setting, SteerContext, can_generate
 from ...registry import arm
-from ...tasks.steering import Setting, SteerContext, can_generate
 
 
 def sample_with_markers(model: MeteredModel, ctx: SteerContext, prompts: torch.Tensor, marker: int) -> torch.Tensor:

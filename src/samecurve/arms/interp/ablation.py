@@ -24,8 +24,8 @@ from torch import nn
 
 from ...budget import MeteredModel
 from ...models.hooks import run_with_hooks
+from ...protocols.removal import RemovalContext
 from ...registry import arm
-from ...tasks.behavior_removal import RemovalContext
 from ..answers import greedy_first_answer
 
 MLP = "blocks.{}.mlp.hook_post"

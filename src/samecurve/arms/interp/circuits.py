@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded
+from ...protocols.faithfulness import Edge, FaithfulnessContext, Patcher
 from ...registry import arm
-from ...tasks.explanation_faithfulness import Edge, FaithfulnessContext, Patcher
 
 
 def _kl(full_logp: torch.Tensor, logits: torch.Tensor) -> float:

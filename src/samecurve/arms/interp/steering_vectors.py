@@ -27,8 +27,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from ...budget import MeteredModel
+from ...protocols.steering import Setting, SteerContext, can_generate, steered_logits
 from ...registry import arm
-from ...tasks.steering import Setting, SteerContext, can_generate, steered_logits
 from .layer_probe import train_sae
 
 COEF_RANGE = (0.2, 1.6)   # strengths, in multiples of the layer's mean-difference norm (log-spaced)

@@ -1,0 +1,61 @@
+"""The shapes of an answer, shared by tasks and arms: one module per job, each holding the
+protocol(s), the context dataclass an arm is handed, helpers arms share, and a `validate_*`
+function per protocol that the task calls on what an arm returns. An arm implements one or more
+protocols; a task scores the ones it knows. Plain numpy arrays / token tensors in and out
+(scikit-learn style).
+
+    detection      InputDetector, ModelDetector, Attacker, AuditContext        (backdoor-audit)
+    removal        RemovalEditor, RemovalContext                               (behavior-removal)
+    steering       SweepSteerer, Setting, SteerContext, can_generate, steered_logits   (steering)
+    truth          TruthScorer, ElkContext                                     (latent-knowledge)
+    forecasting    Forecaster, ForecastContext                                 (forecast-emergence)
+    faithfulness   Explainer, Compressor, FaithfulnessContext, Behaviour, Edge, Patcher
+                                                                               (explanation-faithfulness)
+    filtering      TextFilter, HarmContext                                     (harm-filter)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ArmOutputError
+from .detection import (Attacker, AuditContext, InputDetector, ModelDetector, validate_input_scores,
+                        validate_model_score, validate_triggers)
+from .faithfulness import (Behaviour, Compressor, Edge, Explainer, FaithfulnessContext, Patcher,
+                           validate_compressed, validate_edges)
+from .filtering import HarmContext, TextFilter, validate_text_scores
+from .forecasting import ForecastContext, Forecaster, validate_checkpoint_scores
+from .removal import RemovalContext, RemovalEditor, validate_sweep
+from .steering import Setting, SteerContext, SweepSteerer, can_generate, steered_logits, validate_settings
+from .truth import ElkContext, TruthScorer, validate_truth_scores
+
+# Every protocol a task scores. Each method takes the model as its first argument after self (a
+# MeteredModel; a list of them for Forecaster; a MeteredEncoder for TextFilter).
+PROTOCOLS: tuple[type, ...] = (InputDetector, ModelDetector, Attacker, RemovalEditor, SweepSteerer, TruthScorer,
+                               Forecaster, Explainer, Compressor, TextFilter)
+
+
+def protocol_methods(protocol: type) -> tuple[str, ...]:
+    """The methods a protocol asks for, in definition order."""
+    return tuple(n for n, v in vars(protocol).items() if not n.startswith("_") and callable(v))
+
+
+def implements(arm: Any, protocol: type) -> bool:
+    """Whether an arm (class or instance) has every method of the protocol."""
+    return all(callable(getattr(arm, m, None)) for m in protocol_methods(protocol))
+
+
+def protocols_of(arm: Any) -> tuple[type, ...]:
+    """The protocols an arm (class or instance) implements."""
+    return tuple(p for p in PROTOCOLS if implements(arm, p))
+
+
+__all__ = [
+    "PROTOCOLS", "ArmOutputError", "Attacker", "AuditContext", "Behaviour", "Compressor", "Edge", "ElkContext",
+    "Explainer", "FaithfulnessContext", "ForecastContext", "Forecaster", "HarmContext", "InputDetector",
+    "ModelDetector", "Patcher", "RemovalContext", "RemovalEditor", "Setting", "SteerContext", "SweepSteerer",
+    "TextFilter", "TruthScorer", "can_generate", "implements", "protocol_methods", "protocols_of", "steered_logits",
+    "validate_checkpoint_scores", "validate_compressed", "validate_edges", "validate_input_scores",
+    "validate_model_score", "validate_sweep", "validate_settings", "validate_text_scores", "validate_triggers",
+    "validate_truth_scores",
+]

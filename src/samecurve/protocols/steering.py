@@ -1,0 +1,89 @@
+"""Steering: the protocol of `steering`, the context a steering arm is given, helpers arms share
+(`can_generate`, `steered_logits`), and the check on the settings an arm returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from ..budget import MeteredModel
+from ..organisms import topics as T
+from .base import fail
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Generations at one point of an arm's sweep. `curve` names the line the point sits on (e.g.
+    a hook name); `strength` is its x coordinate, in the arm's own units."""
+
+    curve: str
+    strength: float
+    generations: torch.Tensor  # [n_prompts, n_new] new tokens only
+
+
+@runtime_checkable
+class SweepSteerer(Protocol):
+    """Returns generations pushed towards `target` at each setting of the arm's sweep."""
+
+    def steer(self, model: MeteredModel, context: Any, target: int) -> list[Setting]: ...
+
+
+@dataclass
+class SteerContext:
+    """What a steering arm is given besides the model: the format, the prompts (tuning and held-out
+    mixed; the arm is not told which), how many tokens to generate, the labelled examples (each a
+    single-topic text and its topic), the sampling seed every arm shares, and an RNG."""
+
+    language: Any
+    prompts: torch.Tensor       # [n, prompt_len]
+    n_new: int
+    labelled: torch.Tensor      # [m, n_ctx]
+    labels: np.ndarray          # topic of each labelled text
+    seed: int
+    sample_seed: int            # the sampling noise every arm shares (common random numbers)
+    rng: np.random.Generator
+
+    @property
+    def generation_cost(self) -> int:
+        """Forward passes one setting costs (one per prompt per generated token, no KV cache)."""
+        return int(self.prompts.shape[0]) * self.n_new
+
+    def sample(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], prompts: torch.Tensor | None = None) -> torch.Tensor:
+        """Generate from the prompts with the shared sampling seed (common random numbers across arms)."""
+        return T.generate(logits_fn, self.prompts if prompts is None else prompts, self.n_new, self.sample_seed)
+
+
+def can_generate(model: MeteredModel, ctx: SteerContext) -> bool:
+    """One more setting is affordable (a tuning trial is left and the forward passes for it)."""
+    return model.meter.can_afford("forward_passes", ctx.generation_cost) and model.meter.can_afford("tuning_trials", 1)
+
+
+def steered_logits(model: MeteredModel, hook: str, vector: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Logits with `vector` added to the residual stream at `hook`, every position (ActAdd-style)."""
+    v = vector.to(torch.float32)
+    return lambda toks: model.run_with_hooks(toks, [(hook, lambda act, _name: act + v)])
+
+
+def validate_settings(arm: Any, got: Any, n_prompts: int, n_new: int, vocab: int) -> list[Setting]:
+    """SweepSteerer.steer: a list of Settings, each with integer generations of shape
+    (n_prompts, n_new) (the new tokens only) and token ids in [0, vocab)."""
+    due = (f"a list of Setting(curve, strength, generations), generations an integer tensor of shape "
+           f"({n_prompts}, {n_new}) (only the new tokens) with ids in [0, {vocab})")
+    if isinstance(got, (str, bytes, Setting, torch.Tensor)) or not hasattr(got, "__iter__"):
+        raise fail(arm, "steer", got, due)
+    settings = list(got)
+    for i, s in enumerate(settings):
+        g = getattr(s, "generations", None)
+        if not isinstance(g, torch.Tensor):
+            raise fail(arm, "steer", got, due, f"setting {i} has generations {type(g).__name__}")
+        if tuple(g.shape) != (n_prompts, n_new):
+            raise fail(arm, "steer", got, due, f"setting {i} has generations of shape {tuple(g.shape)}")
+        if g.is_floating_point() or g.is_complex() or g.dtype == torch.bool:
+            raise fail(arm, "steer", got, due, f"setting {i} has generations of dtype {g.dtype}")
+        if g.numel() and (int(g.min()) < 0 or int(g.max()) >= vocab):
+            raise fail(arm, "steer", got, due, f"setting {i} has token ids in [{int(g.min())}, {int(g.max())}]")
+    return settings
