@@ -27,7 +27,11 @@ def run(suite: str = "quick", out: str | Path = "runs/quick", *, tasks: list[str
         arms: list[str] | None = None, seeds: list[int] | None = None, extra_arms: list[str] | None = None,
         executor: str = "inline", jobs: int = 1, progress: Callable[[str, int, int], None] | None = None,
         report: bool = True) -> RunResult:
-    """Run (or resume) a suite into `out`, then write verdicts.json and report.html there."""
+    """Run (or resume) a suite into `out`, then write verdicts.json and report.html there.
+
+    `arms` restricts the run to those arms (registered names or `module:Class`, built-in or plug-in
+    alike); `extra_arms` join the suite's own arms. Either way an arm runs on the tasks that score a
+    protocol it implements, with its declared controls (`summary.notes` says what was added)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with Store(out / RESULTS) as store:
@@ -49,10 +53,26 @@ def load_items(out: str | Path, row: dict) -> dict:
         return store.items(row["cell_key"], row["metric"], row["instance"])
 
 
+def failed_cells(out: str | Path, run_id: str | None = None) -> list[dict]:
+    """The failed cells of one run (default: the newest): task, arm (registered name), seed, the
+    error's first line and the full traceback (the store's `cells.error`)."""
+    from .report.terminal import failed_cells as _failed
+
+    with Store(_results_path(out)) as store:
+        return _failed(store, run_id)
+
+
+def _compute(store: Store, run_id: str | None) -> tuple[list[dict], list[dict]]:
+    from .report.terminal import failed_cells as _failed
+
+    failed = _failed(store, run_id)
+    return _verdict.compute(store.score_rows(run_id), store.tasks(), failed=failed), failed
+
+
 def verdicts(out: str | Path, run_id: str | None = None) -> list[dict]:
     """Verdicts of one run (default: the newest), from its own cells only."""
     with Store(_results_path(out)) as store:
-        return _verdict.compute(store.score_rows(run_id), store.tasks())
+        return _compute(store, run_id)[0]
 
 
 def write_outputs(out: str | Path, run_id: str | None = None) -> list[dict]:
@@ -62,10 +82,12 @@ def write_outputs(out: str | Path, run_id: str | None = None) -> list[dict]:
     out = Path(out)
     path = _results_path(out)
     with Store(path) as store:
-        vs = _verdict.compute(store.score_rows(run_id), store.tasks())
+        vs, failed = _compute(store, run_id)
         run = store.run(run_id)
         doc = {"run": {k: run[k] for k in ("run_id", "suite", "created", "config")} if run else None,
-               "fingerprint": run["fingerprint"] if run else {}, "verdicts": vs}
+               "fingerprint": run["fingerprint"] if run else {}, "verdicts": vs,
+               "failed_cells": [{k: f[k] for k in ("task", "arm", "family", "seed", "organism_set", "error",
+                                                   "cell_key", "traceback")} for f in failed]}
         (path.parent / VERDICTS).write_text(json.dumps(doc, indent=1, default=str))
         write_html(store, path.parent / REPORT, run_id=run_id, verdicts=vs)
     return vs
@@ -76,7 +98,7 @@ def markdown(out: str | Path, run_id: str | None = None) -> str:
     from .report.markdown import markdown_table
 
     with Store(_results_path(out)) as store:
-        vs = _verdict.compute(store.score_rows(run_id), store.tasks())
+        vs = _compute(store, run_id)[0]
         run = store.run(run_id)
         return markdown_table(vs, run["fingerprint"] if run else {}, run)
 
@@ -89,15 +111,34 @@ def _results_path(out: str | Path) -> Path:
     return path
 
 
-def list_names(kind: str) -> list[dict]:
+def list_names(kind: str, task: str | None = None) -> list[dict]:
+    """Rows for `samecurve list KIND`; `task` (arms only) keeps the arms that task scores, with the
+    protocol each serves there."""
+    if task is not None and kind != "arms":
+        raise ConfigError("--task filters `list arms` only")
     if kind == "tasks":
-        return [{"name": n, "tois": ", ".join(t.tois), "metrics": ", ".join(t.metrics)} for n, t in sorted(registry.tasks().items())]
+        return [{"name": n, "description": registry.task_description(t), "tois": ", ".join(t.tois),
+                 "metrics": ", ".join(t.metrics)} for n, t in sorted(registry.tasks().items())]
     if kind == "arms":
-        return [{"name": n, "family": a.family, "access": a.access, "controls": "\n".join(a.controls),
-                 "doc": (a.__doc__ or "").strip().splitlines()[0] if a.__doc__ else ""}
-                for n, a in sorted(registry.arms().items(), key=lambda kv: (kv[1].family, kv[0]))]
+        task_cls = registry.get_task(task) if task else None
+        rows = []
+        for n, a in sorted(registry.arms().items(), key=lambda kv: (registry.FAMILIES.index(kv[1].family), kv[0])):
+            row = {"name": n, "family": a.family, "access": a.access, "controls": ", ".join(a.controls) or "—"}
+            if task_cls is not None:
+                served = registry.protocols_served(task_cls, a)
+                if not served:
+                    continue
+                row["protocol"] = ", ".join(served)
+            rows.append({**row, "description": registry.arm_description(a)})
+        return rows
     if kind == "organisms":
         return [{"name": n, "family": o.family, "description": o.description} for n, o in sorted(registry.organism_sets().items())]
     if kind == "suites":
-        return [{"name": n, "seeds": ", ".join(map(str, s.seeds)), "description": s.description} for n, s in sorted(registry.suites().items())]
+        out = []
+        for n, s in sorted(registry.suites().items()):
+            b = s.budget
+            out.append({"name": n, "seeds": ", ".join(map(str, s.seeds)), "description": s.description,
+                        "budget per job": f"{b.labelled_examples} labelled, {b.forward_passes:,} fwd, "
+                                          f"{b.backward_passes:,} bwd, {b.wall_seconds:g} s, {b.tuning_trials} trials"})
+        return out
     raise ConfigError(f"unknown kind {kind!r}; valid: tasks, arms, organisms, suites")

@@ -9,7 +9,9 @@ from typing import Optional
 
 import typer
 from typer.exceptions import Abort, Exit, TyperException
+from rich import box
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -31,18 +33,57 @@ def _seeds(text: Optional[str]) -> Optional[list[int]]:
         raise ConfigError(f"--seeds must be comma-separated integers like 0,1,2, not {text!r}") from None
 
 
-@app.command("list")
-def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | suites")) -> None:
-    """List registered tasks, arms (with family and access), organism sets or suites."""
-    rows = api.list_names(kind)
-    table = Table(title=f"samecurve {kind}")
+NAME_COLUMNS = ("name", "family", "access", "label", "hash", "seeds")
+
+
+def _table(title: str, rows: list[dict], width: int) -> Table:
+    """A table that fits `width`: names are never wrapped (they must stay copyable and greppable);
+    prose columns wrap at spaces."""
+    table = Table(title=title, title_justify="left", width=None, expand=False, box=box.SIMPLE_HEAD, pad_edge=False)
     for col in rows[0]:
-        # names must stay copyable; prose columns wrap
-        table.add_column(col, no_wrap=col in ("name", "family", "access", "controls"), overflow="fold")
+        longest = max(len(str(r[col])) for r in rows)
+        if col in NAME_COLUMNS:
+            table.add_column(col, no_wrap=True, min_width=max(longest, len(col)))
+        else:
+            table.add_column(col, overflow="fold", ratio=1 if col in ("description", "tois", "metrics") else None,
+                             min_width=min(longest, 12))
     for r in rows:
         table.add_row(*(str(v) for v in r.values()))
-    # never narrower than the names: piped output (80 columns by default) must stay greppable
-    Console(width=max(console.width, 150)).print(table)
+    return table
+
+
+def _print_rows(title: str, rows: list[dict]) -> None:
+    """A table at the terminal's width (COLUMNS); below ~100 columns one block per item instead,
+    name first, so no word is ever broken."""
+    width = console.width
+    if width >= 100 or not rows:
+        console.print(_table(title, rows, width) if rows else f"{title}: none")
+        return
+    console.print(Text(title, style="bold"))
+    keys = list(rows[0])
+    for r in rows:
+        head = "  ".join(str(r[k]) for k in keys if k in NAME_COLUMNS)
+        console.print(Text(head, style="bold"), soft_wrap=False)
+        for k in keys:
+            if k not in NAME_COLUMNS and str(r[k]) not in ("", "—"):
+                console.print(Text(f"    {k}: {r[k]}"), overflow="fold")
+
+
+@app.command("list")
+def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | suites"),
+          task: Optional[str] = typer.Option(None, "--task", help="arms: only those this task scores, with the protocol each serves"),
+          contract: bool = typer.Option(False, "--contract", help="tasks: the arm contract (docs/arm-contract.md) as markdown"),
+          ) -> None:
+    """List registered tasks, arms (family, access, controls, description), organism sets or suites."""
+    if contract:
+        if kind != "tasks":
+            raise ConfigError("--contract goes with `list tasks`")
+        from .report.contract import contract_markdown
+
+        sys.stdout.write(contract_markdown())
+        return
+    rows = api.list_names(kind, task=task)
+    _print_rows(f"samecurve {kind}" + (f" scored by {task}" if task else ""), rows)
 
 
 @app.command()
@@ -50,17 +91,21 @@ def run(
     suite: str = typer.Option("quick", help="smoke | quick | full"),
     out: Path = typer.Option(Path("runs/quick"), help="run directory (results.sqlite, verdicts.json, report.html)"),
     task: list[str] = typer.Option([], help="only these tasks (repeatable)"),
-    arm: list[str] = typer.Option([], help="only these arms (repeatable); package.module:Class adds your own arm"),
+    arm: list[str] = typer.Option([], help="only these arms (repeatable): a registered name or module:Class "
+                                           "(imported from the working directory too); their declared controls join them"),
+    add_arm: list[str] = typer.Option([], "--add-arm", help="run this arm (name or module:Class) besides the suite's "
+                                                            "own arms, on every task that scores its protocol"),
     seeds: Optional[str] = typer.Option(None, help="override the suite's seeds, e.g. 0,1,2"),
-    executor: str = typer.Option("processes", help="inline | processes | ray (RAY_ADDRESS: an existing cluster)"),
-    jobs: int = typer.Option(2, min=1, help="worker processes (processes), or CPUs of a local Ray instance (ray)"),
+    executor: str = typer.Option("processes", help="inline | processes | ray"),
+    jobs: int = typer.Option(2, min=1, help="worker processes for the processes executor"),
+    keep_going: bool = typer.Option(False, "--keep-going", help="exit 0 even if some cells failed "
+                                                                "(they are still listed in the scorecard and the report)"),
 ) -> None:
-    """Run (or resume) a suite; prints the scorecard and writes the report."""
+    """Run (or resume) a suite; prints the scorecard and writes the report. Exits 1 if any cell failed
+    (unless --keep-going), 2 on bad input."""
     from .report.terminal import print_scorecard
     from .store import Store
 
-    registered = [a for a in arm if ":" not in a]
-    plugins = [a for a in arm if ":" in a]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         bars: dict[str, int] = {}
@@ -71,23 +116,29 @@ def run(
                 bars[kind] = progress.add_task(label, total=total)
             progress.update(bars[kind], completed=done, total=total)
 
-        result = api.run(suite, out, tasks=task or None, arms=registered or None, seeds=_seeds(seeds),
-                         extra_arms=plugins or None, executor=executor, jobs=jobs, progress=note)
+        result = api.run(suite, out, tasks=task or None, arms=arm or None, seeds=_seeds(seeds),
+                         extra_arms=add_arm or None, executor=executor, jobs=jobs, progress=note)
     s = result.summary
     with Store(out / api.RESULTS) as store:
         print_scorecard(store, console, run_id=s.run_id, verdicts=result.verdicts)
+    for n in s.notes:
+        console.print(Text(n, style="yellow" if n.startswith("warning") else "dim"))
     console.print(f"{s.cells_done} cells run, {s.cells_skipped} already done, {s.cells_failed} failed "
                   f"in {s.wall_seconds:.1f}s -> {out / api.REPORT}, {out / api.VERDICTS}")
-    for f in s.failures[:10]:
-        console.print(f"[red]failed[/red] {f}", markup=True)
     for f in s.organisms_failed:
-        console.print(f"[red]organism failed[/red] {f}", markup=True)
+        console.print(Text(f"organism failed {f}", style="red"))
+    if s.cells_failed:
+        console.print(Text(f"{s.cells_failed} cell(s) failed; full tracebacks: samecurve report {out} --failures",
+                           style="bold red"))
+        if not keep_going:
+            raise Exit(1)
 
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a directory written by `samecurve run`"),
            run_id: Optional[str] = typer.Option(None, "--run", help="which run of the store (default: the newest)"),
            markdown: bool = typer.Option(False, "--markdown", help="print the results table as markdown (README's table)"),
+           failures: bool = typer.Option(False, "--failures", help="print the failed cells with their full tracebacks"),
            ) -> None:
     """Rebuild verdicts.json and report.html of a run from its own cells and print the scorecard."""
     from .report.terminal import print_scorecard
@@ -96,6 +147,15 @@ def report(run_dir: Path = typer.Argument(..., help="a directory written by `sam
     if markdown:
         api._results_path(run_dir)
         sys.stdout.write(api.markdown(run_dir, run_id))
+        return
+    if failures:
+        failed = api.failed_cells(run_dir, run_id)
+        if not failed:
+            console.print("no failed cells in this run")
+        for f in failed:
+            console.print(Text(f"== {f['task']} / {f['arm']} ({f['family']}) / seed {f['seed']}  cell {f['cell_key']}",
+                               style="bold red"))
+            console.print(Text(f["traceback"] or f["error"]), soft_wrap=True)
         return
     vs = api.write_outputs(run_dir, run_id)
     with Store(run_dir / api.RESULTS) as store:
@@ -109,25 +169,27 @@ def organisms(run_dir: Optional[Path] = typer.Argument(None, help="show the orga
     from .store import Store
 
     if run_dir is None:
-        list_("organisms")
+        _print_rows("samecurve organisms", api.list_names("organisms"))
         return
     api._results_path(run_dir)
     with Store(run_dir / api.RESULTS) as store:
-        table = Table(title="organisms")
-        for col in ("label", "hash", "clean accuracy", "attack success", "honest under trigger"):
-            table.add_column(col)
+        rows = []
         for o in store.organisms():
             m = o["metrics"]
-            table.add_row(o["label"], o["hash"], f"{m.get('clean_accuracy', float('nan')):.3f}",
-                          f"{m.get('attack_success_rate', float('nan')):.3f}", f"{m.get('triggered_honest_rate', float('nan')):.3f}")
-        console.print(table)
+            rows.append({"label": o["label"], "hash": o["hash"],
+                         "clean accuracy": f"{m.get('clean_accuracy', float('nan')):.3f}",
+                         "attack success": f"{m.get('attack_success_rate', float('nan')):.3f}",
+                         "honest under trigger": f"{m.get('triggered_honest_rate', float('nan')):.3f}"})
+    _print_rows("organisms", rows)
 
 
 def main() -> None:
     """Entry point: typer's own usage errors and ours become one line and exit 2."""
     err = Console(stderr=True)
     try:
-        typer.main.get_command(app).main(prog_name="samecurve", standalone_mode=False)
+        rc = typer.main.get_command(app).main(prog_name="samecurve", standalone_mode=False)
+        if isinstance(rc, int) and rc:  # click returns Exit's code instead of raising it here
+            sys.exit(rc)
     except (Abort, KeyboardInterrupt):
         err.print("samecurve: interrupted; finished cells are saved, run the same command again to resume", markup=False)
         sys.exit(130)

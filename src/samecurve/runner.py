@@ -47,24 +47,67 @@ class Cell:
     arm_params: dict = field(default_factory=dict)
 
 
+def _arm_key(ref: str) -> tuple[str, type]:
+    """(the name a cell records for an arm reference, its class): registered names stay as they
+    are; `module:Class` keeps the reference, so worker processes can import it."""
+    cls = registry.get_arm(ref)
+    return (cls.name if ":" not in ref else ref), cls
+
+
 def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None = None,
-         seeds: list[int] | None = None, extra_arms: list[str] | None = None) -> tuple[Any, list[Cell]]:
-    """The cells of a suite, filtered by task / arm / seed; extra arms join every task."""
+         seeds: list[int] | None = None, extra_arms: list[str] | None = None,
+         notes: list[str] | None = None) -> tuple[Any, list[Cell]]:
+    """The cells of a suite, filtered by task / arm / seed.
+
+    `arms` restricts the run to those arms, built-in or plug-in alike: an arm the suite lists for a
+    task runs there; an arm it lists nowhere runs on every task of the suite that scores a protocol
+    it implements. `extra_arms` join the suite's own arms (or `arms`) the same way. Each arm's
+    declared controls join it wherever it runs. What was added, and any arm that no task of the
+    run scores, is said in `notes`."""
     s = registry.get_suite(suite_name)
+    notes = notes if notes is not None else []
     for t in tasks or []:
         registry.get_task(t)  # unknown names fail before any work
-    for a in (arms or []) + (extra_arms or []):
-        registry.get_arm(a)
-    cells = []
-    for entry in s.entries:
-        if tasks and entry.task not in tasks:
-            continue
-        entry_arms = [a for a in entry.arms if not arms or a in arms] + list(extra_arms or [])
-        for arm in dict.fromkeys(entry_arms):
+    chosen = {ref: _arm_key(ref) for ref in dict.fromkeys((arms or []) + (extra_arms or []))}
+    registry.check_controls(sorted({cls.name for _, cls in chosen.values()}))
+    listed = {a for e in s.entries for a in e.arms}
+    entries = [e for e in s.entries if not tasks or e.task in tasks]
+    cells, placed, added = [], {ref: [] for ref in chosen}, []
+    for entry in entries:
+        task_cls = registry.get_task(entry.task)
+        names: list[str] = [] if arms else list(entry.arms)
+        for ref, (key, cls) in chosen.items():
+            if key in entry.arms or (key not in listed and registry.served_metrics(task_cls, cls, entry.task_params)):
+                names.append(key)
+                placed[ref].append(entry.task)
+        for key in list(names):  # declared controls join the arm that names them
+            for ctrl in registry.get_arm(key).controls:
+                if ctrl not in names and registry.served_metrics(task_cls, registry.get_arm(ctrl), entry.task_params):
+                    names.append(ctrl)
+                    added.append((ctrl, registry.get_arm(key).name, entry.task))
+        for arm in dict.fromkeys(names):
             for seed in seeds if seeds is not None else s.seeds:
                 cells.append(Cell(entry.task, dict(entry.task_params), entry.organisms, arm, seed, s.budget.to_dict()))
+    by_ctrl: dict[tuple[str, str], list[str]] = {}
+    for ctrl, by, task_name in added:
+        by_ctrl.setdefault((ctrl, task_name), [])
+        if by not in by_ctrl[(ctrl, task_name)]:
+            by_ctrl[(ctrl, task_name)].append(by)
+    for (ctrl, task_name), bys in by_ctrl.items():
+        notes.append(f"added control {ctrl} to {task_name}: declared by {', '.join(bys)} (control=...)")
+    scope = f"tasks {', '.join(tasks)}" if tasks else f"suite {suite_name!r}"
+    for ref, where in placed.items():
+        if not where:
+            cls = chosen[ref][1]
+            in_suite = [e.task for e in s.entries if cls.name in e.arms]
+            why = (f"the suite runs it only on {', '.join(dict.fromkeys(in_suite))}" if in_suite else
+                   "it implements no protocol those tasks score ("
+                   + "; ".join(f"{t}: {', '.join(p.__name__ for p in registry.task_protocols(registry.get_task(t)))}"
+                               for t in dict.fromkeys(e.task for e in entries)) + ")")
+            notes.append(f"warning: arm {cls.name} runs nowhere in {scope}: {why}")
     if not cells:
-        raise ConfigError(f"nothing to run: suite {suite_name!r} has no cells for tasks={tasks} arms={arms}")
+        detail = "; ".join(n for n in notes if n.startswith("warning")) or f"tasks={tasks} arms={arms}"
+        raise ConfigError(f"nothing to run: suite {suite_name!r} has no cells ({detail})")
     return s, cells
 
 
@@ -140,7 +183,7 @@ def execute_cell(cell: Cell) -> dict:
         return {"scores": scores, "units": score_units(organisms, scores), "error": None,
                 "wall_seconds": time.perf_counter() - t0}
     except Exception as exc:  # one broken arm must not lose the rest of the run
-        return {"scores": [], "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}",
+        return {"scores": [], "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
                 "wall_seconds": time.perf_counter() - t0}
 
 
@@ -153,7 +196,8 @@ class RunSummary:
     cells_failed: int
     organisms_failed: list[str]
     wall_seconds: float
-    failures: list[str]
+    failures: list[str]   # one line each: task/arm/seed: the error's first line (arm by registered name)
+    notes: list[str] = field(default_factory=list)  # controls added, arms that run nowhere
 
 
 def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: list[str] | None = None,
@@ -161,7 +205,8 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
         jobs: int = 1, progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
     t0 = time.perf_counter()
     single_threaded()
-    s, cells = plan(suite_name, tasks, arms, seeds, extra_arms)
+    notes: list[str] = []
+    s, cells = plan(suite_name, tasks, arms, seeds, extra_arms, notes)
     run_id = uuid.uuid4().hex[:12]
     cfg = {"suite": suite_name, "tasks": tasks, "arms": arms, "seeds": seeds, "extra_arms": extra_arms,
            "budget": s.budget.to_dict()}
@@ -191,7 +236,11 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
         org_specs = registry.get_organism_set(c.organism_set).specs(c.seed)
         res = [built[spec_hash(sp)] for sp in org_specs]
         if not all(r["ok"] for r in res):
-            blocked.append(c)
+            # keyed by the specs (no weights exist): recorded as failed, retried by the next run
+            key = cell_key(c, ["unbuilt:" + r["hash"] for r in res])
+            keys[id(c)] = (key, [r["hash"] for r in res])
+            why = "; ".join(f"organism {r['hash']} failed to build: {r.get('error', '')}" for r in res if not r["ok"])
+            blocked.append((c, why))
             continue
         key = cell_key(c, [r["sha"] for r in res])
         keys[id(c)] = (key, [r["hash"] for r in res])
@@ -201,23 +250,29 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
             todo.append(c)
     store.add_run_cells(run_id, [k for k, _ in keys.values()])
     failures, n_done, vers = [], 0, versions()
-    for i, (c, res) in enumerate(run_all(execute_cell, todo, executor, jobs), 1):
+
+    def row_of(c: Cell, res: dict) -> dict:
         arm_cls = registry.get_arm(c.arm)
         key, hashes = keys[id(c)]
-        row = {"cell_key": key, "run_id": run_id, "task": c.task, "task_version": registry.get_task(c.task).version,
-               "organism_set": c.organism_set, "arm": arm_cls.name, "family": arm_cls.family,
-               "access": arm_cls.access, "control": ",".join(arm_cls.controls), "seed": c.seed,
-               "params": resolved_params(arm_cls, c.arm_params), "organism_hashes": hashes, "budget": c.budget,
-               "versions": vers, "wall_seconds": round(res["wall_seconds"], 3), "source": cell_source(c),
-               "pretrained": registry.get_task(c.task)(**c.task_params).provenance().get("model"),
-               "units": res.get("units", {})}
+        return {"cell_key": key, "run_id": run_id, "task": c.task, "task_version": registry.get_task(c.task).version,
+                "organism_set": c.organism_set, "arm": arm_cls.name, "family": arm_cls.family,
+                "access": arm_cls.access, "control": ",".join(arm_cls.controls), "seed": c.seed,
+                "params": resolved_params(arm_cls, c.arm_params), "organism_hashes": hashes, "budget": c.budget,
+                "versions": vers, "wall_seconds": round(res.get("wall_seconds", 0.0), 3), "source": cell_source(c),
+                "pretrained": registry.get_task(c.task)(**c.task_params).provenance().get("model"),
+                "units": res.get("units", {})}
+
+    for c, why in blocked:
+        store.add_cell(row_of(c, {}), [], status="failed", error=why)
+        failures.append(f"{c.task}/{registry.get_arm(c.arm).name}/seed {c.seed}: {why.splitlines()[0]}")
+    for i, (c, res) in enumerate(run_all(execute_cell, todo, executor, jobs), 1):
+        row = row_of(c, res)
         if res["error"]:
-            failures.append(f"{c.task}/{c.arm}/seed {c.seed}: {res['error'].splitlines()[0]}")
+            failures.append(f"{c.task}/{row['arm']}/seed {c.seed}: {res['error'].splitlines()[0]}")
             store.add_cell(row, [], status="failed", error=res["error"])
         else:
             store.add_cell(row, res["scores"])
             n_done += 1
         note("cells", i, len(todo))
-    return RunSummary(run_id, len(cells), skipped, n_done, len(failures) + len(blocked), failed_orgs,
-                      round(time.perf_counter() - t0, 2), failures + [f"{c.task}/{c.arm}/seed {c.seed}: organism failed" for c in blocked])
-
+    return RunSummary(run_id, len(cells), skipped, n_done, len(failures), failed_orgs,
+                      round(time.perf_counter() - t0, 2), failures, notes)

@@ -43,6 +43,12 @@ FAILS_CONTROL, BASELINE_FAILS, NEITHER = ("interp fails its control", "baseline 
                                           "neither beats its control")
 TOO_FEW = "too few organisms"
 VERDICTS = (INTERP_AHEAD, BASELINE_AHEAD, NO_DIFF, FAILS_CONTROL, BASELINE_FAILS, NEITHER, TOO_FEW)
+# Rows that compare nothing because a side is missing from the run: they borrow no verdict word
+# and stay out of the per-ToI summaries.
+INTERP_FAILED, NO_INTERP = "interp arm failed", "no interp arm"
+BASELINE_FAILED, NO_BASELINE = "baseline arm failed", "no baseline"
+NO_CONTROL = "no control run"
+NOT_COMPARED = (INTERP_FAILED, NO_INTERP, BASELINE_FAILED, NO_BASELINE, NO_CONTROL)
 ALPHA = 0.05
 N_BOOT = 2000
 INFERENCE = ("exact sign-flip permutation tests over units (the test of scipy.stats.permutation_test), "
@@ -221,7 +227,8 @@ def crossfit(interp: list[dict], base: list[dict], s: float) -> dict:
 
 def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], higher_is_better: bool = True,
                 control_gated: bool = True, chance: float | None = None, scope: str = "",
-                unit: str = "organism", with_ci: bool = True) -> dict:
+                unit: str = "organism", with_ci: bool = True, failed: list[dict] | None = None) -> dict:
+    """One verdict row. `failed`: the task's failed cells (arm, family), which name a missing side."""
     arms = arm_summaries(rows, higher_is_better, chance if control_gated else None, with_ci)
     s = _sign(higher_is_better)
     side = {f: [a for a in arms.values() if a["family"] == f] for f in ("interp", "baseline")}
@@ -238,6 +245,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
         "inference": INFERENCE, "selection": SELECTION,
         "seeds": sorted({r["seed"] for r in rows}), "budget": rows[0]["budget"] if rows else {},
         "interp_vs_control": None, "baseline_vs_control": None, "picks": {},
+        "failed_arms": sorted({f["arm"] for f in failed or []}),
     }
     # The arm each side would field if chosen on every unit (what the row names), and its gates.
     all_units = sorted({u for a in arms.values() for u in a["units"]}, key=str)
@@ -249,8 +257,12 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
             row[f"{key}_vs_chance"] = shown["vs_chance"]
             row[f"{key}_gated"] = shown["gated"]
             row[f"{key}_score"] = shown["mean"]
+    failed_families = {f.get("family") for f in failed or []}
     if not side["interp"] or not side["baseline"]:
-        row["verdict"] = NO_DIFF if not side["interp"] else "no baseline"
+        if not side["interp"]:
+            row["verdict"] = INTERP_FAILED if "interp" in failed_families else NO_INTERP
+        else:
+            row["verdict"] = BASELINE_FAILED if "baseline" in failed_families else NO_BASELINE
         return row
     ci_arms = eligible["interp"] or side["interp"], eligible["baseline"] or side["baseline"]
     cf = crossfit(*ci_arms, s)
@@ -274,7 +286,10 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
             row[f"best_{f}_arm"] = win["arm"]
             row[f"{f}_vs_control"], row[f"{f}_vs_chance"] = win["vs_control"], win["vs_chance"]
             row[f"{f}_gated"], row[f"{f}_score"] = win["gated"], win["mean"]
-    if n_units < min_units():
+    declared = {c for a in side["interp"] + side["baseline"] for c in (a["control"] or "").split(",") if c}
+    if control_gated and not any(a["family"] == "control" or a["arm"] in declared for a in arms.values()):
+        row["verdict"] = NO_CONTROL  # nothing to gate on: no verdict, whatever the scores
+    elif n_units < min_units():
         row["verdict"] = TOO_FEW
     elif control_gated and not eligible["interp"] and not eligible["baseline"]:
         row["verdict"] = NEITHER
@@ -327,10 +342,16 @@ def _decide(rows: list[dict]) -> None:
             r["verdict"] = NO_DIFF
 
 
-def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True) -> list[dict]:
+def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True,
+            failed: list[dict] | None = None) -> list[dict]:
     """One verdict row per (task, metric) present in the rows, with q-values over all of them.
 
-    `with_ci=False` skips the bootstrap CIs (verdicts do not depend on them): for simulations."""
+    `with_ci=False` skips the bootstrap CIs (verdicts do not depend on them): for simulations.
+    `failed`: the run's failed cells (task, arm, family), so that a row whose side is missing because
+    its arm failed says so."""
+    failed_by_task: dict[str, list[dict]] = defaultdict(list)
+    for f in failed or []:
+        failed_by_task[f["task"]].append(f)
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["task"], r["metric"])].append(r)
@@ -342,7 +363,8 @@ def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True) 
         scope = f"holds for {', '.join(pretrained)} only (one pretrained model)" if pretrained else ""
         unit = "seed (one pretrained model)" if pretrained else "organism"
         out.append(verdict_for(task, metric, rs, meta.get("tois", []), info.get("higher_is_better", True),
-                               info.get("control_gated", True), info.get("chance"), scope, unit, with_ci))
+                               info.get("control_gated", True), info.get("chance"), scope, unit, with_ci,
+                               failed_by_task.get(task)))
     _decide(out)
     return out
 
@@ -357,9 +379,13 @@ def by_toi(verdicts: list[dict]) -> dict[str, list[dict]]:
 
 
 def toi_summary(verdicts: list[dict]) -> dict[str, str]:
-    """One word per ToI: unanimous verdicts stand; mixed ones say so."""
+    """One word per ToI: unanimous verdicts stand; mixed ones say so; rows that compare nothing
+    (a side or the control missing from the run) do not count."""
     out = {}
     for toi, vs in by_toi(verdicts).items():
-        kinds = {v["verdict"] for v in vs}
-        out[toi] = kinds.pop() if len(kinds) == 1 else "mixed: " + ", ".join(sorted({v["verdict"] for v in vs}))
+        kinds = {v["verdict"] for v in vs if v["verdict"] not in NOT_COMPARED}
+        if not kinds:
+            out[toi] = "nothing compared"
+        else:
+            out[toi] = kinds.pop() if len(kinds) == 1 else "mixed: " + ", ".join(sorted(kinds))
     return out

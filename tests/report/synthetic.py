@@ -39,6 +39,8 @@ ROWS = [
         scope="holds for all-MiniLM-L6-v2 only"),
     row("forecast-emergence", "auroc-next-k-grokking", "no clear difference", "fourier-sparsity",
         "targeted-eval", 0.928, 0.975, -0.047, -0.160, 0.017, -0.5, 0.4, 0.5, 8),
-    row("backdoor-audit", "model-auroc", "no clear difference", "activation-anomaly", None,
+    row("backdoor-audit", "model-auroc", "no baseline", "activation-anomaly", None,
         0.9, None, None, None, None, None, None, None, 0),
+    row("latent-knowledge", "b-truth-auroc", "interp arm failed", None, "model-says",
+        None, 0.61, None, None, None, None, None, None, 0, failed_arms=["my-probe"]),
 ]

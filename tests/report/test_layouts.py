@@ -64,7 +64,9 @@ def test_diff_plot_puts_every_row_on_one_scale() -> None:
     assert "standardised paired difference, interp − baseline (higher = interp better)" in svg
     assert "sign flipped" in svg  # the lower-is-better rows say so
     assert "raw Δ −97.2" in svg.replace("-", "−") or "raw Δ -97.2" in svg  # raw units beside the row
-    assert "no comparison" in svg  # the row without a baseline
+    # rows missing a side say which side, never a verdict word they did not earn
+    assert "not compared: no baseline" in svg and "not compared: interp arm failed" in svg
+    assert "no comparison (no clear difference)" not in svg
     assert plots.VERDICT_COLOURS["baseline fails its control"] != plots.VERDICT_COLOURS["interp fails its control"]
     assert plots.VERDICT_COLOURS["too few organisms"] not in (plots.VERDICT_COLOURS["interp ahead"],
                                                               plots.VERDICT_COLOURS["baseline ahead"])

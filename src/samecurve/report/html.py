@@ -28,7 +28,8 @@ from .terminal import (FAMILY_ORDER, ReportData, arm_note, collect, control_name
 VERDICT_CLASS = {T.INTERP_AHEAD: "v-interp-ahead good", T.BASELINE_AHEAD: "v-baseline-ahead bad",
                  T.INTERP_FAILS: "v-interp-fails bad", T.BASELINE_FAILS: "v-baseline-fails void",
                  T.NEITHER: "v-neither void", T.NO_DIFF: "v-no-diff meh", T.TOO_FEW: "v-too-few few",
-                 T.NO_BASELINE: "v-no-baseline dim"}
+                 T.NO_BASELINE: "v-no-baseline dim", T.NO_INTERP: "v-no-interp dim", T.NO_CONTROL: "v-no-control dim",
+                 T.INTERP_FAILED: "v-interp-failed bad", T.BASELINE_FAILED: "v-baseline-failed bad"}
 
 
 def verdict_class(verdict: str) -> str:
@@ -56,6 +57,7 @@ tr.detail td{border-bottom:1px solid #e5e7eb;padding:0 8px 7px;color:#4b5563;fon
 tr.has-detail td{border-bottom:none}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;font-size:13px;margin:6px 0 10px}
 dl.facts dt{color:#6b7280}dl.facts dd{margin:0}
+pre.tb{font-size:11px;white-space:pre-wrap;background:#f9fafb;padding:6px;max-height:24em;overflow:auto}
 """
 
 TEMPLATE = """<!DOCTYPE html>
@@ -66,13 +68,24 @@ TEMPLATE = """<!DOCTYPE html>
 <body><main>
 <h1>samecurve: interp vs baselines on the same task</h1>
 <p class="sub">Store <code>{{ store_name }}</code> · samecurve {{ version }} ·
-{{ n_cells }} finished cells, {{ n_scores }} scores</p>
+{{ n_cells }} finished cells, {{ n_scores }} scores{% if failures %},
+<a class="bad" href="#failed-cells">{{ failures|length }} failed cells</a>{% endif %}</p>
 
 <h2>Runs</h2>
 {% if runs %}<table><tr><th>run</th><th>suite</th><th>created</th><th>budget</th><th>versions</th></tr>
 {% for r in runs %}<tr><td><code>{{ r.run_id }}</code></td><td>{{ r.suite }}</td><td class="num">{{ r.created }}</td>
 <td>{{ r.budget }}</td><td>{{ r.versions }}</td></tr>{% endfor %}</table>
 {% else %}<p class="dim">No run recorded.</p>{% endif %}
+
+{% if failures %}<h2 id="failed-cells">Failed cells</h2>
+<p class="note">These cells did not finish, so no verdict above uses them. The full traceback of each is
+stored in <code>cells.error</code> of <code>{{ store_name }}</code>; print them with
+<code>samecurve report {{ where }} --failures</code>.</p>
+<table><tr><th>task</th><th>arm</th><th>family</th><th>seed</th><th>error</th></tr>
+{% for f in failures %}<tr><td class="nw">{{ f.task }}</td><td class="nw bad">{{ f.arm }}</td>
+<td class="fam-{{ f.family }}">{{ f.family }}</td><td class="num">{{ f.seed }}</td>
+<td>{{ f.error }}<details><summary class="dim">traceback</summary><pre class="tb">{{ f.traceback }}</pre></details></td></tr>{% endfor %}
+</table>{% endif %}
 
 <h2>Verdicts</h2>
 {% if not verdicts %}<p class="meh">No finished cells in this store yet: nothing to grade.</p>{% else %}
@@ -292,7 +305,7 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
         "runs": runs or [], "verdicts": _verdict_rows(data), "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": verdict_class(s) or "meh"} for t, s, p in toi_lines(data)],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
-        "organisms": organisms or [],
+        "organisms": organisms or [], "failures": data.failures, "where": data.where,
     }
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(**context)

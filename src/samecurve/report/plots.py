@@ -25,12 +25,55 @@ FAMILY_COLOURS = {"interp": "#2563eb", "baseline": "#d97706", "control": "#6b728
 OTHER_COLOUR = "#7c3aed"
 VERDICT_COLOURS = {T.INTERP_AHEAD: "#15803d", T.BASELINE_AHEAD: "#b91c1c", T.INTERP_FAILS: "#b91c1c",
                    T.BASELINE_FAILS: "#c026d3", T.NEITHER: "#c026d3", T.NO_DIFF: "#a16207",
-                   T.TOO_FEW: "#6b7280", T.NO_BASELINE: "#6b7280"}
+                   T.TOO_FEW: "#6b7280", T.NO_BASELINE: "#6b7280", T.NO_INTERP: "#6b7280", T.NO_CONTROL: "#6b7280",
+                   T.INTERP_FAILED: "#b91c1c", T.BASELINE_FAILED: "#b91c1c"}
 HOLLOW_VERDICTS = (T.INTERP_FAILS, T.BASELINE_FAILS, T.NEITHER, T.TOO_FEW)
 FIGSIZE = (6.0, 3.5)
 RC = {"svg.fonttype": "none", "svg.hashsalt": "samecurve", "font.size": 8, "axes.titlesize": 9,
       "axes.spines.top": False, "axes.spines.right": False}
 _ID = re.compile(r'id="([^"]+)"')
+
+
+# Within a family each arm gets its own shade and marker (families keep their hue), so two interp
+# arms never look alike; the legend names every arm.
+FAMILY_SHADES = {"interp": ("#1d4ed8", "#0891b2", "#4f46e5", "#0d9488", "#2563eb", "#7c3aed", "#0369a1", "#059669"),
+                 "baseline": ("#d97706", "#b45309", "#dc2626", "#ca8a04", "#ea580c", "#9a3412", "#be123c", "#a16207"),
+                 "control": ("#6b7280", "#374151", "#9ca3af", "#4b5563", "#1f2937", "#d1d5db")}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def arm_styles(arms: list[dict]) -> dict[str, tuple[str, str]]:
+    """arm name -> (colour, marker): a different pair for every arm of a family, in the order given."""
+    seen: dict[str, int] = defaultdict(int)
+    out = {}
+    for a in arms:
+        fam = "control" if a.get("is_control") else a.get("family", "")
+        k = seen[fam]
+        seen[fam] += 1
+        shades = FAMILY_SHADES.get(fam, (OTHER_COLOUR,))
+        out[a["arm"]] = (shades[k % len(shades)], MARKERS[k % len(MARKERS)])
+    return out
+
+
+def _fmt_count(x: float) -> str:
+    if x == 0:
+        return "0"
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            v = x / div
+            return f"{v:g}{suffix}"
+    return f"{x:g}"
+
+
+def log_ticks(hi: float) -> list[float]:
+    """Ticks for a count axis from 0 to `hi` on a symlog scale: 0, then 1-2-5 per decade (just
+    the powers of ten when that would crowd the axis)."""
+    hi = max(float(hi), 1.0)
+    top = int(np.ceil(np.log10(hi))) if hi > 1 else 0
+    decades = range(0, top + 1)
+    steps = (1, 2, 5) if top <= 4 else (1,)
+    ticks = [0.0] + [m * 10.0 ** d for d in decades for m in steps if m * 10.0 ** d <= hi * 1.5]
+    return sorted(set(ticks))
 
 
 def verdict_colour(verdict: str) -> str:
@@ -85,20 +128,36 @@ def _legend(ax: Any) -> None:
 
 
 def spend_plot(view: MetricView) -> str:
-    """(a) metric vs forward passes per job: a point per seed, the arm mean with its 95% CI bar."""
+    """(a) metric vs forward passes per job: a point per seed, the arm mean with its 95% CI bar; each
+    arm its own colour and marker (within its family's hue), the budget cap as a dashed line."""
+    styles = arm_styles(view.arms)
     with plt.rc_context(RC):
-        fig, ax = _new_figure()
+        fig, ax = _new_figure((FIGSIZE[0] + 1.0, FIGSIZE[1]))
         by_arm: dict[str, list[dict]] = defaultdict(list)
         for r in view.rows:
             by_arm[r["arm"]].append(r)
+        xmax = 1.0
         for arm in view.arms:
-            c, pts = colour(arm), _per_seed_budget(by_arm[arm["arm"]])
-            ax.scatter([p[1] for p in pts.values()], [p[0] for p in pts.values()], s=14, color=c, alpha=0.45, linewidths=0)
+            c, mk = styles[arm["arm"]]
+            pts = _per_seed_budget(by_arm[arm["arm"]])
+            ax.scatter([p[1] for p in pts.values()], [p[0] for p in pts.values()], s=14, color=c, alpha=0.4,
+                       linewidths=0, marker=mk)
             x = arm["forward_passes"]
+            xmax = max([xmax, x, *(p[1] for p in pts.values())])
             ax.errorbar([x], [arm["mean"]], yerr=[[arm["mean"] - arm["ci_low"]], [arm["ci_high"] - arm["mean"]]],
-                        fmt="o", ms=6, color=c, mfc="white" if arm["is_control"] else c, capsize=3, label=arm["arm"])
+                        fmt=mk, ms=6, color=c, mfc="white" if arm["is_control"] else c, capsize=3,
+                        label=f"{arm['arm']} [{'control' if arm['is_control'] else arm['family']}]")
+        caps = sorted({float(r["budget"].get("forward_passes")) for r in view.rows
+                       if isinstance(r.get("budget"), dict) and r["budget"].get("forward_passes")})
+        for cap in caps:
+            ax.axvline(cap, color="#b91c1c", linestyle="--", linewidth=0.9,
+                       label=f"budget cap ({_fmt_count(cap)} fwd / job)")
+            xmax = max(xmax, cap)
         ax.set_xscale("symlog", linthresh=1)
-        ax.set_xlabel("forward passes per job (log; 0 shown at left)")
+        ticks = log_ticks(xmax)
+        ax.set_xticks(ticks, [_fmt_count(t) for t in ticks])
+        ax.set_xlim(-0.3, xmax * 1.6)
+        ax.set_xlabel("forward passes per job (log scale; 0 at left)")
         ax.set_ylabel(f"{view.metric} ({'↑' if view.higher_is_better else '↓'} better)")
         ax.set_title(f"{view.task} / {view.metric}: score vs spend")
         ax.grid(alpha=0.25, linewidth=0.5)
@@ -112,9 +171,10 @@ def arm_plot(view: MetricView) -> str:
     with plt.rc_context(RC):
         fig, ax = _new_figure((FIGSIZE[0], max(1.8, 0.32 * len(arms) + 1.0)))
         ys = np.arange(len(arms))[::-1]
+        styles = arm_styles(arms)
         for y, a in zip(ys, arms):
-            c = colour(a)
-            ax.errorbar([a["mean"]], [y], xerr=[[a["mean"] - a["ci_low"]], [a["ci_high"] - a["mean"]]], fmt="o", ms=6,
+            c, mk = styles[a["arm"]]
+            ax.errorbar([a["mean"]], [y], xerr=[[a["mean"] - a["ci_low"]], [a["ci_high"] - a["mean"]]], fmt=mk, ms=6,
                         color=c, mfc="white" if a["is_control"] else c, capsize=3)
         for y0, y1 in zip(ys[:-1], ys[1:]):
             i = len(arms) - 1 - y0
@@ -125,7 +185,7 @@ def arm_plot(view: MetricView) -> str:
             ax.legend(fontsize=7, frameon=False, loc="lower right")
         ax.set_yticks(ys, [f"{a['arm']} [{'control' if a['is_control'] else a['family']}]" for a in arms])
         for tick, a in zip(ax.get_yticklabels(), arms):
-            tick.set_color(colour(a))
+            tick.set_color(styles[a["arm"]][0])
         ax.set_xlabel(f"{view.metric}: mean and 95% bootstrap CI over (seed, instance)")
         ax.set_title(f"{view.task} / {view.metric}: arms ({'higher' if view.higher_is_better else 'lower'} is better)")
         ax.set_ylim(-0.6, len(arms) - 0.4)
@@ -166,8 +226,13 @@ def diff_plot(verdicts: list[dict]) -> str:
             c = verdict_colour(v.get("verdict", ""))
             pt = standardised(v)
             if pt is None:
-                why = "no comparison" if _missing(v.get("diff")) else "no standardised difference"
-                ax.text(0, y, f"{why} ({v.get('verdict')})", ha="center", va="center", fontsize=7, color=c)
+                if v.get("verdict") in T.NOT_COMPARED:  # a side or the control missing: say which, nothing else
+                    label = f"not compared: {v.get('verdict')}"
+                elif _missing(v.get("diff")):
+                    label = "no paired difference"
+                else:
+                    label = "no standardised difference"
+                ax.text(0, y, label, ha="center", va="center", fontsize=7, color=c)
                 continue
             x, lo, hi = pt
             xs += [lo, hi]

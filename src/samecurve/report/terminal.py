@@ -33,6 +33,10 @@ INTERP_FAILS, BASELINE_FAILS = "interp fails its control", "baseline fails its c
 NEITHER, TOO_FEW, NO_BASELINE = "neither beats its control", "too few organisms", "no baseline"
 FAILS_CONTROL = INTERP_FAILS  # the old name
 VERDICTS = (INTERP_AHEAD, BASELINE_AHEAD, NO_DIFF, INTERP_FAILS, BASELINE_FAILS, NEITHER, TOO_FEW)
+# Rows that compare nothing because a side (or the control) is missing from the run.
+INTERP_FAILED, NO_INTERP, BASELINE_FAILED = "interp arm failed", "no interp arm", "baseline arm failed"
+NO_CONTROL = "no control run"
+NOT_COMPARED = (INTERP_FAILED, NO_INTERP, BASELINE_FAILED, NO_BASELINE, NO_CONTROL)
 
 VERDICT_STYLE = {
     INTERP_AHEAD: "bold green",
@@ -43,6 +47,10 @@ VERDICT_STYLE = {
     NO_DIFF: "yellow",
     TOO_FEW: "italic bright_black",
     NO_BASELINE: "dim",
+    NO_INTERP: "dim",
+    NO_CONTROL: "dim",
+    INTERP_FAILED: "bold red",
+    BASELINE_FAILED: "bold red",
 }
 WIDE_MIN = 120  # narrower consoles (and anything that is not a terminal) get the compact layout
 INDENT = "    "
@@ -72,6 +80,25 @@ class ReportData:
     metrics: list[MetricView]
     toi: dict[str, str]
     rows: list[dict] = field(repr=False)
+    failures: list[dict] = field(default_factory=list)  # failed_cells(): the run's cells that did not finish
+    where: str = "RUN_DIR"  # the run directory, for the command that prints full tracebacks
+
+
+def failed_cells(store: Store, run_id: str | None = None) -> list[dict]:
+    """The failed cells of one run's plan: task, arm (its registered name), family, seed, the error's
+    first line and the full traceback (the store's `cells.error`)."""
+    out = []
+    for c in store.cells(run_id):
+        if c["status"] == "done":
+            continue
+        err = (c.get("error") or "").strip()
+        out.append({"task": c["task"], "arm": c["arm"], "family": c["family"], "seed": c["seed"],
+                    "organism_set": c["organism_set"], "cell_key": c["cell_key"],
+                    "error": err.splitlines()[0] if err else "(no error recorded)", "traceback": err})
+    return out
+
+
+TRACEBACK_HINT = "full tracebacks: samecurve report {where} --failures (stored in cells.error of results.sqlite)"
 
 
 def control_names(rows: list[dict]) -> set[str]:
@@ -157,15 +184,18 @@ def toi_summary(verdicts: list[dict]) -> dict[str, str]:
         return summary(verdicts)
     out = {}
     for toi, vs in by_toi(verdicts).items():
-        kinds = sorted({v["verdict"] for v in vs})
-        out[toi] = kinds[0] if len(kinds) == 1 else "mixed: " + ", ".join(kinds)
+        kinds = sorted({v["verdict"] for v in vs if v["verdict"] not in NOT_COMPARED})
+        out[toi] = "nothing compared" if not kinds else kinds[0] if len(kinds) == 1 else "mixed: " + ", ".join(kinds)
     return out
 
 
-def build(rows: list[dict], meta: dict[str, dict], verdicts: list[dict] | None = None) -> ReportData:
-    """The report's view of some score rows: verdicts (computed unless given), arm summaries, ToI summaries."""
+def build(rows: list[dict], meta: dict[str, dict], verdicts: list[dict] | None = None,
+          failures: list[dict] | None = None, where: str = "RUN_DIR") -> ReportData:
+    """The report's view of some score rows: verdicts (computed unless given), arm summaries, ToI summaries,
+    and the failed cells (`failed_cells`), which verdicts name when a side is missing because of them."""
+    failures = list(failures or [])
     if verdicts is None:
-        verdicts = V.compute(rows, meta)
+        verdicts = V.compute(rows, meta, failed=failures) if failures else V.compute(rows, meta)
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["task"], r["metric"])].append(r)
@@ -177,13 +207,13 @@ def build(rows: list[dict], meta: dict[str, dict], verdicts: list[dict] | None =
         gate_chance = v.get("chance") if v.get("control_gated", True) else None
         views.append(MetricView(v["task"], v["metric"], hib, info.get("description", ""), info.get("chance"), v,
                                 _summarise_arms(rs, hib, gate_chance), rs))
-    return ReportData(verdicts, views, toi_summary(verdicts), rows)
+    return ReportData(verdicts, views, toi_summary(verdicts), rows, failures, where)
 
 
 def collect(store: Store, run_id: str | None = None, verdicts: list[dict] | None = None) -> ReportData:
-    """Read the store once and derive verdicts, arm summaries and ToI summaries from it."""
+    """Read the store once and derive verdicts, arm summaries, ToI summaries and failed cells from it."""
     rows = store.score_rows() if run_id is None else store.score_rows(run_id=run_id)
-    return build(rows, store.tasks(), verdicts)
+    return build(rows, store.tasks(), verdicts, failed_cells(store, run_id), str(store.path.parent))
 
 
 # ---- formatting ------------------------------------------------------------------------------
@@ -355,8 +385,37 @@ def _stats(v: dict) -> str:
     return ", ".join(parts)
 
 
+def _failed_note(v: dict) -> str:
+    arms = v.get("failed_arms") or []
+    return f" Cells of {', '.join(arms)} failed and are not in this row (see Failed cells)." if arms else ""
+
+
+def _missing_side_sentence(v: dict) -> str:
+    """Rows that compare nothing because a side or the control is missing from the run."""
+    i, b, verdict = v.get("best_interp_arm"), v.get("best_baseline_arm"), v.get("verdict")
+    failed = ", ".join(v.get("failed_arms") or []) or "its arms"
+    if verdict == INTERP_FAILED:
+        return (f"Interp arm failed: no interp arm finished on this metric ({failed} failed; see Failed cells), "
+                f"so {b or 'the baseline'} is not compared with anything.")
+    if verdict == NO_INTERP:
+        return f"No interp arm was run on this metric, so {b or 'the baseline'} is not compared with anything."
+    if verdict == BASELINE_FAILED:
+        return (f"Baseline arm failed: no baseline finished on this metric ({failed} failed; see Failed cells), "
+                f"so {i or 'the interp arm'} is not compared with anything.")
+    if verdict == NO_BASELINE:
+        return f"No baseline was run on this metric, so {i or 'the interp arm'} is not compared with anything."
+    return (f"No control run: no control arm was scored on this metric, so no arm can be credited "
+            f"({arm_score(i, v.get('interp_score'))} vs {arm_score(b, v.get('baseline_score'))} is not compared); "
+            f"run the arms' declared controls too.")
+
+
 def sentence(v: dict) -> str:
     """The verdict row in one plain sentence, with no softening when interp loses or fails."""
+    text = _sentence(v)
+    return text if v.get("verdict") in NOT_COMPARED else text + _failed_note(v)
+
+
+def _sentence(v: dict) -> str:
     i, b, verdict = v.get("best_interp_arm"), v.get("best_baseline_arm"), v.get("verdict")
     d = fmt_diff({"diff": v.get("diff")})
     if verdict == INTERP_FAILS:
@@ -375,8 +434,8 @@ def sentence(v: dict) -> str:
         why = f"; the test cannot reach significance with fewer than {plural(need, unit)}" if need else ""
         return (f"Too few organisms: {fmt_units(v)}{why}, so no verdict is drawn"
                 + (f" ({i} vs {b}: {d})." if i and b and d != "—" else "."))
-    if verdict == NO_BASELINE:
-        return f"No baseline was scored on this metric, so {i} is not compared with anything."
+    if verdict in NOT_COMPARED:
+        return _missing_side_sentence(v)
     if i is None:
         return "No interp arm was scored on this metric."
     if b is None:
@@ -400,10 +459,15 @@ def method_lines(verdicts: list[dict]) -> list[tuple[str, str]]:
 
 
 def toi_lines(data: ReportData) -> list[tuple[str, str, str]]:
-    """(ToI, summary, per-metric breakdown) for each theory of impact."""
+    """(ToI, summary, breakdown) for each theory of impact; the breakdown counts each task's rows by
+    verdict once per task (the rows themselves are listed above), rows that compare nothing included."""
     out = []
     for toi, vs in by_toi(data.verdicts).items():
-        parts = "; ".join(f"{v['task']}/{v['metric']}: {v['verdict']}" for v in vs)
+        per_task: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for v in vs:
+            per_task[v["task"]][v["verdict"]] += 1
+        parts = "; ".join(f"{t}: " + ", ".join(f"{k} ({n})" for k, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+                          for t, c in per_task.items())
         out.append((toi, data.toi.get(toi, ""), parts))
     return out
 
@@ -581,8 +645,14 @@ def compact_scorecard(data: ReportData, width: int = 80) -> Group:
                                                           "side. " + LEGEND, width, "", "dim")]
     for label, said in method_lines(data.verdicts):
         parts += _wrap(f"{label + ': ' if label else ''}{said}", width, "", "dim")
-    parts.append(Text(""))
+    last_task = None
     for v in data.verdicts:
+        if v["task"] != last_task:  # the task and its theories of impact, once
+            last_task = v["task"]
+            parts.append(Text(""))
+            tois = ", ".join(v.get("tois") or []) or "—"
+            parts += pack([(v["task"], "bold underline"), *((w, "dim") for w in f"(ToIs: {tois})".split())], width,
+                          sep=" ", cont=INDENT)
         parts += compact_row(v, width, verdict_w)
     for m in data.metrics:
         if m.arms:
@@ -597,6 +667,28 @@ def compact_scorecard(data: ReportData, width: int = 80) -> Group:
     return Group(*parts)
 
 
+def failure_lines(data: ReportData, width: int) -> list[Text]:
+    """The failed cells: where (task, arm by registered name, seed), the error's first line, and
+    where the full traceback is. Each error on lines of its own, wrapped at spaces."""
+    if not data.failures:
+        return []
+    n = len(data.failures)
+    out = [Text(f"Failed cells ({n}): not in any verdict above", style="bold red")]
+    for f in data.failures:
+        out += pack([(f"{f['task']}", "bold"), (f"{f['arm']}", "bold red"), (f"seed {f['seed']}", "")], width,
+                    indent="  ", cont=INDENT)
+        out += _wrap(f["error"], width, INDENT, "red")
+    out += _wrap(TRACEBACK_HINT.format(where=data.where), width, "  ", "dim")
+    return out
+
+
+def failure_banner(data: ReportData, width: int) -> list[Text]:
+    if not data.failures:
+        return []
+    arms = ", ".join(dict.fromkeys(f["arm"] for f in data.failures))
+    return _wrap(f"{len(data.failures)} cell(s) failed ({arms}): see Failed cells at the end.", width, "", "bold red")
+
+
 def wants_compact(console: Console, data: ReportData | None = None) -> bool:
     """Compact for narrow consoles, for output that is not a terminal (CI logs, pipes), and whenever
     the wide table could not fit without folding words."""
@@ -609,10 +701,16 @@ def wants_compact(console: Console, data: ReportData | None = None) -> bool:
 
 
 def render(data: ReportData, compact: bool, width: int = 80) -> Group:
-    """The whole scorecard as one rich renderable."""
+    """The whole scorecard as one rich renderable, failed cells last (and announced first)."""
     if not data.verdicts:
-        return Group(Text("No finished cells in this store yet: nothing to grade.", style="yellow"))
-    return compact_scorecard(data, width) if compact else wide_scorecard(data)
+        parts: list[Any] = [Text("No finished cells in this store yet: nothing to grade.", style="yellow")]
+        if data.failures:
+            parts += [Text(""), *failure_lines(data, width)]
+        return Group(*parts)
+    body = compact_scorecard(data, width) if compact else wide_scorecard(data)
+    if not data.failures:
+        return body
+    return Group(*failure_banner(data, width), body, Text(""), *failure_lines(data, width))
 
 
 def scorecard(store: Store, compact: bool = False, width: int = 80, run_id: str | None = None) -> Group:
