@@ -4,7 +4,6 @@ of the same count (the task's control) on the smoke organisms."""
 import copy
 
 import numpy as np
-import pytest
 import torch
 
 from samecurve.arms.ablation_controls import RandomNeuronAblation
@@ -86,24 +85,3 @@ def test_sae_edit_with_no_feature_is_the_organism(smoke_population):
     torch.testing.assert_close(none(tokens), net(tokens))
     some = SAEEdit(copy.deepcopy(net), "blocks.1.hook_resid_pre", sae, torch.arange(32), torch.zeros(32), 1.0)
     assert not torch.allclose(some(tokens), net(tokens), atol=1e-3)
-
-
-@pytest.mark.parametrize("name", ["shapley-ablation", "sae-feature-ablation", "finetune-relabelled"])
-def test_same_seed_same_edits_within_budget(name, smoke_population, smoke_budget):
-    from samecurve import registry
-
-    org = _trojan(smoke_population, "conjunction")
-    task = BehaviorRemoval()
-    tokens = org.language.sample_prompts(np.random.default_rng(3), 16)
-    outs = []
-    for _ in range(2):
-        arm = registry.get_arm(name)()
-        model = MeteredModel(org.model, Meter(smoke_budget), arm.access)
-        sweep = arm.edit_sweep(model, task.context(org, 0, smoke_budget))
-        spend = model.meter.close()
-        assert spend.forward_passes <= smoke_budget.forward_passes and spend.backward_passes <= smoke_budget.backward_passes
-        assert [s for s, _ in sweep] == sorted(s for s, _ in sweep)  # weakest edit first
-        outs.append([m(tokens) for _, m in sweep])
-    for a, b in zip(*outs):
-        torch.testing.assert_close(a, b)
-    assert all(len(p._forward_hooks) == 0 for p in hook_points(org.model).values())

@@ -1,6 +1,7 @@
 """Baseline arms on a real tiny trojan and its clean twin: trigger search must recover the planted
-token and tell the twins apart, the behavioural detectors must flag triggered inputs, the same
-seed must give the same answer, and no arm may overdraw (or trip over) its budget."""
+token and tell the twins apart, the behavioural detectors must flag triggered inputs, and no arm
+may overdraw (or trip over) its budget, however small (same seed -> same answer, output shapes:
+tests/arms/test_conformance.py)."""
 
 from __future__ import annotations
 
@@ -120,19 +121,6 @@ def test_behavioural_detectors_flag_triggered_inputs(twins, cls):
     assert auroc(y, scores) > 0.9
     assert within(model, BUDGET)
     assert arm.score_model(metered(trojan, arm), context(trojan)) > arm.score_model(metered(clean, arm), context(clean))
-
-
-@pytest.mark.parametrize("cls", SEARCHERS + DETECTORS, ids=lambda c: c.name)
-def test_same_seed_same_result(twins, cls):
-    trojan, _ = twins
-    small = Budget(forward_passes=1500, backward_passes=64)
-    if cls in SEARCHERS:
-        runs = [cls().fit(metered(trojan, cls, small), context(trojan, seed=3)) for _ in range(2)]
-        assert runs[0].proposals_ == runs[1].proposals_ and runs[0].flip_rate_ == runs[1].flip_rate_
-    else:
-        x, _ = pool(trojan, n=100, n_trig=5)
-        a, b = (cls().score_inputs(metered(trojan, cls, small), context(trojan, seed=3), x) for _ in range(2))
-        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("cls", SEARCHERS + DETECTORS, ids=lambda c: c.name)

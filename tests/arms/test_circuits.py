@@ -1,5 +1,5 @@
 """Circuit discovery beats its random-subgraph control on the name-mover organism; every arm
-returns what its protocol promises, within budget, deterministically."""
+fills the subgraph size it is asked for; distill fits its cap and learns."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,6 @@ import torch
 
 from samecurve import registry
 from samecurve.budget import Budget, Meter, MeteredModel
-from samecurve.models.hooks import hook_points
 from samecurve.organisms import namemover as nm
 from samecurve.organisms.base import load_or_build
 from samecurve.tasks import explanation_faithfulness as ef
@@ -52,16 +51,12 @@ def test_discovered_circuit_recovers_more_than_a_random_subgraph(name, organism,
 
 
 @pytest.mark.parametrize("name", EXPLAINERS)
-def test_explainers_conform(name, organism):
+def test_explainers_return_exactly_the_size_asked(name, organism):
+    """Beyond the protocol's "at most k" (tests/arms/test_conformance.py checks that, determinism,
+    budget and hooks): these arms fill the size they are given."""
     sizes = [28, 11, 6]
-    first, spend = _explain(name, organism, sizes)
-    second, _ = _explain(name, organism, sizes)
-    edges = set(ef.Graph.of(organism.model.cfg).edges)
-    for k, sub in zip(sizes, first):
-        assert len(sub) == len(set(sub)) == k and set(sub) <= edges
-    assert first == second
-    assert spend.forward_passes <= BUDGET.forward_passes and spend.backward_passes <= BUDGET.backward_passes
-    assert all(len(p._forward_hooks) == 0 for p in hook_points(organism.model).values())
+    found, _ = _explain(name, organism, sizes)
+    assert [len(set(sub)) for sub in found] == [len(sub) for sub in found] == sizes
 
 
 def test_acdc_prunes_nested_subgraphs(organism):

