@@ -65,8 +65,9 @@ def test_ray_gives_inline_scores_and_resumes_without_duplicates(tmp_path, smoke_
                      executor="inline", report=False)
     ray = api.run("smoke", tmp_path / "ray", tasks=["backdoor-audit"], arms=ARMS, extra_arms=[PLUGIN],
                   executor="ray", jobs=local_ray, report=False)
-    n = len(ARMS) + 1
-    assert ray.summary.cells_done == inline.summary.cells_done == n
+    n = inline.summary.cells_done  # the chosen arms, the plug-in, and the declared controls the run adds
+    assert n >= len(ARMS) + 1
+    assert ray.summary.cells_done == n
     assert ray.summary.cells_failed == 0, ray.summary.failures
     a, b = _scores(tmp_path / "inline"), _scores(tmp_path / "ray")
     assert a and a == b  # exact: same spec + seed -> same numbers, whichever process ran the cell
