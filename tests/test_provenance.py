@@ -70,8 +70,10 @@ def test_two_runs_in_one_store_are_reported_apart(tmp_path, smoke_population):
     b = api.run("smoke", tmp_path, tasks=["backdoor-audit"], arms=CHEAP, executor="inline", report=False)
     arms_a = {r["arm"] for r in api.load_results(tmp_path, a.summary.run_id)}
     arms_b = {r["arm"] for r in api.load_results(tmp_path, b.summary.run_id)}
-    assert arms_a == {"random-scores"} and arms_b == set(CHEAP)
-    assert {r["arm"] for r in api.load_results(tmp_path)} == set(CHEAP)  # the newest run by default
+    # a restricted run also runs the controls its arms declare
+    planned_b = set(CHEAP) | {c for a in CHEAP for c in registry.get_arm(a).controls}
+    assert arms_a == {"random-scores"} and arms_b == planned_b
+    assert {r["arm"] for r in api.load_results(tmp_path)} == planned_b  # the newest run by default
     with Store(tmp_path / api.RESULTS) as store:
         assert len(store.runs()) == 2 and store.run()["fingerprint"]["samecurve_source"]
         assert {c["arm"] for c in store.cells(a.summary.run_id)} == {"random-scores"}
