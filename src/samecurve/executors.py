@@ -69,7 +69,9 @@ def _import_ray() -> Any:
 def _ray_worker(payload: bytes, driver_path: list[str], env: dict[str, str]) -> Any:
     """Ray task: the process pool's worker set-up (single thread, the parent's sys.path and
     SAMECURVE_* environment, as spawn gives), then fn(item). Unpickled only after sys.path is set,
-    so an item or fn from a plug-in module (an arm's or organism's) imports as it does in the driver."""
+    so an item or fn from a plug-in module (an arm's or organism's) imports as it does in the driver.
+    `payload` is bytes this run's driver pickled in memory a moment ago (Ray pickles every argument
+    anyway); no file is ever unpickled here."""
     sys.path[:0] = [p for p in driver_path if p not in sys.path]
     os.environ.update(env)
     _init_worker()
