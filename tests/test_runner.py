@@ -51,3 +51,65 @@ def test_kill_minus_nine_then_same_command_resumes(tmp_path, smoke_population):
     assert f"{done_before} already done" in res.stdout
     assert _count(db, "SELECT COUNT(*) FROM cells WHERE status='done'") == len(arms)
     assert _count(db, "SELECT COUNT(*) FROM (SELECT cell_key FROM cells GROUP BY arm, seed HAVING COUNT(*) > 1)") == 0
+
+
+# ---- --arm restricts, --add-arm adds, declared controls join (issue 11) ---------------------------
+
+import pytest  # noqa: E402
+
+from samecurve import registry, runner  # noqa: E402
+from samecurve.errors import ConfigError  # noqa: E402
+
+PLUGIN = "tests.plugin_arm:ConstantProbe"  # interp, score_inputs, control="random-scores"
+
+
+def _arms(cells):
+    return sorted({(c.task, c.arm) for c in cells})
+
+
+def test_a_plugin_arm_restricts_like_a_builtin_one_and_joins_only_tasks_that_score_it():
+    _, cells = runner.plan("smoke", arms=[PLUGIN])
+    assert _arms(cells) == [("backdoor-audit", PLUGIN)]  # one cell, not one per built-in arm
+    _, builtin = runner.plan("smoke", arms=["gcg"])
+    assert _arms(builtin) == [("backdoor-audit", "gcg")]
+
+
+def test_declared_controls_join_when_asked_and_the_run_says_so():
+    notes: list[str] = []
+    _, cells = runner.plan("smoke", arms=[PLUGIN, "defection-probe"], notes=notes, add_controls=True)
+    assert _arms(cells) == [("backdoor-audit", a) for a in sorted(
+        [PLUGIN, "defection-probe", "random-scores", "random-direction-probe", "defection-probe-random-init"])]
+    said = " ".join(notes)
+    assert "added control random-scores to backdoor-audit: declared by constant-probe" in said
+    assert "added control defection-probe-random-init" in said
+
+
+def test_add_arm_joins_the_suites_own_arms():
+    _, cells = runner.plan("smoke", tasks=["backdoor-audit"], extra_arms=[PLUGIN])
+    entry = next(e for e in registry.get_suite("smoke").entries if e.task == "backdoor-audit")
+    assert {a for _, a in _arms(cells)} == set(entry.arms) | {PLUGIN}
+
+
+def test_an_arm_no_task_scores_is_warned_about():
+    notes: list[str] = []
+    _, cells = runner.plan("smoke", tasks=["harm-filter"], arms=["layer-probe", PLUGIN], notes=notes)
+    assert _arms(cells) == [("harm-filter", "layer-probe")]
+    (warning,) = [n for n in notes if n.startswith("warning")]
+    assert "constant-probe runs nowhere" in warning and "TextFilter" in warning
+    with pytest.raises(ConfigError, match="nothing to run.*constant-probe runs nowhere"):
+        runner.plan("smoke", tasks=["harm-filter"], arms=[PLUGIN])
+
+
+def test_plugin_with_unknown_control_is_refused_before_any_work(tmp_path, monkeypatch):
+    (tmp_path / "typo_arm_mod.py").write_text(
+        "from samecurve.registry import arm\n"
+        "@arm('typo-probe2', family='interp', access='white-box', control='random-direction-prob')\n"
+        "class TypoProbe:\n"
+        "    def score_inputs(self, model, ctx, inputs):\n"
+        "        return inputs.sum(1).numpy()\n")
+    monkeypatch.chdir(tmp_path)  # imported from the working directory, no PYTHONPATH
+    try:
+        with pytest.raises(ConfigError, match="did you mean 'random-direction-probe'"):
+            runner.plan("smoke", arms=["typo_arm_mod:TypoProbe"])
+    finally:
+        registry._ARMS.pop("typo-probe2", None)

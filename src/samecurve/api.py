@@ -26,17 +26,19 @@ class RunResult:
 def run(suite: str = "quick", out: str | Path = "runs/quick", *, tasks: list[str] | None = None,
         arms: list[str] | None = None, seeds: list[int] | None = None, extra_arms: list[str] | None = None,
         executor: str = "inline", jobs: int = 1, progress: Callable[[str, int, int], None] | None = None,
-        report: bool = True) -> RunResult:
+        report: bool = True, add_controls: bool = True) -> RunResult:
     """Run (or resume) a suite into `out`, then write verdicts.json and report.html there.
 
     `arms` restricts the run to those arms (registered names or `module:Class`, built-in or plug-in
     alike); `extra_arms` join the suite's own arms. Either way an arm runs on the tasks that score a
-    protocol it implements, with its declared controls (`summary.notes` says what was added)."""
+    protocol it implements. `add_controls=True` (the default; what `samecurve run` does) adds each arm's declared
+    controls where they are missing; without it the arms run exactly as listed, and a row with no
+    control says `no control run`. `summary.notes` says what was added and which arm runs nowhere."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with Store(out / RESULTS) as store:
         summary = _run(store, suite, tasks=tasks, arms=arms, seeds=seeds, extra_arms=extra_arms,
-                       executor=executor, jobs=jobs, progress=progress)
+                       executor=executor, jobs=jobs, progress=progress, add_controls=add_controls)
     vs = write_outputs(out, summary.run_id) if report else []
     return RunResult(out, summary, vs)
 
@@ -87,7 +89,7 @@ def write_outputs(out: str | Path, run_id: str | None = None) -> list[dict]:
         doc = {"run": {k: run[k] for k in ("run_id", "suite", "created", "config")} if run else None,
                "fingerprint": run["fingerprint"] if run else {}, "verdicts": vs,
                "failed_cells": [{k: f[k] for k in ("task", "arm", "family", "seed", "organism_set", "error",
-                                                   "cell_key", "traceback")} for f in failed]}
+                                                   "cell_key", "traceback", "metrics")} for f in failed]}
         (path.parent / VERDICTS).write_text(json.dumps(doc, indent=1, default=str))
         write_html(store, path.parent / REPORT, run_id=run_id, verdicts=vs)
     return vs

@@ -34,39 +34,50 @@ def _seeds(text: Optional[str]) -> Optional[list[int]]:
 
 
 NAME_COLUMNS = ("name", "family", "access", "label", "hash", "seeds")
+LIST_COLUMNS = ("controls", "metrics")  # lists of names: one name per line, never broken
 
 
-def _table(title: str, rows: list[dict], width: int) -> Table:
-    """A table that fits `width`: names are never wrapped (they must stay copyable and greppable);
-    prose columns wrap at spaces."""
-    table = Table(title=title, title_justify="left", width=None, expand=False, box=box.SIMPLE_HEAD, pad_edge=False)
+def _table(title: str, rows: list[dict]) -> Table:
+    """A table at most as wide as the console: names are never wrapped (they must stay copyable and
+    greppable), lists of names put one per line, prose columns wrap at spaces."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in rows[0]:
-        longest = max(len(str(r[col])) for r in rows)
-        if col in NAME_COLUMNS:
-            table.add_column(col, no_wrap=True, min_width=max(longest, len(col)))
+        texts = [str(r[col]) for r in rows]
+        if col in NAME_COLUMNS or col in LIST_COLUMNS:
+            longest = max(len(w) for t in texts + [col] for w in t.split(", "))
+            table.add_column(col, no_wrap=True, min_width=longest)
         else:
-            table.add_column(col, overflow="fold", ratio=1 if col in ("description", "tois", "metrics") else None,
-                             min_width=min(longest, 12))
+            table.add_column(col, min_width=max(len(w) for t in texts + [col] for w in t.split()))
     for r in rows:
-        table.add_row(*(str(v) for v in r.values()))
+        table.add_row(*(str(v).replace(", ", "\n") if k in LIST_COLUMNS else str(v) for k, v in r.items()))
     return table
 
 
 def _print_rows(title: str, rows: list[dict]) -> None:
-    """A table at the terminal's width (COLUMNS); below ~100 columns one block per item instead,
-    name first, so no word is ever broken."""
+    """A table at the terminal's width (COLUMNS) when it fits without breaking a word; else one block
+    per item, names on the first line, the rest indented and wrapped at spaces."""
+    import textwrap
+
     width = console.width
-    if width >= 100 or not rows:
-        console.print(_table(title, rows, width) if rows else f"{title}: none")
+    if not rows:
+        console.print(f"{title}: none")
+        return
+    table = _table(title, rows)
+    need = sum(c.min_width or 1 for c in table.columns) + 3 * len(table.columns)  # cells, padding, gaps
+    if need <= width:  # fits without breaking a word
+        console.print(table)
         return
     console.print(Text(title, style="bold"))
     keys = list(rows[0])
     for r in rows:
-        head = "  ".join(str(r[k]) for k in keys if k in NAME_COLUMNS)
-        console.print(Text(head, style="bold"), soft_wrap=False)
+        console.print(Text("  ".join(str(r[k]) for k in keys if k in NAME_COLUMNS), style="bold"), soft_wrap=True)
         for k in keys:
-            if k not in NAME_COLUMNS and str(r[k]) not in ("", "—"):
-                console.print(Text(f"    {k}: {r[k]}"), overflow="fold")
+            if k in NAME_COLUMNS or str(r[k]) in ("", "—"):
+                continue
+            lines = textwrap.wrap(f"{k}: {r[k]}", width=max(20, width - 4), break_long_words=False,
+                                  break_on_hyphens=False, subsequent_indent="  ")
+            for line in lines:
+                console.print(Text("    " + line), soft_wrap=True)
 
 
 @app.command("list")
@@ -117,7 +128,8 @@ def run(
             progress.update(bars[kind], completed=done, total=total)
 
         result = api.run(suite, out, tasks=task or None, arms=arm or None, seeds=_seeds(seeds),
-                         extra_arms=add_arm or None, executor=executor, jobs=jobs, progress=note)
+                         extra_arms=add_arm or None, executor=executor, jobs=jobs, progress=note,
+                         add_controls=True)
     s = result.summary
     with Store(out / api.RESULTS) as store:
         print_scorecard(store, console, run_id=s.run_id, verdicts=result.verdicts)

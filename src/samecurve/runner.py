@@ -56,14 +56,14 @@ def _arm_key(ref: str) -> tuple[str, type]:
 
 def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None = None,
          seeds: list[int] | None = None, extra_arms: list[str] | None = None,
-         notes: list[str] | None = None) -> tuple[Any, list[Cell]]:
+         notes: list[str] | None = None, add_controls: bool = False) -> tuple[Any, list[Cell]]:
     """The cells of a suite, filtered by task / arm / seed.
 
     `arms` restricts the run to those arms, built-in or plug-in alike: an arm the suite lists for a
     task runs there; an arm it lists nowhere runs on every task of the suite that scores a protocol
-    it implements. `extra_arms` join the suite's own arms (or `arms`) the same way. Each arm's
-    declared controls join it wherever it runs. What was added, and any arm that no task of the
-    run scores, is said in `notes`."""
+    it implements. `extra_arms` join the suite's own arms (or `arms`) the same way. With
+    `add_controls` (the CLI's behaviour), each arm's declared controls join it wherever it runs.
+    What was added, and any arm that no task of the run scores, is said in `notes`."""
     s = registry.get_suite(suite_name)
     notes = notes if notes is not None else []
     for t in tasks or []:
@@ -80,7 +80,7 @@ def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None
             if key in entry.arms or (key not in listed and registry.served_metrics(task_cls, cls, entry.task_params)):
                 names.append(key)
                 placed[ref].append(entry.task)
-        for key in list(names):  # declared controls join the arm that names them
+        for key in list(names) if add_controls else []:  # declared controls join the arm that names them
             for ctrl in registry.get_arm(key).controls:
                 if ctrl not in names and registry.served_metrics(task_cls, registry.get_arm(ctrl), entry.task_params):
                     names.append(ctrl)
@@ -202,11 +202,12 @@ class RunSummary:
 
 def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: list[str] | None = None,
         seeds: list[int] | None = None, extra_arms: list[str] | None = None, executor: str = "inline",
-        jobs: int = 1, progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
+        jobs: int = 1, progress: Callable[[str, int, int], None] | None = None,
+        add_controls: bool = False) -> RunSummary:
     t0 = time.perf_counter()
     single_threaded()
     notes: list[str] = []
-    s, cells = plan(suite_name, tasks, arms, seeds, extra_arms, notes)
+    s, cells = plan(suite_name, tasks, arms, seeds, extra_arms, notes, add_controls)
     run_id = uuid.uuid4().hex[:12]
     cfg = {"suite": suite_name, "tasks": tasks, "arms": arms, "seeds": seeds, "extra_arms": extra_arms,
            "budget": s.budget.to_dict()}

@@ -347,8 +347,8 @@ def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True,
     """One verdict row per (task, metric) present in the rows, with q-values over all of them.
 
     `with_ci=False` skips the bootstrap CIs (verdicts do not depend on them): for simulations.
-    `failed`: the run's failed cells (task, arm, family), so that a row whose side is missing because
-    its arm failed says so."""
+    `failed`: the run's failed cells (task, arm, family, and `metrics` it would have been scored on,
+    None if unknown), so that a row whose side is missing because its arm failed says so."""
     failed_by_task: dict[str, list[dict]] = defaultdict(list)
     for f in failed or []:
         failed_by_task[f["task"]].append(f)
@@ -364,7 +364,8 @@ def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True,
         unit = "seed (one pretrained model)" if pretrained else "organism"
         out.append(verdict_for(task, metric, rs, meta.get("tois", []), info.get("higher_is_better", True),
                                info.get("control_gated", True), info.get("chance"), scope, unit, with_ci,
-                               failed_by_task.get(task)))
+                               [f for f in failed_by_task.get(task, []) if f.get("metrics") is None
+                                or metric in f["metrics"]]))
     _decide(out)
     return out
 

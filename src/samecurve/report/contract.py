@@ -113,9 +113,9 @@ def _charges(fn: Any) -> tuple[str, str]:
     return (need[0] if need else "black-box"), (", ".join(charged) if charged else "—")
 
 
-def model_section() -> list[str]:
-    out = ["| method | needs access | charges | what for |", "|---|---|---|---|"]
-    for name, fn in inspect.getmembers(MeteredModel, inspect.isfunction):
+def model_section(cls: type = MeteredModel) -> list[str]:
+    out = [f"`{cls.__name__}`: {_doc(cls)}", "", "| method | needs access | charges | what for |", "|---|---|---|---|"]
+    for name, fn in inspect.getmembers(cls, inspect.isfunction):
         if name.startswith("_"):
             continue
         need, charged = _charges(fn)
@@ -138,6 +138,8 @@ def contract_markdown() -> str:
     lines = [BEGIN, "", "## Per task: metrics, protocols, context", ""]
     for name, t in sorted(registry.tasks().items()):
         lines += task_section(name, t)
-    lines += ["## The model an arm is handed (`MeteredModel`)", "", *model_section(),
+    from ..models.pretrained import MeteredEncoder
+
+    lines += ["## The model an arm is handed", "", *model_section(MeteredModel), *model_section(MeteredEncoder),
               "## Budget caps per job, per suite", "", *budget_section(), END, ""]
     return "\n".join(lines)

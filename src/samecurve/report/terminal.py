@@ -94,8 +94,21 @@ def failed_cells(store: Store, run_id: str | None = None) -> list[dict]:
         err = (c.get("error") or "").strip()
         out.append({"task": c["task"], "arm": c["arm"], "family": c["family"], "seed": c["seed"],
                     "organism_set": c["organism_set"], "cell_key": c["cell_key"],
-                    "error": err.splitlines()[0] if err else "(no error recorded)", "traceback": err})
+                    "error": err.splitlines()[0] if err else "(no error recorded)", "traceback": err,
+                    "metrics": _would_score(c["task"], c["arm"])})
     return out
+
+
+def _would_score(task: str, arm: str) -> list[str] | None:
+    """The metrics a failed arm would have been scored on, when its class is at hand (a plug-in
+    arm that is not imported in this process: None, i.e. any metric of its task)."""
+    from .. import registry
+
+    try:
+        arm_cls, task_cls = registry.arms().get(arm), registry.tasks().get(task)
+        return None if arm_cls is None or task_cls is None else registry.served_metrics(task_cls, arm_cls)
+    except Exception:
+        return None
 
 
 TRACEBACK_HINT = "full tracebacks: samecurve report {where} --failures (stored in cells.error of results.sqlite)"
@@ -575,12 +588,20 @@ def wide_scorecard(data: ReportData) -> Group:
 
 def pack(segments: Iterable[tuple[str, str]], width: int, indent: str = "", cont: str = INDENT,
          sep: str = "  ") -> list[Text]:
-    """Lay unbreakable segments out in lines of at most `width` (a segment longer than a line gets
-    one to itself, where rich will wrap it at its spaces); continuation lines start with `cont`."""
+    """Lay unbreakable segments out in lines of at most `width`; a segment longer than any line is
+    laid out word by word (a single word longer than a line gets a line to itself); continuation
+    lines start with `cont`."""
     lines: list[Text] = []
     line, used = Text(indent), len(indent)
     fresh = True
+    flat: list[tuple[str, str, str]] = []  # (text, style, separator before it)
     for text, style in segments:
+        if len(text) > width - len(cont) and " " in text:  # too long for any line: lay its words out
+            words = text.split()
+            flat += [(words[0], style, sep)] + [(w, style, " ") for w in words[1:]]
+        else:
+            flat.append((text, style, sep))
+    for text, style, sep in flat:
         if not text:
             continue
         need = len(text) + (0 if fresh else len(sep))
@@ -629,7 +650,8 @@ def compact_arms(view: MetricView, width: int) -> list[Text]:
                 (f"{fmt_score(a['mean'])} ± {fmt_score(a['seed_sd'])}", ""),
                 (f"{fmt_int(a['forward_passes'])} fwd", "dim")]
         if status not in ("—", "is a control"):
-            segs.append((control_cell(a), style))
+            nums, _, rest = control_cell(a).partition(" vs ")  # the difference and its CI stay on one line
+            segs += [(nums, style), (f"vs {rest}", style)] if rest else [(nums, style)]
         out += pack(segs, width, indent="  ", cont="  " + INDENT)
     return out
 
