@@ -88,8 +88,9 @@ def test_task_scores_against_the_behavioural_jump(runs):
     lead = by[("lead-time-induction", jump_run.label)]
     assert lead.detail["jump_step"] == jump_run.metrics["jump_step"]            # ground truth from the organism
     assert lead.value <= task.horizon * (jump_run.metrics["steps"][1] - jump_run.metrics["steps"][0])
-    au = by[("auroc-next-k-induction", "induction/s0")]
+    au = by[("auroc-next-k-induction", jump_run.label)]  # one AUROC per jump run, the run is the unit
     assert au.value >= 0.8, au.value          # the induction-head score does see the phase change coming
+    assert {i for m, i in by if m == "auroc-next-k-induction"} <= {i for m, i in by if m == "lead-time-induction"}
     for s in scores:
         assert 0 < s.spend["forward_passes"] <= BUDGET.forward_passes
 

@@ -31,8 +31,9 @@ Metrics, per kind of run (induction, grokking), each its own verdict row:
                        threshold. Positive = warned early (at most `horizon` checkpoints' worth of
                        steps); negative = warned after the jump; an arm that never alarms gets
                        jump step - (last step + one checkpoint interval).
-  auroc-next-k-<kind>  AUROC of "the jump comes within the next K checkpoints", pooled over the
-                       checkpoints before the jump of jump runs and all checkpoints of no-jump runs.
+  auroc-next-k-<kind>  per run with a jump: AUROC of "the jump comes within the next K
+                       checkpoints" over its checkpoints before the jump (positives: the last K)
+                       and every checkpoint of the seed's no-jump runs (negatives).
 """
 
 from __future__ import annotations
@@ -168,18 +169,23 @@ class ForecastEmergence(Task):
                 "threshold": threshold, "rule": org.metrics["rule"]},
                 items={"scores": s, "steps": np.asarray(org.metrics["steps"]), "jump_index": np.array([j]),
                        "threshold": np.array([threshold])}))
-        labels, values, run_of, ckpt_of = [], [], [], []
-        for i, (org, (s, _), j) in enumerate(zip(runs, results, jumps)):
-            idx, lab = next_k_labels(len(s), j, self.k)
-            labels.append(lab)
-            values.append(s[idx])
-            run_of.append(np.full(len(idx), i))
-            ckpt_of.append(idx)
-        y, v = np.concatenate(labels), np.concatenate(values)
+        # One AUROC per jump run (the run is the unit, as for lead time): its own checkpoints within
+        # k of the jump are the positives; its earlier checkpoints and every checkpoint of the seed's
+        # no-jump runs (the same negatives the alarm threshold sees) are the negatives.
+        neg_runs = [(i, s) for i, ((s, _), j) in enumerate(zip(results, jumps)) if j is None]
         mean_spend = {key: float(np.mean([sp[key] for _, sp in results])) for key in results[0][1]}
-        if 0 < y.sum() < len(y):
-            out.append(Score(f"auroc-next-k-{kind}", f"{kind}/s{seed}", auroc(y, v), mean_spend, {
+        for i, (org, (s, _), j) in enumerate(zip(runs, results, jumps)):
+            if j is None:
+                continue
+            idx, lab = next_k_labels(len(s), j, self.k)
+            parts = [(i, idx, lab, s[idx])] + [(n, np.arange(len(sn)), np.zeros(len(sn), int), sn) for n, sn in neg_runs]
+            y = np.concatenate([p[2] for p in parts])
+            v = np.concatenate([p[3] for p in parts])
+            if not 0 < y.sum() < len(y):
+                continue  # a jump at the first checkpoint leaves nothing to forecast
+            out.append(Score(f"auroc-next-k-{kind}", org.label, auroc(y, v), mean_spend, {
                 "k": self.k, "threshold": threshold, "n_checkpoints": len(y), "n_positive": int(y.sum()),
-                "curves": curves}, items={"labels": y, "scores": v, "run": np.concatenate(run_of),
-                                          "checkpoint": np.concatenate(ckpt_of)}, kind="auroc"))
+                "curves": curves}, items={"labels": y, "scores": v,
+                                          "run": np.concatenate([np.full(len(p[1]), p[0]) for p in parts]),
+                                          "checkpoint": np.concatenate([p[1] for p in parts])}, kind="auroc"))
         return out
