@@ -75,3 +75,26 @@ def test_check_refuses_an_organism_that_did_not_learn():
     for key in good:
         with pytest.raises(OrganismFailedError, match=key):
             T.check(spec, {**good, key: 0.3})
+
+
+def test_generate_copies_equal_separate_calls_bit_for_bit():
+    """`copies` batches settings into one forward per step; each copy must be what its own call gives."""
+    import torch
+
+    torch.manual_seed(0)
+    model = T.make_model(T.TopicSpec(0)).eval()
+    prompts = torch.from_numpy(T.prompts(np.random.default_rng(0), np.arange(12) % 4))
+    shifts = [torch.randn(64) * s for s in (0.0, 1.0, 3.0)]
+
+    def steered(v):
+        return lambda toks: model(token_embeds=model.embed(toks) + v)
+
+    def batched(toks):
+        v = torch.cat([s.expand(12, 64) for s in shifts])[:, None, :]
+        return model(token_embeds=model.embed(toks) + v)
+
+    with torch.no_grad():
+        alone = [T.generate(steered(v), prompts, 10, seed=5) for v in shifts]
+        together = T.generate(batched, prompts, 10, seed=5, copies=3).split(12)
+    for a, b in zip(alone, together):
+        assert torch.equal(a, b)

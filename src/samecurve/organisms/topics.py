@@ -225,19 +225,31 @@ def sentence_topics(tokens: np.ndarray | list[int]) -> list[int]:
 # ---- generation (shared with the task: any logits function, e.g. a metered one) ---------------
 
 def generate(logits_fn: Callable[[torch.Tensor], torch.Tensor], prompt: torch.Tensor, n_new: int, seed: int,
-             temperature: float = 1.0) -> torch.Tensor:
-    """Sample `n_new` tokens after each prompt row; returns only the new tokens [n, n_new].
+             temperature: float = 1.0, copies: int = 1,
+             force: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Sample `n_new` tokens after each prompt row; returns only the new tokens [copies * n, n_new].
 
     Hand-written: organisms are plain modules, not Hugging Face models, so there is no library
     `generate()` to call. No KV cache: every step reruns the whole prefix (so a hook that adds a vector acts at every
     position, as in ActAdd). The sampling noise depends on `seed` only, so two arms given the same
-    seed draw with common random numbers."""
-    g = torch.Generator().manual_seed(int(seed))
-    seq = prompt.clone()
+    seed draw with common random numbers.
+
+    `copies` > 1 runs that many copies of the prompts as one batch (copy i is rows i*n..(i+1)*n
+    of what `logits_fn` sees and returns, e.g. one steering setting per copy): one forward per
+    step instead of one per copy and step, the same number of rows. Each copy draws with its own
+    generator seeded with `seed`, so copy i is what a separate call would return for it (the
+    organisms' forward is row-wise, batch-invariant on CPU; tests/organisms/test_topics.py checks
+    bit equality). `force(seq, next)` may overwrite the sampled tokens (e.g. write a marker)."""
+    n = prompt.shape[0]
+    gens = [torch.Generator().manual_seed(int(seed)) for _ in range(copies)]
+    seq = prompt.repeat(copies, 1) if copies > 1 else prompt.clone()
     for _ in range(n_new):
         logits = logits_fn(seq)[:, -1].float()
         probs = torch.softmax(logits / max(temperature, 1e-6), -1)
-        seq = torch.cat([seq, torch.multinomial(probs, 1, generator=g)], 1)
+        nxt = torch.cat([torch.multinomial(probs[i * n:(i + 1) * n], 1, generator=g) for i, g in enumerate(gens)])
+        if force is not None:
+            nxt = force(seq, nxt)
+        seq = torch.cat([seq, nxt], 1)
     return seq[:, prompt.shape[1]:]
 
 

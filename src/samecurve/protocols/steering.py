@@ -56,16 +56,50 @@ class SteerContext:
         """Generate from the prompts with the shared sampling seed (common random numbers across arms)."""
         return T.generate(logits_fn, self.prompts if prompts is None else prompts, self.n_new, self.sample_seed)
 
+    def sample_copies(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], copies: int,
+                      prompts: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """`copies` generations in one batch (see `topics.generate`): `logits_fn` sees the prompts
+        repeated `copies` times, copy i in rows i*n..(i+1)*n, and every copy draws with the shared
+        sampling seed, so copy i equals `sample` with the i-th copy's logits. The meter charges the
+        same forward passes as `copies` separate calls (one per row per step)."""
+        p = self.prompts if prompts is None else prompts
+        if copies < 1:
+            return []
+        out = T.generate(logits_fn, p, self.n_new, self.sample_seed, copies=copies)
+        return list(out.split(p.shape[0]))
+
 
 def can_generate(model: MeteredModel, ctx: SteerContext) -> bool:
     """One more setting is affordable (a tuning trial is left and the forward passes for it)."""
     return model.meter.can_afford("forward_passes", ctx.generation_cost) and model.meter.can_afford("tuning_trials", 1)
 
 
+def affordable(model: MeteredModel, ctx: SteerContext, k: int) -> int:
+    """How many of k more settings the budget allows (each costs a tuning trial and
+    `ctx.generation_cost` forward passes): the count `can_generate` would pass one by one."""
+    cost = max(ctx.generation_cost, 1)
+    return max(0, min(int(k), int(model.meter.remaining("tuning_trials")),
+                      int(model.meter.remaining("forward_passes") // cost)))
+
+
 def steered_logits(model: MeteredModel, hook: str, vector: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """Logits with `vector` added to the residual stream at `hook`, every position (ActAdd-style)."""
     v = vector.to(torch.float32)
     return lambda toks: model.run_with_hooks(toks, [(hook, lambda act, _name: act + v)])
+
+
+def steered_logits_per_copy(model: MeteredModel, vectors: list[tuple[str, torch.Tensor]],
+                            n: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Logits for `ctx.sample_copies`: copy i (rows i*n..(i+1)*n) gets vectors[i] = (hook, vector)
+    added at its hook, every position, as `steered_logits` does for one setting; the other copies
+    get zero there (x + 0 is x). One forward per step for every setting, every row charged."""
+    d = int(vectors[0][1].shape[-1])
+    per_hook: dict[str, torch.Tensor] = {}
+    for i, (hook, vec) in enumerate(vectors):
+        rows = per_hook.setdefault(hook, torch.zeros(len(vectors) * n, 1, d))
+        rows[i * n:(i + 1) * n, 0] = vec.to(torch.float32)
+    hooks = [(hook, lambda act, _name, v=v: act + v) for hook, v in per_hook.items()]
+    return lambda toks: model.run_with_hooks(toks, hooks)
 
 
 def validate_settings(arm: Any, got: Any, n_prompts: int, n_new: int, vocab: int) -> list[Setting]:

@@ -54,11 +54,39 @@ def evaluate(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torc
     pp = per_prompt(prompts, gens, target, clean)
     if items is not None:
         items.update(pp)
+    return summarise(pp, nll_ref)
+
+
+def summarise(pp: dict[str, np.ndarray], nll_ref: float) -> dict:
+    """`evaluate`'s numbers from the per-prompt arrays of `per_prompt`."""
     concept, valid, nll = pp["concept"], pp["valid"], pp["nll"]
     c, v, loss = float(concept.mean()), float(valid.mean()), float(nll.mean())
     fluency = v * float(np.exp(-max(0.0, loss - nll_ref)))
     hm = 0.0 if c + fluency == 0 else 2 * c * fluency / (c + fluency)
     return {"harmonic_mean": hm, "concept": c, "fluency": fluency, "validity": v, "clean_loss": loss}
+
+
+def per_prompt_settings(prompts: torch.Tensor, gens: list[torch.Tensor], target: int,
+                        clean: torch.nn.Module) -> list[dict[str, np.ndarray]]:
+    """`per_prompt` for several settings' generations of the same prompts in one forward pass of
+    the clean organism (its forward is row-wise, so each row's loss is the one a separate call
+    gives)."""
+    if not gens:
+        return []
+    n = prompts.shape[0]
+    pp = per_prompt(prompts.repeat(len(gens), 1), torch.cat([g.long() for g in gens]), target, clean)
+    return [{k: v[i * n:(i + 1) * n] for k, v in pp.items()} for i in range(len(gens))]
+
+
+def split(pp: dict[str, np.ndarray], part: slice) -> dict[str, np.ndarray]:
+    return {k: v[part] for k, v in pp.items()}
+
+
+# The unsteered organism's generations and the reference loss are the same for every arm of one
+# (organism, seed, target, task size): the task's own evaluation (no arm runs, nothing to charge),
+# computed once per process (a pure cache: the same numbers as computing them again). Keyed by the
+# organism's weights hash; an organism without one is never cached.
+_UNSTEERED: dict[tuple, tuple] = {}
 
 
 # Validity and clean loss, fluency's two parts, stay in `detail` (and the figures), not verdict rows.
@@ -118,19 +146,25 @@ class Steering(Task):
         model.meter.charge("labelled_examples", len(ctx.labels))
         settings = validate_settings(arm, arm.steer(model, ctx, target), int(ctx.prompts.shape[0]), ctx.n_new, T.VOCAB)
         spend = model.meter.close().to_dict()
-        nll_ref = self.reference_loss(org, ctx, target)
         tune, test = slice(0, self.n_tune), slice(self.n_tune, None)
+        sha = getattr(org, "weights_sha256", None)
+        key = (sha, seed, target, self.n_tune, self.n_test, self.n_new, ctx.sample_seed, ctx.prompts.numpy().tobytes())
+        if sha is None or key not in _UNSTEERED:
+            nll_ref = self.reference_loss(org, ctx, target)
+            with torch.no_grad():
+                plain = ctx.sample(org.model)
+            unsteered_items: dict = {}
+            unsteered = evaluate(ctx.prompts[test], plain[test], target, org.model, nll_ref, items=unsteered_items)
+            if len(_UNSTEERED) >= 64:
+                _UNSTEERED.clear()
+            _UNSTEERED[key] = (nll_ref, unsteered, unsteered_items)
+        nll_ref, unsteered, unsteered_items = _UNSTEERED[key]
+        unsteered, unsteered_items = dict(unsteered), dict(unsteered_items)
         curve, test_items = [], []
-        for s in settings:
-            test_items.append({})
+        for s, pp in zip(settings, per_prompt_settings(ctx.prompts, [s.generations for s in settings], target, org.model)):
+            test_items.append(split(pp, test))
             curve.append({"curve": s.curve, "strength": float(s.strength),
-                          "tune": evaluate(ctx.prompts[tune], s.generations[tune], target, org.model, nll_ref),
-                          "test": evaluate(ctx.prompts[test], s.generations[test], target, org.model, nll_ref,
-                                           items=test_items[-1])})
-        with torch.no_grad():
-            plain = ctx.sample(org.model)
-        unsteered_items: dict = {}
-        unsteered = evaluate(ctx.prompts[test], plain[test], target, org.model, nll_ref, items=unsteered_items)
+                          "tune": summarise(split(pp, tune), nll_ref), "test": summarise(test_items[-1], nll_ref)})
         instance = f"{org.label}/to-{T.TOPIC_NAMES[target]}"
         if not curve:  # nothing affordable, or the arm declined: the text is the unsteered organism's
             chosen, at, pp = None, unsteered, unsteered_items

@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from ...budget import MeteredModel
-from ...protocols.steering import Setting, SteerContext, can_generate, steered_logits
+from ...protocols.steering import Setting, SteerContext, affordable, steered_logits_per_copy
 from ...registry import arm
 from .layer_probe import train_sae
 
@@ -58,20 +58,23 @@ class VectorSteerer:
         _, cache = model.run_with_cache(ctx.labelled, hooks)
         per_layer = coefficients(*self.coef_range, max(1, int(model.meter.remaining("tuning_trials")) // len(layers)))
         self.vectors_: dict[str, torch.Tensor] = {}
-        settings: list[Setting] = []
+        plan: list[tuple[str, float, torch.Tensor]] = []
         for layer, hook in zip(layers, hooks):
             x = cache[hook][:, 1:].float()  # drop BOS: the same at every text
             mean_diff = mean_difference(x, ctx.labels, target)
             d = self.direction(x, ctx.labels, target, ctx, layer)
             vec = d / d.norm().clamp(min=1e-8) * mean_diff.norm()
             self.vectors_[hook] = vec
-            for a in per_layer:
-                if not can_generate(model, ctx):
-                    return settings
-                model.meter.charge("tuning_trials")
-                settings.append(Setting(hook, a, ctx.sample(steered_logits(model, hook, a * vec))))
-        return settings
-
+            plan += [(hook, a, a * vec) for a in per_layer]
+        # Every affordable setting in one batched generation (one tuning trial each, every row
+        # charged): the same generations as one `ctx.sample` per setting, a fraction of the time.
+        plan = plan[:affordable(model, ctx, len(plan))]
+        if not plan:
+            return []
+        model.meter.charge("tuning_trials", len(plan))
+        n = int(ctx.prompts.shape[0])
+        gens = ctx.sample_copies(steered_logits_per_copy(model, [(h, v) for h, _, v in plan], n), len(plan))
+        return [Setting(hook, a, g) for (hook, a, _), g in zip(plan, gens)]
 
 def mean_difference(x: torch.Tensor, labels: np.ndarray, target: int) -> torch.Tensor:
     is_t = torch.from_numpy(np.asarray(labels) == target)
