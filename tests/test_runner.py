@@ -113,3 +113,12 @@ def test_plugin_with_unknown_control_is_refused_before_any_work(tmp_path, monkey
             runner.plan("smoke", arms=["typo_arm_mod:TypoProbe"])
     finally:
         registry._ARMS.pop("typo-probe2", None)
+
+
+def test_an_entry_with_its_own_seeds_runs_them_and_seeds_option_overrides_all():
+    _, cells = runner.plan("quick", tasks=["harm-filter", "steering"], arms=["cosine-filter", "topic-prompting"])
+    seeds = {t: sorted({c.seed for c in cells if c.task == t}) for t in ("harm-filter", "steering")}
+    assert seeds == {"harm-filter": list(range(9)), "steering": [0, 1, 2]}
+    _, cells = runner.plan("quick", tasks=["harm-filter"], arms=["cosine-filter"], seeds=[4])
+    assert {c.seed for c in cells} == {4}
+    assert "harm-filter: 0-8" in registry.get_suite("quick").seeds_text()

@@ -139,7 +139,7 @@ def list_names(kind: str, task: str | None = None) -> list[dict]:
         out = []
         for n, s in sorted(registry.suites().items()):
             b = s.budget
-            out.append({"name": n, "seeds": ", ".join(map(str, s.seeds)), "description": s.description,
+            out.append({"name": n, "seeds": s.seeds_text(), "description": s.description,
                         "budget per job": f"{b.labelled_examples} labelled, {b.forward_passes:,} fwd, "
                                           f"{b.backward_passes:,} bwd, {b.wall_seconds:g} s, {b.tuning_trials} trials"})
         return out

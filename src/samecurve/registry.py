@@ -154,6 +154,9 @@ class SuiteEntry:
     organisms: str
     arms: tuple[str, ...]
     task_params: dict = field(default_factory=dict)
+    # Empty: the suite's seeds. A task whose units are seeds (one pretrained model: harm-filter)
+    # lists more seeds here, so that its rows reach as many units as the organism tasks.
+    seeds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,21 @@ class Suite:
     seeds: tuple[int, ...]
     entries: tuple[SuiteEntry, ...]
     budget: Any  # budget.Budget
+
+    def seeds_of(self, entry: SuiteEntry) -> tuple[int, ...]:
+        return entry.seeds or self.seeds
+
+    def seeds_text(self) -> str:
+        """The suite's seeds, and any entry's own: `0, 1, 2 (harm-filter: 0-8)`."""
+        own = {e.task: e.seeds for e in self.entries if e.seeds}
+        span = lambda xs: f"{xs[0]}-{xs[-1]}" if list(xs) == list(range(xs[0], xs[-1] + 1)) and len(xs) > 2 else ", ".join(map(str, xs))
+        extra = "; ".join(f"{t}: {span(x)}" for t, x in own.items())
+        return ", ".join(map(str, self.seeds)) + (f" ({extra})" if extra else "")
+
+    @property
+    def all_seeds(self) -> tuple[int, ...]:
+        """Every seed any entry of the suite runs."""
+        return tuple(sorted({x for e in self.entries for x in self.seeds_of(e)}))
 
 
 def suite(s: Suite) -> Suite:

