@@ -35,3 +35,21 @@ def test_tiny_organism_learns_ioi():
     assert org.metrics["accuracy"] >= nm.ACCURACY_NEEDED
     fresh = nm.evaluate(org.model, seed=123, n=500)  # held-out prompts from another stream
     assert fresh["accuracy"] >= 0.95 and fresh["loss"] < 0.2
+
+
+@pytest.mark.parametrize("name", ["namemover-small", "induction-circuit-small"])
+def test_quick_sets_give_three_organisms_per_seed(name):
+    """9 independent units per verdict row at the quick suite's 3 seeds."""
+    from samecurve.tasks.explanation_faithfulness import is_yardstick
+
+    specs = registry.get_organism_set(name).specs(0)
+    assert sum(not is_yardstick(s) for s in specs) == 3
+    assert len({s.seed for s in specs if not is_yardstick(s)}) == 3
+
+
+def test_induction_circuit_small_reuses_emergence_small_specs():
+    """Same specs as emergence-small's induction runs: one cache entry, no extra training."""
+    from samecurve.tasks.explanation_faithfulness import is_yardstick
+
+    ind = [s for s in registry.get_organism_set("induction-circuit-small").specs(1) if not is_yardstick(s)]
+    assert set(ind) <= set(registry.get_organism_set("emergence-small").specs(1))

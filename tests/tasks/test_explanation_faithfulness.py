@@ -131,3 +131,14 @@ def test_run_cell_separates_the_organism_from_its_from_scratch_ladder():
     ladder = scores[0].detail["ladder"]
     assert [r["params"] for r in ladder] == sorted(r["params"] for r in ladder) and len(ladder) == len(orgs)
     assert ladder[-1]["recovered"] == 1.0  # the organism is the top rung
+
+
+def test_reference_corrupt_cache_gives_the_same_subgraph_loss(organism):
+    """Reusing the reference's corrupt run is a pure speed-up: same loss as recomputing it."""
+    task = ef.ExplanationFaithfulness(fractions=(0.1,), eval_size=64)
+    ref = task.reference(organism, [], 0)
+    edges = list(ef.Graph.of(ef.network(organism).cfg).edges[::3])
+    cached = task.subgraph_losses(organism, ref, edges)
+    ref.corrupt_cache = None
+    fresh = task.subgraph_losses(organism, ref, edges)
+    assert cached[0] == fresh[0] and np.array_equal(cached[1], fresh[1])

@@ -202,9 +202,11 @@ def _tiny(seed: int) -> list[NameMoverSpec]:
     return population(seed, 1, steps=300, batch_size=64) + yardsticks((8,), steps=250)
 
 
-@organism_set("namemover-small", family="namemover", description="one IOI-like name-mover organism per seed + a 3-rung from-scratch ladder (quick)")
+@organism_set("namemover-small", family="namemover", description="three IOI-like name-mover organisms per seed + a 3-rung from-scratch ladder (quick)")
 def _small(seed: int) -> list[NameMoverSpec]:
-    return population(seed, 1) + yardsticks()
+    """Three organisms per seed: at 3 seeds, 9 independent units per verdict row (the first two
+    are namemover-full's, so the cache is shared)."""
+    return population(seed, 3) + yardsticks()
 
 
 @organism_set("namemover-full", family="namemover", description="two IOI-like name-mover organisms per seed + a 5-rung ladder (full)")
@@ -235,6 +237,8 @@ def _ind_tiny(seed: int) -> list:
     return induction_population(seed, 1, (16,))
 
 
-@organism_set("induction-circuit-small", family="emergence", description="one induction organism per seed + a 3-rung from-scratch ladder (quick, full)")
+@organism_set("induction-circuit-small", family="emergence", description="three induction organisms per seed (emergence-small's induction jump runs) + a 3-rung from-scratch ladder (quick, full)")
 def _ind_small(seed: int) -> list:
-    return induction_population(seed, 1)
+    """Three organisms per seed, the same specs as emergence-small's induction jump recipes (shared
+    cache: no extra training when forecast-emergence runs too)."""
+    return induction_population(seed, 3)

@@ -128,6 +128,7 @@ class Reference:
     ladder: list[tuple[int, float]]  # (params, loss), organism included
     full_losses: np.ndarray | None = None     # per scored position: the organism's loss
     unigram_losses: np.ndarray | None = None  # per scored position: -log marginal of the answer
+    corrupt_cache: dict | None = None         # every sender's output on `corrupt` (reused by each subgraph)
 
     def recovered(self, loss: float) -> float:
         return float((self.loss_unigram - loss) / (self.loss_unigram - self.loss_full))
@@ -220,7 +221,7 @@ class ExplanationFaithfulness(Task):
         logits = net(p)
         full = float(behaviour_loss(logits, s, a))
         return Reference(p, c, s, a, full, unigram, float(behaviour_loss(ablated, s, a)), rungs + [(n_params(net), full)],
-                         position_losses(logits, s, a), -np.array([np.log(marg[t]) for t in answers]))
+                         position_losses(logits, s, a), -np.array([np.log(marg[t]) for t in answers]), cache)
 
     @torch.no_grad()
     def subgraph_loss(self, org: Any, ref: Reference, edges: list[Edge]) -> float:
@@ -231,7 +232,7 @@ class ExplanationFaithfulness(Task):
         """The subgraph's behaviour loss and its per-position losses."""
         net = network(org)
         graph = Graph.of(net.cfg)
-        _, cache = run_graph(net, ref.corrupt, graph)
+        cache = ref.corrupt_cache if ref.corrupt_cache is not None else run_graph(net, ref.corrupt, graph)[1]
         logits, _ = run_graph(net, ref.prompts, graph, graph.mask_of(list(edges)), cache)
         return float(behaviour_loss(logits, ref.scored, ref.targets)), position_losses(logits, ref.scored, ref.targets)
 
