@@ -11,6 +11,9 @@
 `embedding-logreg`      logistic regression on the output sentence embedding (C by CV, trials charged).
 `finetuned-classifier`  fine-tune the last transformer block plus a linear head on the training
                         split for a few epochs (forward and backward passes charged per example).
+                        The blocks below the last one stay frozen, so their token-level output is
+                        the encoder's (cached) `token_states`; only the last block and the head run
+                        per batch. The meter is charged exactly as for a full forward each time.
 Their control is `shuffled-labels-probe`: the same labelled data with its information removed.
 """
 
@@ -127,7 +130,23 @@ class FinetunedClassifier:
         self.epochs, self.lr, self.head_lr, self.batch = epochs, lr, head_lr, batch
 
     def _pooled(self, model: MeteredEncoder, texts: list[str]) -> torch.Tensor:
-        return model.pool(self.net_, model.tokenize(texts))[1][:, -1]   # mean-pooled last layer, unnormalised
+        """Mean-pooled (unnormalised) output of the fine-tuned last block. Its input, the frozen
+        blocks' token-level output, comes from `model.token_states` (one forward pass charged per
+        text, served from the encoder's cache when it has it): the same numbers a full forward
+        through the copied weights would give, since only the last block is ever changed."""
+        states = model.token_states(texts, model.config.n_layers - 1)
+        lens = [len(x) for x in states]
+        n = max(lens)
+        h = torch.zeros(len(states), n, model.config.d_model)
+        mask = torch.zeros(len(states), n)
+        for i, x in enumerate(states):
+            h[i, :len(x)] = torch.from_numpy(x)
+            mask[i, :len(x)] = 1.0
+        add = (1.0 - mask)[:, None, None, :] * torch.finfo(h.dtype).min   # additive attention mask
+        out = self.net_.encoder.layer[-1](h, attention_mask=add)
+        out = out[0] if isinstance(out, tuple) else out
+        m = mask.unsqueeze(-1)
+        return (out * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
     def fit(self, model: MeteredEncoder, ctx) -> "FinetunedClassifier":
         torch.manual_seed(ctx.seed)
@@ -148,8 +167,7 @@ class FinetunedClassifier:
         g = torch.Generator().manual_seed(ctx.seed)
         for _ in range(epochs):
             for idx in torch.randperm(n, generator=g).split(self.batch):
-                model.charge_forward(len(idx))
-                model.backward_charge(len(idx))
+                model.backward_charge(len(idx))   # the forward pass is charged by token_states
                 logits = self.head_(self._pooled(model, [texts[i] for i in idx])).squeeze(-1)
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[idx])
                 opt.zero_grad()
@@ -161,6 +179,5 @@ class FinetunedClassifier:
 
     @torch.no_grad()
     def score_texts(self, model: MeteredEncoder, ctx, texts: list[str]) -> np.ndarray:
-        model.charge_forward(len(texts))
         out = [self.head_(self._pooled(model, texts[i:i + 64])).squeeze(-1) for i in range(0, len(texts), 64)]
         return torch.cat(out).numpy().astype(float) if out else np.zeros(0)
