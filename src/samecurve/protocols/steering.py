@@ -57,15 +57,17 @@ class SteerContext:
         return T.generate(logits_fn, self.prompts if prompts is None else prompts, self.n_new, self.sample_seed)
 
     def sample_copies(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], copies: int,
-                      prompts: torch.Tensor | None = None) -> list[torch.Tensor]:
+                      prompts: torch.Tensor | None = None,
+                      force: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> list[torch.Tensor]:
         """`copies` generations in one batch (see `topics.generate`): `logits_fn` sees the prompts
         repeated `copies` times, copy i in rows i*n..(i+1)*n, and every copy draws with the shared
         sampling seed, so copy i equals `sample` with the i-th copy's logits. The meter charges the
-        same forward passes as `copies` separate calls (one per row per step)."""
+        same forward passes as `copies` separate calls (one per row per step). `force(seq, next)`
+        may overwrite the sampled next tokens (e.g. write a marker) before they are appended."""
         p = self.prompts if prompts is None else prompts
         if copies < 1:
             return []
-        out = T.generate(logits_fn, p, self.n_new, self.sample_seed, copies=copies)
+        out = T.generate(logits_fn, p, self.n_new, self.sample_seed, copies=copies, force=force)
         return list(out.split(p.shape[0]))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ...budget import MeteredModel
-from ...protocols.steering import Setting, SteerContext, can_generate
+from ...protocols.steering import Setting, SteerContext, affordable
 from ...registry import arm
 
 
@@ -33,11 +33,18 @@ class TopicPrompting:
     def steer(self, model: MeteredModel, ctx: SteerContext, target: int) -> list[Setting]:
         marker = ctx.language.marker(target)
         prompts = torch.cat([ctx.prompts, torch.full((ctx.prompts.shape[0], 1), marker, dtype=ctx.prompts.dtype)], 1)
-        settings = []
-        if can_generate(model, ctx):
-            model.meter.charge("tuning_trials")
-            settings.append(Setting("topic prefix", 1.0, ctx.sample(model.logits, prompts)))
-        if can_generate(model, ctx):
-            model.meter.charge("tuning_trials")
-            settings.append(Setting("topic prefix", 2.0, sample_with_markers(model, ctx, prompts, marker)))
-        return settings
+        k = affordable(model, ctx, 2)
+        if k == 0:
+            return []
+        model.meter.charge("tuning_trials", k)
+        n = int(prompts.shape[0])
+
+        def force(seq: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
+            """Copy 1 (strength 2) writes the marker after every full stop; copy 0 samples freely."""
+            again = torch.where(seq[:, -1:] == ctx.language.end, torch.full_like(nxt, marker), nxt)
+            return torch.cat([nxt[:n], again[n:]]) if k == 2 else nxt
+
+        # Both strengths in one batch, each copy with the shared sampling seed: the same text as
+        # `ctx.sample(model.logits, prompts)` and `sample_with_markers`, every row charged.
+        gens = ctx.sample_copies(model.logits, k, prompts, force=force)
+        return [Setting("topic prefix", float(i + 1), g) for i, g in enumerate(gens)]
