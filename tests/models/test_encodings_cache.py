@@ -53,6 +53,7 @@ def test_disk_cache_round_trips_is_used_and_still_charged(cache, monkeypatch):
     enc = load_minilm()
     first = enc.encode(TEXTS)
     toks = enc.token_states(TEXTS, 5)
+    assert len(list((cache / "encodings").glob("*tokens5/*.safetensors"))) == len(TEXTS)  # stored by encode
     files = list((cache / "encodings").glob("*/*.safetensors"))
     assert len(files) == 2 * len(TEXTS) and all(enc.identity()["weights_sha256"] in f.parent.name for f in files)
     enc._memo = {}

@@ -26,7 +26,7 @@ arm asks for: the cache saves wall time, never budget.
 
 Two things are cached: the pooled encoding (`encode`: embedding + every layer mean-pooled), and,
 for arms that fine-tune the top of the network, the token-level hidden state entering a layer
-(`token_states`): the frozen layers below the first one an arm changes are the same computation
+(`token_states`; `encode` stores the one entering the last block from the same forward pass): the frozen layers below the first one an arm changes are the same computation
 for every arm and seed; nothing past that layer is ever cached.
 
 `MeteredEncoder` is to the encoder what `budget.MeteredModel` is to a TinyTransformer: one forward
@@ -238,9 +238,12 @@ class Encoder:
             got = {t: (r["embedding"], r["hidden"]) for t, r in self._disk_get("pooled", todo).items()}
             memo.update(got)
             todo = [t for t in todo if t not in memo]
-            fresh = self._forward(todo)
+            top = self.n_layers - 1   # the input of the last block: what fine-tuning arms start from
+            fresh = self._forward(todo, (top,))
             memo.update({t: (r["embedding"], r["hidden"]) for t, r in fresh.items()})
-            self._disk_put("pooled", fresh)
+            self._disk_put("pooled", {t: {"embedding": r["embedding"], "hidden": r["hidden"]} for t, r in fresh.items()})
+            # the same forward pass gave the frozen blocks' token-level output: keep it too
+            self._disk_put(f"tokens{top}", {t: {f"tokens{top}": r[f"tokens{top}"]} for t, r in fresh.items()})
         if not texts:
             return Encoding(np.zeros((0, self.d_model), np.float32), np.zeros((0, self.n_layers + 1, self.d_model), np.float32))
         return Encoding(np.stack([memo[t][0] for t in texts]), np.stack([memo[t][1] for t in texts]))
