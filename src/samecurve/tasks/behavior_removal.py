@@ -121,8 +121,13 @@ class BehaviorRemoval(Task):
         ev, tune = self.eval_splits(sec, seed, org.spec.seed)
         models = [org.model] + [m for _, m in sweep]            # index 0: the original
         strengths = [0.0] + [float(s) for s, _ in sweep]
-        reported = [ev.outcomes(m) for m in models]             # per model: (attack hits, clean hits)
-        tuned = [tune.outcomes(m) for m in models]
+        key = (getattr(org, "weights_sha256", None), seed, self.n_eval, self.n_tune)
+        if key[0] is None or key not in _ORIGINAL:  # the original's outcomes are the same in every cell
+            _ORIGINAL.clear() if len(_ORIGINAL) > 64 else None
+            _ORIGINAL[key] = _outcomes_on(org.model, ev, tune)
+        both = [_ORIGINAL[key]] + [_outcomes_on(m, ev, tune) for m in models[1:]]
+        reported = [r for r, _ in both]                         # per model: (attack hits, clean hits)
+        tuned = [t for _, t in both]
         rp = [Point(st, float(a.mean()), float(c.mean())) for st, (a, c) in zip(strengths, reported)]
         tp = [Point(st, float(a.mean()), float(c.mean())) for st, (a, c) in zip(strengths, tuned)]
         t_op = operating_point(tp[1:], tp[0], self.clean_keep)  # chosen on the tuning split only
@@ -185,6 +190,17 @@ class BehaviorRemoval(Task):
                 loss.backward()
                 opt.step()
         return model.eval()
+
+
+_ORIGINAL: dict[tuple, tuple] = {}  # (weights hash, seed, n_eval, n_tune) -> the original's outcomes on both splits
+
+
+def _outcomes_on(model: nn.Module, ev: _EvalSet, tune: _EvalSet) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """`ev.outcomes(model), tune.outcomes(model)` from one batched forward pass over both splits."""
+    hit = answer_hits(model, np.concatenate([ev.trig, ev.clean, tune.trig, tune.clean]),
+                      np.concatenate([ev.defect, ev.honest, tune.defect, tune.honest]))
+    a, b = ev.n, tune.n
+    return (hit[:a], hit[a:2 * a]), (hit[2 * a:2 * a + b], hit[2 * a + b:])
 
 
 def answer_hits(model: nn.Module, prompts: np.ndarray, targets: np.ndarray) -> np.ndarray:

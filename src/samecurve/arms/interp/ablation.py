@@ -299,10 +299,16 @@ class SAEEdit(nn.Module):
         self.register_buffer("means", means.clone())
         for p in self.sae.parameters():
             p.requires_grad_(False)
+        # Only the chosen features are ever encoded: their encoder columns and decoder rows, once
+        # (sae.encode restricted to `feats`; the SAE is frozen, so these never go stale).
+        with torch.no_grad():
+            self.register_buffer("w_e", sae.W_e[:, feats].clone())
+            self.register_buffer("b_e", sae.b_e[feats].clone())
+            self.register_buffer("w_d", sae.W_d[feats].clone())
 
     def _ablate(self, x: torch.Tensor, _name: str) -> torch.Tensor:
-        f = self.sae.encode(x / self.scale)[..., self.feats]
-        return x - self.scale * ((f - self.means) @ self.sae.W_d[self.feats])
+        f = torch.relu((x / self.scale - self.sae.b_d) @ self.w_e + self.b_e)
+        return x - self.scale * ((f - self.means) @ self.w_d)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return run_with_hooks(self.inner, tokens, [(self.name, self._ablate)])
