@@ -16,7 +16,14 @@ One tuning trial per (layer, coefficient) setting: the coefficients are log-spac
 `coef_range`, as many per layer as the tuning-trial budget allows. The range, 0.2-1.6, was chosen
 on dev seeds 900-905 (topics-tiny, quick budget) by dev/tune_steering.py: held-out harmonic mean
 over the four interp arms 0.395 (SE 0.016) against 0.368 for the old 0.3-2.4 and 0.368-0.384 for
-0.1-0.8, 0.5-4, 1-8 and 0.25-8 (one-standard-error rule, ties to the lower range).
+0.1-0.8, 0.5-4, 1-8 and 0.25-8 (one-standard-error rule, ties to the lower range). Re-checked on
+dev seeds 900-905 for quick's `topics-three` (18 organisms x 2 targets = 36 instances, quick
+budget; never on suite seeds): interp mean 0.454 (SE 0.014) at 0.2-1.6 against 0.460 (SE 0.013)
+at 0.5-4, 0.449 at 0.3-2.4 and 0.414 at 0.1-0.8, so 0.2-1.6 is within one SE of the best and is kept
+(the rule keeps the current default among the tied).
+
+All settings of one arm are generated in one batch (`SteerContext.sample_copies`): the same text
+and the same forward passes as one `ctx.sample` per setting (tests/tasks/test_steering_batched.py).
 """
 
 from __future__ import annotations
