@@ -151,8 +151,12 @@ class _Search:
                     logits = self.model.logits(attacked)[:, -1].view(len(chunk), n, -1)
                 except BudgetExceeded:  # the wall clock ran out between the check and the charge
                     break
-                for k, lg in zip(chunk, logits):
-                    self.cache[k] = _fitness(lg, self.answers)
+                # The chunk's flips and losses at once (per candidate, what _fitness computes).
+                flips = (logits.argmax(-1) != self.answers).float().mean(1).tolist()
+                losses = (-logits.log_softmax(-1).gather(2, self.answers.expand(len(chunk), -1)[..., None])[..., 0]
+                          ).mean(1).tolist()
+                for k, fl, lo in zip(chunk, flips, losses):
+                    self.cache[k] = Fitness(fl, lo, n)
         return [self.cache.get(k) for k in keys]
 
     # -- candidates ----------------------------------------------------------------------------
@@ -309,9 +313,10 @@ class EvolutionarySearch(_TriggerSearchArm):
         open_ = [c for c in state.cache if state.cache[c].flip_rate < state.prune_at]
         return sorted(open_, key=lambda c: state.cache[c].key(), reverse=True)[: self.population_size]
 
-    def _tournament(self, state: _Search, population: list[Candidate]) -> Candidate:
+    def _tournament(self, state: _Search, population: list[Candidate], keys: dict | None = None) -> Candidate:
         picks = state.rng.integers(len(population), size=self.tournament_size)
-        return max((population[i] for i in picks), key=lambda c: state.cache[c].key())
+        key = keys.__getitem__ if keys is not None else (lambda c: state.cache[c].key())
+        return max((population[i] for i in picks), key=key)
 
     def _mutate(self, state: _Search, parent: Candidate) -> Candidate:
         """Swap a token for a random one, or grow / shrink the set by one token."""
@@ -340,12 +345,13 @@ class EvolutionarySearch(_TriggerSearchArm):
             if c not in state.cache and c not in children and not state.redundant(c):
                 children.append(c)
 
+        keys = {c: state.cache[c].key() for c in population}  # fixed during one generation
         for _ in range(self.n_children * 4 if population else 0):
             if len(children) >= self.n_children:
                 break
-            a = self._tournament(state, population)
+            a = self._tournament(state, population, keys)
             if state.rng.random() < self.crossover_rate and len(population) > 1:
-                take(self._crossover(state, a, self._tournament(state, population)))
+                take(self._crossover(state, a, self._tournament(state, population, keys)))
             else:
                 take(self._mutate(state, a))
         for _ in range(self.n_children * 20):
