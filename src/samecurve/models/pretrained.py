@@ -125,6 +125,9 @@ class Encoder:
                                                local_files_only=True).eval()
         self.batch_size, self.max_length = batch_size, max_length
         self.d_model = int(self.model.config.hidden_size)
+        # The disk cache is keyed by the package's weights: it serves only this very module. A copy
+        # whose model was swapped (a random-init control) must never read the real model's encodings.
+        self._package_model = self.model
         self.n_layers = int(self.model.config.num_hidden_layers)
         self._memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._identity: dict | None = None
@@ -157,7 +160,7 @@ class Encoder:
                 f"{source_hash(__name__)}-{what}")
 
     def _disk_dir(self, what: str) -> Path | None:
-        if not cache_enabled():
+        if not cache_enabled() or self.model is not getattr(self, "_package_model", None):
             return None
         return encodings_root() / self.cache_key(what)
 
