@@ -154,10 +154,8 @@ class Encoder:
     # -- caching ---------------------------------------------------------------------------------
     def cache_key(self, what: str) -> str:
         """The folder name of one kind of cached result: weights, max length, pooling, version."""
-        from ..provenance import source_hash  # this module's own source: no hand-bumped version decides staleness
-
         return (f"{self.identity()['weights_sha256']}-len{self.max_length}-{POOLING}-{ENCODING_VERSION}-"
-                f"{source_hash(__name__)}-{what}")
+                f"{_source_hash()}-{what}")
 
     def _disk_dir(self, what: str) -> Path | None:
         if not cache_enabled() or self.model is not getattr(self, "_package_model", None):
@@ -273,6 +271,15 @@ class Encoder:
                 self._memo.update({t: (r["embedding"], r["hidden"]) for t, r in fresh.items()})
                 self._disk_put("pooled", {t: {"embedding": r["embedding"], "hidden": r["hidden"]} for t, r in fresh.items()})
         return [got[t] for t in texts]
+
+
+@lru_cache(maxsize=None)
+def _source_hash() -> str:
+    """This module's source and what it imports (read once per process, not per encode call): no
+    hand-bumped version decides when cached encodings are stale."""
+    from ..provenance import source_hash
+
+    return source_hash(__name__)
 
 
 def cache_enabled() -> bool:

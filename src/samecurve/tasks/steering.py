@@ -31,7 +31,7 @@ from ..organisms import topics as T
 from ..protocols.steering import (Setting, SteerContext, SweepSteerer, can_generate, steered_logits,  # noqa: F401
                                   validate_settings)
 from ..registry import task
-from .base import MetricInfo, Score, Task, metered
+from .base import MetricInfo, Score, Task, metered, once_per_organism
 
 
 def per_prompt(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -83,9 +83,7 @@ def split(pp: dict[str, np.ndarray], part: slice) -> dict[str, np.ndarray]:
 
 
 # The unsteered organism's generations and the reference loss are the same for every arm of one
-# (organism, seed, target, task size): the task's own evaluation (no arm runs, nothing to charge),
-# computed once per process (a pure cache: the same numbers as computing them again). Keyed by the
-# organism's weights hash; an organism without one is never cached.
+# (organism, seed, target, task size): computed once per process (`once_per_organism`).
 _UNSTEERED: dict[tuple, tuple] = {}
 
 
@@ -147,18 +145,17 @@ class Steering(Task):
         settings = validate_settings(arm, arm.steer(model, ctx, target), int(ctx.prompts.shape[0]), ctx.n_new, T.VOCAB)
         spend = model.meter.close().to_dict()
         tune, test = slice(0, self.n_tune), slice(self.n_tune, None)
-        sha = getattr(org, "weights_sha256", None)
-        key = (sha, seed, target, self.n_tune, self.n_test, self.n_new, ctx.sample_seed, ctx.prompts.numpy().tobytes())
-        if sha is None or key not in _UNSTEERED:
+        key = (getattr(org, "weights_sha256", None), seed, target, self.n_tune, self.n_test, self.n_new,
+               ctx.sample_seed, ctx.prompts.numpy().tobytes())
+
+        def unsteered_run() -> tuple[float, dict, dict]:
             nll_ref = self.reference_loss(org, ctx, target)
             with torch.no_grad():
                 plain = ctx.sample(org.model)
-            unsteered_items: dict = {}
-            unsteered = evaluate(ctx.prompts[test], plain[test], target, org.model, nll_ref, items=unsteered_items)
-            if len(_UNSTEERED) >= 64:
-                _UNSTEERED.clear()
-            _UNSTEERED[key] = (nll_ref, unsteered, unsteered_items)
-        nll_ref, unsteered, unsteered_items = _UNSTEERED[key]
+            items: dict = {}
+            return nll_ref, evaluate(ctx.prompts[test], plain[test], target, org.model, nll_ref, items=items), items
+
+        nll_ref, unsteered, unsteered_items = once_per_organism(_UNSTEERED, key, unsteered_run)
         unsteered, unsteered_items = dict(unsteered), dict(unsteered_items)
         curve, test_items = [], []
         for s, pp in zip(settings, per_prompt_settings(ctx.prompts, [s.generations for s in settings], target, org.model)):
