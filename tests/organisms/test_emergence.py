@@ -9,6 +9,8 @@ import torch
 
 from samecurve.models.transformer import TinyTransformer
 from samecurve.organisms import emergence as E
+from samecurve.organisms import grokking as G
+from samecurve.organisms import induction as I
 from samecurve.organisms.base import load_or_build
 
 # Small versions of real recipes: one jump and one no-jump run per kind (shorter runs, same dynamics).
@@ -44,11 +46,11 @@ def test_recorded_jump_is_the_behavioural_rule_on_saved_checkpoints(emergence_ru
         assert len(org.model.ckpts) == len(spec.ckpt_steps) == len(m["steps"])
         # re-evaluate every saved checkpoint on held-out data, independently of the build code path
         if spec.kind == "induction":
-            batch = E.repeat_batch(np.random.default_rng([spec.seed, 777]), E.HELDOUT_SEQS)
-            curve = [E.repeat_accuracy(ck, batch) for ck in org.model.ckpts]
+            batch = I.repeat_batch(np.random.default_rng([spec.seed, 777]), I.HELDOUT_SEQS)
+            curve = [I.repeat_accuracy(ck, batch) for ck in org.model.ckpts]
         else:
-            split = E.modadd_split(spec)
-            curve = [E.modadd_accuracy(ck, split, split.heldout) for ck in org.model.ckpts]
+            split = G.modadd_split(spec)
+            curve = [G.modadd_accuracy(ck, split, split.heldout) for ck in org.model.ckpts]
         np.testing.assert_allclose(curve, m["heldout_accuracy"], atol=1e-4)
         rule = E.JUMP_RULES[spec.kind]
         assert m["rule"]["threshold"] == rule.threshold
@@ -73,21 +75,21 @@ def test_checkpoints_reload_from_cache(emergence_runs):
 
 
 def test_repeat_batch_marks_exactly_the_copied_tokens():
-    b = E.repeat_batch(np.random.default_rng(0), 64)
+    b = I.repeat_batch(np.random.default_rng(0), 64)
     rows, pos = np.nonzero(b.mask)
-    assert len(rows) == 64 * (E.SEG_LEN - 1)
+    assert len(rows) == 64 * (I.SEG_LEN - 1)
     # the token predicted at p (p+1) repeats the token SEG_LEN earlier
-    assert (b.tokens[rows, pos + 1] == b.tokens[rows, pos + 1 - E.SEG_LEN]).all()
-    none = E.repeat_batch(np.random.default_rng(0), 64, repeat_share=0.0)
+    assert (b.tokens[rows, pos + 1] == b.tokens[rows, pos + 1 - I.SEG_LEN]).all()
+    none = I.repeat_batch(np.random.default_rng(0), 64, repeat_share=0.0)
     assert not none.mask.any()
 
 
 def test_modadd_split_keeps_ground_truth_pairs_away_from_arms():
     spec = E.EmergenceSpec("grokking", "x", 3, **E.RECIPES["grokking"]["lr3e-2"])
-    s = E.modadd_split(spec)
+    s = G.modadd_split(spec)
     parts = [set(s.train.tolist()), set(s.val.tolist()), set(s.heldout.tolist())]
     assert sum(map(len, parts)) == spec.modulus ** 2 and len(set.union(*parts)) == spec.modulus ** 2
-    assert len(s.val) == E.VAL_POOL
+    assert len(s.val) == G.VAL_POOL
     assert (s.targets == (s.inputs[:, 0] + s.inputs[:, 1]) % spec.modulus).all()
 
 

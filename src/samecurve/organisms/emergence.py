@@ -1,17 +1,15 @@
 """The `emergence` family: training runs, saved checkpoint by checkpoint, in which a capability may
 jump (an induction-head phase change, or grokking) at a step nobody fixed in advance.
 
-Two kinds of run, each a spec with a recipe; one organism is one whole run (every checkpoint):
-  induction  a 2-layer attention-only transformer on sequences `BOS seg seg tail`: a random
-             segment of random length (so no fixed-offset positional copy solves it) repeated once,
-             then random tokens. Predicting the second copy needs an induction circuit (Olsson
-             et al. 2022); the jump is the phase change in held-out repeated-token accuracy.
-  grokking   modular addition `(a, b) -> (a + b) mod P` on a fixed train split, full batch, AdamW
-             with weight decay (Power et al. 2022; Nanda et al. 2023). The model is a small MLP on
-             the summed embeddings of a and b (a 1-layer transformer did not grok within a CPU
-             budget of seconds). Because the sum is symmetric in a and b, test pairs whose mirror
-             (b, a) is in the train split are right from memorisation: test accuracy plateaus near
-             `train_frac` before grokking takes it to ~1.
+Two kinds of run, each a spec with a recipe; one organism is one whole run (every checkpoint). What
+is particular to a kind (data, model, loss, held-out curve) lives in its own module:
+  induction  organisms/induction.py: a 2-layer attention-only transformer on sequences with a
+             repeated random segment; the jump is the induction-head phase change.
+  grokking   organisms/grokking.py: modular addition on a fixed train split with weight decay;
+             the jump is grokking (test accuracy leaving its memorisation plateau).
+This module is what both kinds share, so it stays one family: one spec type, the pre-registered
+jump rule, the checkpoint container, the checkpointed training loop, and the organism sets (each
+set holds runs of both kinds, and forecast-emergence scores each kind on the same population).
 Recipes vary learning rate, weight decay, train fraction, repeat share and width, so the jump comes
 at different steps, and some recipes (no repeats; little weight decay; too small a train split)
 give runs with no jump.
@@ -32,29 +30,19 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import OrganismFailedError
-from ..models.hooks import HookPoint
-from ..models.transformer import TinyTransformer, TransformerConfig
+from ..models.transformer import TinyTransformer
 from ..registry import organism_set
 from ..seeding import seed_everything
+from . import grokking, induction
 from .base import Family, register_family
 
 Kind = Literal["induction", "grokking"]
 KINDS: tuple[str, ...] = ("induction", "grokking")
 RECIPE_VERSION = "emergence-1"
-
-# induction data layout
-BOS = 0
-IND_VOCAB = 20            # BOS + 19 content tokens
-IND_CTX = 24
-SEG_LEN = 8                # repeated segment length
-MAX_OFFSET = 4             # the segment starts after 0..4 random tokens (so copying is relative, not absolute)
-HELDOUT_SEQS = 256
-# grokking data
-VAL_POOL = 32             # test pairs set aside as the practitioner's labelled validation set
+KIND_MODULES = {"induction": induction, "grokking": grokking}   # what is particular to each kind
 
 
 @dataclass(frozen=True)
@@ -108,36 +96,7 @@ class EmergenceSpec:
         return list(range(0, self.steps + 1, self.ckpt_every))
 
 
-# ---- models -------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ModAddConfig:
-    modulus: int
-    d_model: int = 32
-    d_hidden: int = 128
-
-    @property
-    def vocab_size(self) -> int:
-        return self.modulus
-
-
-class ModAddMLP(nn.Module):
-    """(a, b) -> logits over (a + b) mod P: ReLU MLP on embed[a] + embed[b] (hook names as in TL)."""
-
-    def __init__(self, cfg: ModAddConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.embed = nn.Embedding(cfg.modulus, cfg.d_model)
-        self.hook_embed = HookPoint()
-        self.fc_in = nn.Linear(cfg.d_model, cfg.d_hidden)
-        self.hook_hidden = HookPoint()
-        self.unembed = nn.Linear(cfg.d_hidden, cfg.modulus)
-
-    def forward(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.embed(tokens) if token_embeds is None else token_embeds   # [n, 2, d]
-        h = self.hook_hidden(F.relu(self.fc_in(self.hook_embed(emb.sum(1)))))
-        return self.unembed(h)
-
+# ---- the run as one module -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SeriesConfig:
@@ -160,72 +119,12 @@ class CheckpointSeries(nn.Module):
 
 
 def _one_model(spec: EmergenceSpec) -> nn.Module:
-    if spec.kind == "induction":
-        return TinyTransformer(TransformerConfig(vocab_size=IND_VOCAB, n_ctx=IND_CTX, d_model=spec.d_model,
-                                                 n_layers=spec.n_layers, n_heads=spec.n_heads, attn_only=True))
-    return ModAddMLP(ModAddConfig(spec.modulus, spec.d_model, spec.d_hidden))
+    return KIND_MODULES[spec.kind].make_model(spec)
 
 
 def make_model(spec: EmergenceSpec) -> CheckpointSeries:
     steps = spec.ckpt_steps
     return CheckpointSeries([_one_model(spec) for _ in steps], steps, spec.kind)
-
-
-# ---- data: induction ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RepeatBatch:
-    tokens: np.ndarray   # [n, IND_CTX]
-    mask: np.ndarray     # [n, IND_CTX - 1] bool: position p predicts token p+1 inside the second copy (tokens 2..l)
-
-
-def repeat_batch(rng: np.random.Generator, n: int, repeat_share: float = 1.0) -> RepeatBatch:
-    """`BOS pre seg seg tail`: a random segment of SEG_LEN tokens after a random-length prefix,
-    repeated once; rows without a repeat are all random."""
-    toks = rng.integers(1, IND_VOCAB, (n, IND_CTX))
-    toks[:, 0] = BOS
-    mask = np.zeros((n, IND_CTX - 1), bool)
-    starts = 1 + rng.integers(0, MAX_OFFSET + 1, n)
-    rep = rng.random(n) < repeat_share
-    for i in np.flatnonzero(rep):
-        s, ln = starts[i], SEG_LEN
-        toks[i, s + ln: s + 2 * ln] = toks[i, s: s + ln]
-        # position p predicts token p+1: tokens 2..ln of the second copy
-        mask[i, s + ln: s + 2 * ln - 1] = True
-    return RepeatBatch(toks, mask)
-
-
-def repeat_accuracy(model: nn.Module, batch: RepeatBatch) -> float:
-    with torch.no_grad():
-        pred = model(torch.from_numpy(batch.tokens))[:, :-1].argmax(-1).numpy()
-    return float((pred == batch.tokens[:, 1:])[batch.mask].mean())
-
-
-# ---- data: grokking -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ModAddSplit:
-    inputs: np.ndarray    # [P*P, 2] every (a, b)
-    targets: np.ndarray   # [P*P]
-    train: np.ndarray     # indices
-    val: np.ndarray       # the practitioner's labelled validation pool (VAL_POOL test pairs)
-    heldout: np.ndarray   # ground-truth evaluation: every other test pair (no arm sees it)
-
-
-def modadd_split(spec: EmergenceSpec) -> ModAddSplit:
-    p = spec.modulus
-    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
-    x = np.stack([a.ravel(), b.ravel()], 1)
-    y = (x[:, 0] + x[:, 1]) % p
-    perm = np.random.default_rng([spec.seed, 23]).permutation(p * p)
-    n_train = round(spec.train_frac * p * p)
-    return ModAddSplit(x, y, np.sort(perm[:n_train]), perm[n_train:n_train + VAL_POOL], np.sort(perm[n_train + VAL_POOL:]))
-
-
-def modadd_accuracy(model: nn.Module, split: ModAddSplit, idx: np.ndarray) -> float:
-    with torch.no_grad():
-        pred = model(torch.from_numpy(split.inputs[idx])).argmax(-1).numpy()
-    return float((pred == split.targets[idx]).mean())
 
 
 # ---- training -----------------------------------------------------------------------------------
@@ -244,25 +143,6 @@ def _train_checkpointed(spec: EmergenceSpec, opt: torch.optim.Optimizer, loss_at
         opt.step()
 
 
-def _train_induction(spec: EmergenceSpec, model: nn.Module, on_ckpt) -> None:
-    rng = np.random.default_rng([spec.seed, 1])
-
-    def loss_at(step: int) -> torch.Tensor:
-        x = torch.from_numpy(repeat_batch(rng, spec.batch_size, spec.repeat_share).tokens)
-        logits = model(x)
-        return F.cross_entropy(logits[:, :-1].reshape(-1, IND_VOCAB), x[:, 1:].reshape(-1))
-
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    _train_checkpointed(spec, opt, loss_at, on_ckpt)
-
-
-def _train_grokking(spec: EmergenceSpec, model: nn.Module, on_ckpt) -> None:
-    split = modadd_split(spec)
-    x, y = torch.from_numpy(split.inputs[split.train]), torch.from_numpy(split.targets[split.train])
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
-    _train_checkpointed(spec, opt, lambda step: F.cross_entropy(model(x), y), on_ckpt)
-
-
 def train_run(spec: EmergenceSpec) -> tuple[list[dict], list[int], list[float]]:
     """Train one run; return the checkpoints' state dicts, their steps and the training-loss log."""
     seed_everything(spec.seed)
@@ -275,17 +155,14 @@ def train_run(spec: EmergenceSpec) -> tuple[list[dict], list[int], list[float]]:
         losses.append(round(loss, 5))
 
     model.train()
-    (_train_induction if spec.kind == "induction" else _train_grokking)(spec, model, on_ckpt)
+    opt, loss_at = KIND_MODULES[spec.kind].training(spec, model)
+    _train_checkpointed(spec, opt, loss_at, on_ckpt)
     return states, steps, losses
 
 
 def heldout_curve(spec: EmergenceSpec, series: CheckpointSeries) -> list[float]:
     """The behaviour the ground-truth rule reads: held-out accuracy at every checkpoint."""
-    if spec.kind == "induction":
-        batch = repeat_batch(np.random.default_rng([spec.seed, 777]), HELDOUT_SEQS)  # never given to arms
-        return [round(repeat_accuracy(m, batch), 4) for m in series.ckpts]
-    split = modadd_split(spec)
-    return [round(modadd_accuracy(m, split, split.heldout), 4) for m in series.ckpts]
+    return KIND_MODULES[spec.kind].heldout_curve(spec, list(series.ckpts))
 
 
 def ground_truth(spec: EmergenceSpec, curve: list[float]) -> dict:
@@ -303,10 +180,8 @@ def build(spec: EmergenceSpec) -> tuple[nn.Module, dict]:
     for m, sd in zip(series.ckpts, states):
         m.load_state_dict(sd)
     series.eval()
-    metrics = {"steps": steps, "train_loss": losses, **ground_truth(spec, heldout_curve(spec, series))}
-    if spec.kind == "grokking":
-        split = modadd_split(spec)
-        metrics["final_train_accuracy"] = modadd_accuracy(series.final, split, split.train)
+    metrics = {"steps": steps, "train_loss": losses, **ground_truth(spec, heldout_curve(spec, series)),
+               **KIND_MODULES[spec.kind].extra_metrics(spec, series.final)}
     return series, metrics
 
 
@@ -329,19 +204,19 @@ class Language:
     vocab_size: int
     seq_len: int
     steps: tuple[int, ...]
-    segment_len: int = SEG_LEN
+    segment_len: int = induction.SEG_LEN
     modulus: int = 0
     notes: str = field(default="")
 
-    def repeat_batch(self, rng: np.random.Generator, n: int) -> RepeatBatch:
+    def repeat_batch(self, rng: np.random.Generator, n: int) -> induction.RepeatBatch:
         """Fresh sequences with a repeated segment (the capability's natural probe)."""
-        return repeat_batch(rng, n)
+        return induction.repeat_batch(rng, n)
 
 
 def language(spec: EmergenceSpec) -> Language:
     if spec.kind == "induction":
-        return Language("induction", IND_VOCAB, IND_CTX, tuple(spec.ckpt_steps),
-                        notes="BOS pre seg seg tail; pre 0..4 random tokens, seg 8 tokens from 1..19")
+        return Language("induction", induction.IND_VOCAB, induction.IND_CTX, tuple(spec.ckpt_steps),
+                        notes=induction.NOTES)
     return Language("grokking", spec.modulus, 2, tuple(spec.ckpt_steps), modulus=spec.modulus,
                     notes="(a, b) -> (a + b) mod P")
 

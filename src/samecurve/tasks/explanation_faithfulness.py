@@ -52,7 +52,7 @@ from torch import nn
 from ..budget import Budget
 from ..errors import ConfigError, OrganismFailedError
 from ..models.graph import Edge, Graph, n_params, node_params, run_graph, touched_params  # noqa: F401
-from ..organisms import emergence, namemover
+from ..organisms import induction, namemover
 from ..protocols.faithfulness import (Behaviour, Compressor, Explainer, FaithfulnessContext, Patcher,  # noqa: F401
                                       validate_compressed, validate_edges)
 from ..registry import task
@@ -68,7 +68,7 @@ def _namemover_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.
 
 
 def _induction_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    b = emergence.repeat_batch(rng, n)
+    b = induction.repeat_batch(rng, n)
     scored, targets = np.zeros(b.tokens.shape, bool), np.zeros_like(b.tokens)
     scored[:, :-1], targets[:, :-1] = b.mask, b.tokens[:, 1:]
     return b.tokens, scored, targets

@@ -45,7 +45,7 @@ import torch
 
 from ..budget import Budget
 from ..errors import ConfigError
-from ..organisms import emergence
+from ..organisms import emergence, grokking, induction
 from ..protocols.forecasting import ForecastContext, Forecaster, validate_checkpoint_scores
 from ..registry import task
 from .base import MetricInfo, Score, Task, auroc, metered
@@ -118,10 +118,10 @@ class ForecastEmergence(Task):
         ctx = ForecastContext(spec.kind, org.language, np.asarray(m["steps"]), np.asarray(m["train_loss"]), seed,
                               run_index, np.random.default_rng([seed, spec.seed, 6]))
         if spec.kind == "induction":
-            b = emergence.repeat_batch(rng, self.probe_size)  # fresh draws, never the held-out set
+            b = induction.repeat_batch(rng, self.probe_size)  # fresh draws, never the held-out set
             ctx.probe, ctx.probe_mask = torch.from_numpy(b.tokens), b.mask
             return ctx, 0
-        split = emergence.modadd_split(spec)
+        split = grokking.modadd_split(spec)
         tr = rng.choice(split.train, min(self.train_sample, len(split.train)), replace=False)
         val = split.val[: min(budget.labelled_examples, len(split.val))]
         ctx.train_inputs, ctx.train_targets = torch.from_numpy(split.inputs[tr]), torch.from_numpy(split.targets[tr])

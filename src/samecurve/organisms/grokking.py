@@ -1,0 +1,106 @@
+"""Grokking runs of the `emergence` family (organisms/emergence.py): modular addition
+`(a, b) -> (a + b) mod P` on a fixed train split, full batch, AdamW with weight decay (Power et al.
+2022; Nanda et al. 2023).
+
+The model is a small MLP on the summed embeddings of a and b (a 1-layer transformer did not grok
+within a CPU budget of seconds). Because the sum is symmetric in a and b, test pairs whose mirror
+(b, a) is in the train split are right from memorisation: test accuracy plateaus near `train_frac`
+before grokking takes it to ~1.
+
+This module holds what is particular to the kind (model, data split, loss, held-out curve); the
+spec, the checkpointed training loop, the ground-truth rule and the organism sets are the family's
+(emergence.py). Functions take the family's `EmergenceSpec` (fields `seed`, `modulus`,
+`train_frac`, `d_model`, `d_hidden`, `lr`, `weight_decay`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.hooks import HookPoint
+
+VAL_POOL = 32             # test pairs set aside as the practitioner's labelled validation set
+
+
+@dataclass(frozen=True)
+class ModAddConfig:
+    modulus: int
+    d_model: int = 32
+    d_hidden: int = 128
+
+    @property
+    def vocab_size(self) -> int:
+        return self.modulus
+
+
+class ModAddMLP(nn.Module):
+    """(a, b) -> logits over (a + b) mod P: ReLU MLP on embed[a] + embed[b] (hook names as in TL)."""
+
+    def __init__(self, cfg: ModAddConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.modulus, cfg.d_model)
+        self.hook_embed = HookPoint()
+        self.fc_in = nn.Linear(cfg.d_model, cfg.d_hidden)
+        self.hook_hidden = HookPoint()
+        self.unembed = nn.Linear(cfg.d_hidden, cfg.modulus)
+
+    def forward(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.embed(tokens) if token_embeds is None else token_embeds   # [n, 2, d]
+        h = self.hook_hidden(F.relu(self.fc_in(self.hook_embed(emb.sum(1)))))
+        return self.unembed(h)
+
+
+def make_model(spec: Any) -> ModAddMLP:
+    return ModAddMLP(ModAddConfig(spec.modulus, spec.d_model, spec.d_hidden))
+
+
+@dataclass(frozen=True)
+class ModAddSplit:
+    inputs: np.ndarray    # [P*P, 2] every (a, b)
+    targets: np.ndarray   # [P*P]
+    train: np.ndarray     # indices
+    val: np.ndarray       # the practitioner's labelled validation pool (VAL_POOL test pairs)
+    heldout: np.ndarray   # ground-truth evaluation: every other test pair (no arm sees it)
+
+
+def modadd_split(spec: Any) -> ModAddSplit:
+    p = spec.modulus
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    x = np.stack([a.ravel(), b.ravel()], 1)
+    y = (x[:, 0] + x[:, 1]) % p
+    perm = np.random.default_rng([spec.seed, 23]).permutation(p * p)
+    n_train = round(spec.train_frac * p * p)
+    return ModAddSplit(x, y, np.sort(perm[:n_train]), perm[n_train:n_train + VAL_POOL], np.sort(perm[n_train + VAL_POOL:]))
+
+
+def modadd_accuracy(model: nn.Module, split: ModAddSplit, idx: np.ndarray) -> float:
+    with torch.no_grad():
+        pred = model(torch.from_numpy(split.inputs[idx])).argmax(-1).numpy()
+    return float((pred == split.targets[idx]).mean())
+
+
+def training(spec: Any, model: nn.Module) -> tuple[torch.optim.Optimizer, Callable[[int], torch.Tensor]]:
+    """The optimiser and the loss at each step: full batch on the train split."""
+    split = modadd_split(spec)
+    x, y = torch.from_numpy(split.inputs[split.train]), torch.from_numpy(split.targets[split.train])
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
+    return opt, lambda step: F.cross_entropy(model(x), y)
+
+
+def heldout_curve(spec: Any, ckpts: list[nn.Module]) -> list[float]:
+    """Held-out test accuracy at every checkpoint (pairs outside the train split and the validation pool)."""
+    split = modadd_split(spec)
+    return [round(modadd_accuracy(m, split, split.heldout), 4) for m in ckpts]
+
+
+def extra_metrics(spec: Any, final: nn.Module) -> dict:
+    """What `check` needs: a run that did not fit its train split says nothing by not grokking."""
+    split = modadd_split(spec)
+    return {"final_train_accuracy": modadd_accuracy(final, split, split.train)}

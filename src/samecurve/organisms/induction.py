@@ -1,0 +1,86 @@
+"""Induction runs of the `emergence` family (organisms/emergence.py): a 2-layer attention-only
+transformer on sequences `BOS pre seg seg tail`: a random segment repeated once after a random-length
+prefix (so no fixed-offset positional copy solves it), then random tokens. Predicting the second
+copy needs an induction circuit (Olsson et al. 2022); the jump is the phase change in held-out
+repeated-token accuracy.
+
+This module holds what is particular to the kind (data layout, model, loss, held-out curve); the
+spec, the checkpointed training loop, the ground-truth rule and the organism sets are the family's
+(emergence.py). Functions take the family's `EmergenceSpec` (fields `seed`, `d_model`, `n_layers`,
+`n_heads`, `batch_size`, `repeat_share`, `lr`, `weight_decay`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.transformer import TinyTransformer, TransformerConfig
+
+BOS = 0
+IND_VOCAB = 20            # BOS + 19 content tokens
+IND_CTX = 24
+SEG_LEN = 8                # repeated segment length
+MAX_OFFSET = 4             # the segment starts after 0..4 random tokens (so copying is relative, not absolute)
+HELDOUT_SEQS = 256
+NOTES = "BOS pre seg seg tail; pre 0..4 random tokens, seg 8 tokens from 1..19"
+
+
+def make_model(spec: Any) -> TinyTransformer:
+    return TinyTransformer(TransformerConfig(vocab_size=IND_VOCAB, n_ctx=IND_CTX, d_model=spec.d_model,
+                                             n_layers=spec.n_layers, n_heads=spec.n_heads, attn_only=True))
+
+
+@dataclass(frozen=True)
+class RepeatBatch:
+    tokens: np.ndarray   # [n, IND_CTX]
+    mask: np.ndarray     # [n, IND_CTX - 1] bool: position p predicts token p+1 inside the second copy (tokens 2..l)
+
+
+def repeat_batch(rng: np.random.Generator, n: int, repeat_share: float = 1.0) -> RepeatBatch:
+    """`BOS pre seg seg tail`: a random segment of SEG_LEN tokens after a random-length prefix,
+    repeated once; rows without a repeat are all random."""
+    toks = rng.integers(1, IND_VOCAB, (n, IND_CTX))
+    toks[:, 0] = BOS
+    mask = np.zeros((n, IND_CTX - 1), bool)
+    starts = 1 + rng.integers(0, MAX_OFFSET + 1, n)
+    rep = rng.random(n) < repeat_share
+    for i in np.flatnonzero(rep):
+        s, ln = starts[i], SEG_LEN
+        toks[i, s + ln: s + 2 * ln] = toks[i, s: s + ln]
+        # position p predicts token p+1: tokens 2..ln of the second copy
+        mask[i, s + ln: s + 2 * ln - 1] = True
+    return RepeatBatch(toks, mask)
+
+
+def repeat_accuracy(model: nn.Module, batch: RepeatBatch) -> float:
+    with torch.no_grad():
+        pred = model(torch.from_numpy(batch.tokens))[:, :-1].argmax(-1).numpy()
+    return float((pred == batch.tokens[:, 1:])[batch.mask].mean())
+
+
+def training(spec: Any, model: nn.Module) -> tuple[torch.optim.Optimizer, Callable[[int], torch.Tensor]]:
+    """The optimiser and the loss at each step: a fresh batch of sequences per step (next-token loss)."""
+    rng = np.random.default_rng([spec.seed, 1])
+
+    def loss_at(step: int) -> torch.Tensor:
+        x = torch.from_numpy(repeat_batch(rng, spec.batch_size, spec.repeat_share).tokens)
+        logits = model(x)
+        return F.cross_entropy(logits[:, :-1].reshape(-1, IND_VOCAB), x[:, 1:].reshape(-1))
+
+    return torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay), loss_at
+
+
+def heldout_curve(spec: Any, ckpts: list[nn.Module]) -> list[float]:
+    """Held-out repeated-token accuracy at every checkpoint, on sequences no arm is given."""
+    batch = repeat_batch(np.random.default_rng([spec.seed, 777]), HELDOUT_SEQS)
+    return [round(repeat_accuracy(m, batch), 4) for m in ckpts]
+
+
+def extra_metrics(spec: Any, final: nn.Module) -> dict:
+    return {}
