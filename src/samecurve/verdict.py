@@ -63,6 +63,12 @@ def min_units(alpha: float = ALPHA) -> int:
     return max(1, math.ceil(math.log2(2 / alpha) - 1e-9))
 
 
+def min_gate_units(alpha: float = ALPHA) -> int:
+    """The fewest units at which the gate's one-sided sign-flip test can reach alpha (5 at 0.05):
+    below that a gate cannot be passed, whatever the scores, and says so instead of "FAILS"."""
+    return max(1, math.ceil(math.log2(1 / alpha) - 1e-9))
+
+
 def unit_of(row: dict) -> Any:
     return row.get("unit") or (row["seed"], row["instance"])
 
@@ -156,14 +162,16 @@ def _gate(info: dict, summaries: dict, s: float, chance: float | None, row_contr
                               "n": res["n"], "diff": None if res["diff"] is None else s * res["diff"],
                               "low": None if res["low"] is None else min(s * res["low"], s * res["high"]),
                               "high": None if res["low"] is None else max(s * res["low"], s * res["high"]),
-                              "p_value": res["p_value"], "beats": bool(ok)}
+                              "p_value": res["p_value"], "beats": bool(ok),
+                              "decidable": res["n"] >= min_gate_units()}
         beats = beats and ok
     info["vs_chance"] = None
     if chance is not None:
         d = np.array([s * (v - chance) for v in info["units"].values()])
         p = signflip_p(d, "greater")
         ok = bool(len(d) and p <= ALPHA)
-        info["vs_chance"] = {"chance": chance, "p_value": p, "beats": ok}
+        info["vs_chance"] = {"chance": chance, "p_value": p, "beats": ok, "n": len(d),
+                             "decidable": len(d) >= min_gate_units()}
         beats = beats and ok
     info["gated"] = beats
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import ClassVar, Iterator
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -173,3 +174,25 @@ def test_empty_store_still_renders(tmp_path: Path) -> None:
         print_scorecard(s, console)
         assert "nothing to grade" in console.export_text()
     s.close()
+
+
+def test_a_gate_that_too_few_units_cannot_pass_says_unproven_not_fails():
+    """Three units cannot reach p <= 0.05 in a one-sided sign-flip test (1/8 at best): a perfect arm
+    reads 'unproven (n 3 < 5)', while at 6 units a real loss still reads 'FAILS'."""
+    from samecurve import verdict as V
+    from samecurve.report.terminal import control_status, gate_word
+
+    def gated(arm_units, ctrl_units):
+        info = {"arm": "a", "family": "interp", "control": "ctrl", "units": arm_units, "is_control": False}
+        summaries = {"ctrl": {"mean": float(np.mean(list(ctrl_units.values()))), "units": ctrl_units}}
+        V._gate(info, summaries, 1.0, 0.5, [], with_ci=False)
+        return info
+
+    thin = gated({u: 1.0 for u in range(3)}, {u: 0.5 for u in range(3)})
+    assert not thin["gated"] and thin["vs_control"]["decidable"] is False
+    assert control_status(thin) == "unproven (n 3 < 5)" == gate_word(thin["vs_control"])
+    losing = gated({u: 0.4 for u in range(6)}, {u: 0.6 for u in range(6)})
+    assert losing["vs_control"]["decidable"] is True
+    assert control_status(losing) == "FAILS control and chance" and gate_word(losing["vs_chance"]) == "FAILS"
+    winning = gated({u: 0.9 + 0.01 * u for u in range(6)}, {u: 0.5 for u in range(6)})
+    assert control_status(winning) == "beats"

@@ -207,10 +207,10 @@ def _gate_text(vc: dict | None, ch: dict | None) -> str:
     if vc is not None:
         p = f", p {fmt_p(vc['p_value'])}" if vc.get("p_value") is not None else ""
         parts.append(f"vs {vc.get('control')}: {fmt_signed(vc.get('diff'))} {fmt_ci(vc.get('low'), vc.get('high'))}{p}, "
-                     + ("beats" if vc.get("beats") else "FAILS"))
+                     + T.gate_word(vc))
     if ch is not None:
         p = f", p {fmt_p(ch['p_value'])}" if ch.get("p_value") is not None else ""
-        parts.append(f"vs chance {ch.get('chance')}{p}, " + ("beats" if ch.get("beats") else "FAILS"))
+        parts.append(f"vs chance {ch.get('chance')}{p}, " + T.gate_word(ch))
     return "; ".join(parts) or "no control scored"
 
 

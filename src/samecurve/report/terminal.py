@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import verdict as V
+from ..verdict import min_gate_units
 from ..store import Store
 
 FAMILY_ORDER = ("interp", "baseline", "control")
@@ -331,8 +332,20 @@ def control_status(arm: dict) -> str:
         if arm.get("is_control"):
             return "is a control"
         return "no control" if arm["family"] == "interp" else "—"
-    failed = [name for name, gate in (("control", vc), ("chance", ch)) if gate is not None and not gate.get("beats")]
+    gates = [(name, gate) for name, gate in (("control", vc), ("chance", ch)) if gate is not None and not gate.get("beats")]
+    if gates and all(gate.get("decidable") is False for _, gate in gates):
+        return f"unproven (n {max(gate.get('n') or 0 for _, gate in gates)} < {min_gate_units()})"
+    failed = [name for name, _ in gates]
     return f"FAILS {' and '.join(failed)}" if failed else "beats"
+
+
+def gate_word(gate: dict) -> str:
+    """'beats', 'FAILS', or 'unproven (n 3 < 5)' where too few units make the gate unpassable."""
+    if gate.get("beats"):
+        return "beats"
+    if gate.get("decidable") is False:
+        return f"unproven (n {gate.get('n')} < {min_gate_units()})"
+    return "FAILS"
 
 
 def control_name(arm: dict) -> str:
