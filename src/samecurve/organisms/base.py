@@ -13,19 +13,21 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..errors import CorruptCacheError, UnknownNameError
+from ..errors import ConfigError, CorruptCacheError, UnknownNameError
 from ..provenance import object_source_hash
+from ..registry import _REGISTRY, register
 
-_FAMILIES: dict[str, "Family"] = {}
+_FAMILIES: dict[str, "Family"] = _REGISTRY["organism family"]  # the one registry's table of families
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,15 @@ class Family:
     make_model: Callable[[Any], nn.Module]                  # spec -> untrained model of the right shape
     language: Callable[[Any], Any]                          # spec -> what an auditor may know of the format
     check: Callable[[Any, dict], None]                      # raises OrganismFailedError if not learned
+    # What tasks may ask of a built organism: view name -> Organism -> an object implementing that
+    # protocol (protocols/organisms.py; e.g. "trojaned" -> TrojanedOrganism).
+    views: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
 
 
 def register_family(family: Family) -> Family:
-    _FAMILIES[family.name] = family
+    """Add a family (built-in or plug-in) to the registry; a name registered by two different
+    modules fails with one line naming both (a module imported again replaces itself)."""
+    register("organism family", family.name, family, sys._getframe(1).f_globals.get("__name__", "?"))
     return family
 
 
@@ -91,6 +98,15 @@ class Organism:
     @property
     def label(self) -> str:
         return self.spec.label() if hasattr(self.spec, "label") else self.hash
+
+    def view(self, name: str) -> Any:
+        """This organism through one of its family's views (protocols/organisms.py)."""
+        fam = get_family(self.spec.family)
+        if name not in fam.views:
+            offers = ", ".join(sorted(fam.views)) or "none"
+            raise ConfigError(f"organism {self.label} of family {fam.name!r} offers no {name!r} view "
+                              f"(its views: {offers}); register one with Family(..., views={{{name!r}: ...}})")
+        return fam.views[name](self)
 
 
 def cache_dir(spec: Any) -> Path:

