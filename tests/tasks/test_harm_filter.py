@@ -15,7 +15,10 @@ from samecurve.seeding import seed_everything  # noqa: E402
 
 import samecurve.arms.baselines.filters  # noqa: E402,F401
 import samecurve.arms.interp.layer_probe  # noqa: E402,F401
-from samecurve.tasks.harm_filter import HarmFilter, TextFilter, make_splits  # noqa: E402
+from samecurve.data.harm_requests import make_splits  # noqa: E402
+from samecurve.organisms.base import load_or_build  # noqa: E402
+from samecurve.organisms.pretrained import PretrainedSpec  # noqa: E402
+from samecurve.tasks.harm_filter import HarmFilter, TextFilter  # noqa: E402
 
 BUDGET = Budget(labelled_examples=48, forward_passes=3_000, backward_passes=200, wall_seconds=300, tuning_trials=4)
 TASK = HarmFilter(n_test=120, n_unlabelled=100)
@@ -28,7 +31,7 @@ def _run(arm_name: str, seed: int = 0) -> dict[str, float]:
         seed_everything(s)
         return cls()
 
-    scores = TASK.run_cell(factory, [], seed, BUDGET)
+    scores = TASK.run_cell(factory, [load_or_build(PretrainedSpec())], seed, BUDGET)
     assert {s.metric for s in scores} == set(HarmFilter.metrics)
     for s in scores:
         assert s.spend["forward_passes"] <= BUDGET.forward_passes
@@ -87,3 +90,35 @@ def test_cosine_filter_is_well_above_chance_in_distribution(results):
 
 def test_the_attacked_split_lowers_some_arm(results):
     assert any(r["auroc-attacked"] < r["auroc-id"] - 0.02 for a, r in results.items() if a != "shuffled-labels-probe")
+
+
+def test_minilm_is_a_pretrained_organism_whose_weights_hash_is_in_its_identity():
+    from dataclasses import replace
+
+    from samecurve.models.pretrained import weights_identity
+    from samecurve.organisms.base import cache_dir, spec_hash
+
+    spec = registry.get_organism_set("minilm").specs(0)[0]
+    assert spec == PretrainedSpec() and spec.weights_sha256 == weights_identity()["weights_sha256"]
+    assert spec_hash(replace(spec, weights_sha256="0" * 16)) != spec_hash(spec)  # other weights, other organism
+    org = load_or_build(spec)
+    assert org.model.encoder is load_minilm()            # the package's weights, loaded once per process
+    assert org.metrics["weights_sha256"] == spec.weights_sha256
+    # nothing of the weights is copied into the organism cache: its file is the 8-byte hash
+    assert (cache_dir(spec) / "model.safetensors").stat().st_size < 1_000
+    again = load_or_build(spec)                           # from the cache
+    assert again.weights_sha256 == org.weights_sha256 and again.model.encoder is org.model.encoder
+
+
+def test_the_task_takes_its_encoder_from_the_organism_and_seeds_stay_units():
+    from samecurve.errors import ConfigError
+    from samecurve.runner import score_units
+
+    with pytest.raises(ConfigError):
+        TASK.run_cell(lambda s: registry.get_arm("keyword-filter")(), [], 0, BUDGET)
+    org = load_or_build(PretrainedSpec())
+    scores = [s for seed in (0, 1) for s in
+              TASK.run_cell(lambda s: registry.get_arm("keyword-filter")(), [org], seed, BUDGET)[:1]]
+    units = score_units([org], scores)
+    # one unit per seed (the label must not swallow the instances into one organism unit)
+    assert len(set(units.values())) == 2 and org.hash not in units.values()
