@@ -7,8 +7,8 @@ import importlib
 import os
 import re
 import subprocess
+import resource
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,11 +26,12 @@ COMMAND = ["run", "--suite", "smoke", "--task", "backdoor-audit", "--organisms",
 
 def test_a_plugin_family_runs_backdoor_audit_with_one_command(tmp_path):
     """README's command, from the directory holding the plug-in file, on a fresh cache: the plug-in's
-    two organisms are trained, every metric of backdoor-audit is scored on them, in under a minute."""
-    t0 = time.perf_counter()
+    two organisms are trained, every metric of backdoor-audit is scored on them, in under a minute of
+    CPU (about 25 s here; CPU, not wall time, so that other jobs on the machine do not fail the test)."""
+    cpu0 = _children_cpu()
     res = subprocess.run([SAMECURVE, *COMMAND, "--out", str(tmp_path / "run")], cwd=HERE, capture_output=True,
                          text=True, timeout=300, env={**os.environ, "SAMECURVE_CACHE": str(tmp_path / "cache")})
-    wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
     assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-3000:]
     rows = api.load_results(tmp_path / "run")
     assert {r["instance"] for r in rows} == {"doubled-word/trojan/s500"}  # one score per trojan (pair)
@@ -39,7 +40,12 @@ def test_a_plugin_family_runs_backdoor_audit_with_one_command(tmp_path):
                         ("random-search", "trigger-asr"), ("random-scores", "input-auroc")}
     assert got[("strip", "input-auroc")] > 0.8  # the doubled word changes the answer: STRIP sees it
     assert 0.0 <= got[("random-search", "trigger-asr")] <= 1.0
-    assert wall < 60, f"the plug-in example took {wall:.0f} s"
+    assert cpu < 60, f"the plug-in example took {cpu:.0f} CPU-s"
+
+
+def _children_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def test_the_plugin_family_has_its_planted_property():
