@@ -76,7 +76,7 @@ def test_search_recovers_trigger_and_separates_twins(twins, cls):
     arm = cls()
     model = metered(trojan, arm)
     proposals = arm.propose_triggers(model, context(trojan))
-    asr = attack_success(trojan, sec, tuple(proposals[0]), np.random.default_rng(5), 200).mean()
+    asr = attack_success(trojan, tuple(proposals[0]), np.random.default_rng(5), 200).mean()
     assert asr > 0.9, (proposals[:3], sec.tokens)
     assert within(model, BUDGET)
     if cls is GCGSearch:  # the pair search ran on gradients, not just the single-token scan
