@@ -100,7 +100,9 @@ def task_section(name: str, task_cls: type) -> list[str]:
         out.append("")
     for ctx in contexts_for(task_cls):
         out += _context_table(ctx) + [""]
-    served = sorted(a for a, cls in registry.arms().items() if registry.served_metrics(task_cls, cls))
+    # Built-in arms only: a plug-in imported in the same process (a test's, a user's) is not the package's.
+    served = sorted(a for a, cls in registry.arms().items()
+                    if cls.__module__.startswith("samecurve.") and registry.served_metrics(task_cls, cls))
     out += [f"Arms registered for it: {len(served)} (`samecurve list arms --task {name}`).", ""]
     return out
 
