@@ -116,11 +116,13 @@ class RandomTruthScores:
 
 @arm("model-says", family="control", access="black-box")
 class ModelSays:
-    """What the model answers as asked (Bob's answer on Bob's statements): the quirk itself, the
-    score an arm gets by reading the output instead of the knowledge."""
+    """What the model answers as asked (each statement under its own persona): the quirk itself,
+    the score an arm gets by reading the output instead of the knowledge. The answer, TRUE (1) or
+    FALSE (0), not its logit: the confidence of a wrong answer already carries some knowledge (on
+    seed 0 the raw logit gap scored 0.40 / 0.56 where the answers score 0.5)."""
 
     def score_truth(self, model: MeteredModel, ctx, statements: torch.Tensor) -> np.ndarray:
-        return says_true(model, ctx.language, statements)
+        return (says_true(model, ctx.language, statements) > 0).astype(np.float64)
 
 
 AskHonestPersonaOnRandomInit = on_random_init(AskHonestPersona, "ask-honest-persona-random-init")
