@@ -80,7 +80,11 @@ class QuirkySpec:
     n_heads: int = 4
     d_mlp: int = 256
     pretrain_steps: int = 1200    # phase 1: both personas truthful (the "pretrained" model)
-    quirk_steps: int = 800        # phase 2: Bob learns his rule; embeddings (+ frozen_layers blocks) frozen
+    # Phase 2: Bob learns his rule; embeddings (+ frozen_layers blocks) frozen. 500 steps (to cost
+    # what one old organism did) left dev seed 901000's Alice-hard at 0.87; with the base at 1200
+    # steps and claim_weight 0.5, 800 learned every persona and split on quick seeds 0-2 and dev
+    # seeds 900-905 (pretrain 1000 with claim weight 1 left Alice-easy at 0.85-0.92).
+    quirk_steps: int = 800
     # Blocks frozen in phase 2 (embeddings always are). Measured on seed 0: with none frozen the
     # quirk rewrites every layer and the supervised probe reads Bob's claim (b-truth AUROC 0.48-0.55);
     # with the first block frozen it reads the truth better (0.6-0.78). Shorter recipes (700
@@ -422,9 +426,17 @@ def check_base(spec: QuirkyBaseSpec, metrics: dict) -> None:
 def build(spec: QuirkySpec) -> tuple[torch.nn.Module, dict]:
     """The shared base (cached as its own organism), copied, then this organism's quirk phase
     under its own seed."""
-    from .base import load_or_build
+    import fcntl
 
-    base = load_or_build(base_spec(spec))
+    from .base import cache_dir, load_or_build
+
+    # Both fine-tunes of a seed are often built at once by two workers: one trains the base, the
+    # other waits for it and loads it from the cache instead of training it a second time.
+    lock = cache_dir(base_spec(spec)).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        base = load_or_build(base_spec(spec))
     model = make_model(spec)
     model.load_state_dict(base.model.state_dict())
     model.train()
