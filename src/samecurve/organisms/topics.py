@@ -231,7 +231,8 @@ def generate(logits_fn: Callable[[torch.Tensor], torch.Tensor], prompt: torch.Te
 
     Hand-written: organisms are plain modules, not Hugging Face models, so there is no library
     `generate()` to call. No KV cache: every step reruns the whole prefix (so a hook that adds a vector acts at every
-    position, as in ActAdd). The sampling noise depends on `seed` only, so two arms given the same
+    position, generated tokens included; ActAdd steers only the prompt's positions, see
+    arms/interp/steering_vectors.py `prompt_steered_logits`). The sampling noise depends on `seed` only, so two arms given the same
     seed draw with common random numbers.
 
     `copies` > 1 runs that many copies of the prompts as one batch (copy i is rows i*n..(i+1)*n
