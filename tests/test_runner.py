@@ -122,3 +122,16 @@ def test_an_entry_with_its_own_seeds_runs_them_and_seeds_option_overrides_all():
     _, cells = runner.plan("quick", tasks=["harm-filter"], arms=["cosine-filter"], seeds=[4])
     assert {c.seed for c in cells} == {4}
     assert "harm-filter: 0-8" in registry.get_suite("quick").seeds_text()
+
+
+def test_shared_bases_are_built_first_and_their_dependants_last():
+    """quick's latent-knowledge organisms are fine-tunes of a per-seed base: the build order puts
+    every base first and every fine-tune after all other organisms, so no worker waits on a base."""
+    from samecurve import registry
+    from samecurve.runner import organism_specs, plan
+
+    registry.load_builtins()
+    _, cells = plan("quick", tasks=["latent-knowledge", "steering"])
+    families = [sp.family for sp in organism_specs(cells)]
+    assert families[:3] == ["quirky-base"] * 3 and families[-6:] == ["quirky"] * 6
+    assert "topics" in families[3:-6]

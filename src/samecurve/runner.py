@@ -20,7 +20,7 @@ from . import __version__, registry
 from .budget import Budget
 from .errors import ConfigError, SamecurveError
 from .executors import run_all
-from .organisms.base import load_or_build, spec_hash
+from .organisms.base import get_family, load_or_build, spec_hash
 from .provenance import fingerprint, object_source_hash, package_hash, resolved_params
 from .registry import SuiteEntry
 from .seeding import seed_everything
@@ -141,11 +141,16 @@ def _with_organisms(s: Any, entries: list[SuiteEntry], organisms: str, tasks: li
 
 
 def organism_specs(cells: list[Cell]) -> list[Any]:
+    """Every organism the cells need, once, in build order: prerequisites (shared bases) first,
+    organisms built from one last, so a dependant never waits on a base still in training."""
     seen: dict[str, Any] = {}
     for c in cells:
         for spec in registry.get_organism_set(c.organism_set).specs(c.seed):
             seen.setdefault(spec_hash(spec), spec)
-    return list(seen.values())
+    needs = {h: get_family(sp.family).prerequisites(sp) for h, sp in seen.items()}
+    bases = {spec_hash(b): b for pre in needs.values() for b in pre}
+    return ([*bases.values()] + [sp for h, sp in seen.items() if not needs[h] and h not in bases]
+            + [sp for h, sp in seen.items() if needs[h] and h not in bases])
 
 
 def build_organism(spec: Any) -> dict:

@@ -42,6 +42,9 @@ class Family:
     # What tasks may ask of a built organism: view name -> Organism -> an object implementing that
     # protocol (protocols/organisms.py; e.g. "trojaned" -> TrojanedOrganism).
     views: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    # Specs this one's build loads (e.g. a shared pretrained base): the runner builds them first and
+    # their dependants last, so no worker sits waiting on a base another worker is still training.
+    prerequisites: Callable[[Any], list] = lambda spec: []
 
 
 def register_family(family: Family) -> Family:

@@ -471,7 +471,8 @@ def check(spec: QuirkySpec, metrics: dict) -> None:
 
 register_family(Family("quirky-base", RECIPE_VERSION, QuirkyBaseSpec, build_base, make_model, lambda spec: Language(),
                        check_base))
-register_family(Family("quirky", RECIPE_VERSION, QuirkySpec, build, make_model, lambda spec: Language(), check))
+register_family(Family("quirky", RECIPE_VERSION, QuirkySpec, build, make_model, lambda spec: Language(), check,
+                       prerequisites=lambda spec: [base_spec(spec)]))
 
 
 def population(seed: int, n: int = 2, **overrides) -> list[QuirkySpec]:
