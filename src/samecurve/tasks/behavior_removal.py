@@ -46,7 +46,7 @@ from ..metrics import pareto_auc as _pareto_auc
 from ..protocols.organisms import TROJANED, trojaned
 from ..protocols.removal import RemovalContext, RemovalEditor, validate_sweep
 from ..registry import task
-from .base import MetricInfo, Score, Task, metered, once_per_organism
+from .base import MetricInfo, Score, Task, metered_session, once_per_organism
 
 
 @dataclass(frozen=True)
@@ -116,10 +116,9 @@ class BehaviorRemoval(Task):
         """Every metric for one trojaned organism, from one edit sweep under one fresh meter."""
         org = trojaned(org)
         ctx = self.context(org, seed, budget)
-        model = metered(org.model, arm, budget)
-        model.meter.charge("labelled_examples", len(ctx.triggered) + len(ctx.clean))
-        sweep = validate_sweep(arm, arm.edit_sweep(model, ctx))
-        spend = model.meter.close().to_dict()
+        with metered_session(org.model, arm, budget, labelled=len(ctx.triggered) + len(ctx.clean)) as session:
+            sweep = validate_sweep(arm, arm.edit_sweep(session.model, ctx))
+        spend = session.spend
         ev, tune = self.eval_splits(org, seed)
         models = [org.model] + [m for _, m in sweep]            # index 0: the original
         strengths = [0.0] + [float(s) for s, _ in sweep]

@@ -56,7 +56,7 @@ from ..organisms import induction, namemover
 from ..protocols.faithfulness import (Behaviour, Compressor, Explainer, FaithfulnessContext, Patcher,  # noqa: F401
                                       validate_compressed, validate_edges)
 from ..registry import task
-from .base import MetricInfo, Score, Task, metered
+from .base import MetricInfo, Score, Task, metered_session
 
 # Behaviours: what an explanation must reproduce, per organism kind.
 
@@ -256,31 +256,33 @@ class ExplanationFaithfulness(Task):
         graph = Graph.of(net.cfg)
         n_full = n_params(net)
         params = node_params(net, graph)
-        model = metered(net, arm, budget)
         ctx = FaithfulnessContext(org.language, behaviour_of(org), graph.edges, n_full, seed,
                                   np.random.default_rng([seed, org.spec.seed, 5]))
         points, per_position = [], {}
-        for f in self.fractions:  # largest first: arms may prune on from the previous answer
-            if isinstance(arm, Explainer):
-                k = max(1, round(f * len(graph.edges)))
-                edges = validate_edges(arm, arm.explain(model, ctx, k), k, graph.edges)
-                loss, per_position[f] = self.subgraph_losses(org, ref, edges)
-                size = {"edges": len(edges), "edges_total": len(graph.edges),
-                        "params_touched": touched_params(edges, params), "subgraph": sorted(edges)}
-            else:
-                cap = int(f * n_full)
-                small = validate_compressed(arm, arm.compress(model, ctx, cap), cap)
-                got = n_params(small)
-                with torch.no_grad():
-                    logits = small.eval()(ref.prompts)
-                    loss = float(behaviour_loss(logits, ref.scored, ref.targets))
-                    per_position[f] = position_losses(logits, ref.scored, ref.targets)
-                size = {"params": got}
-            eq = ref.equivalent_params(loss)
-            points.append({"fraction": f, "loss": loss, "recovered": ref.recovered(loss),
-                           "recovered_vs_ablated": ref.recovered_vs_ablated(loss),
-                           "equivalent_params": eq, "times_smaller": n_full / eq, **size})
-        spend = model.meter.close().to_dict()
+        # One meter over the whole size grid (the arm's calls interleave with the task's own,
+        # uncharged, subgraph evaluation); the context hands out no labelled examples.
+        with metered_session(net, arm, budget, labelled=0) as session:
+            for f in self.fractions:  # largest first: arms may prune on from the previous answer
+                if isinstance(arm, Explainer):
+                    k = max(1, round(f * len(graph.edges)))
+                    edges = validate_edges(arm, arm.explain(session.model, ctx, k), k, graph.edges)
+                    loss, per_position[f] = self.subgraph_losses(org, ref, edges)
+                    size = {"edges": len(edges), "edges_total": len(graph.edges),
+                            "params_touched": touched_params(edges, params), "subgraph": sorted(edges)}
+                else:
+                    cap = int(f * n_full)
+                    small = validate_compressed(arm, arm.compress(session.model, ctx, cap), cap)
+                    got = n_params(small)
+                    with torch.no_grad():
+                        logits = small.eval()(ref.prompts)
+                        loss = float(behaviour_loss(logits, ref.scored, ref.targets))
+                        per_position[f] = position_losses(logits, ref.scored, ref.targets)
+                    size = {"params": got}
+                eq = ref.equivalent_params(loss)
+                points.append({"fraction": f, "loss": loss, "recovered": ref.recovered(loss),
+                               "recovered_vs_ablated": ref.recovered_vs_ablated(loss),
+                               "equivalent_params": eq, "times_smaller": n_full / eq, **size})
+        spend = session.spend
         key = behaviour_of(org).key
         common = {"behaviour": key, "loss_full": ref.loss_full, "loss_unigram": ref.loss_unigram, "loss_all_ablated": ref.loss_ablated,
                   "recovered_all_ablated": ref.recovered(ref.loss_ablated), "n_params": n_full,

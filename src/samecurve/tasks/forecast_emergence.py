@@ -48,7 +48,7 @@ from ..errors import ConfigError
 from ..organisms import emergence, grokking, induction
 from ..protocols.forecasting import ForecastContext, Forecaster, validate_checkpoint_scores
 from ..registry import task
-from .base import MetricInfo, Score, Task, auroc, metered
+from .base import MetricInfo, Score, Task, auroc, metered_session
 
 
 def arm_kinds(arm: Any) -> tuple[str, ...]:
@@ -130,13 +130,10 @@ class ForecastEmergence(Task):
 
     def score_run(self, arm: Any, org: Any, seed: int, run_index: int, budget: Budget) -> tuple[np.ndarray, dict]:
         """One arm on one run: a fresh meter shared by all its checkpoints; scores, spend."""
-        ckpt_models = list(org.model.ckpts)
-        first = metered(ckpt_models[0], arm, budget)
-        ckpts = [first] + [type(first)(m, first.meter, arm.access) for m in ckpt_models[1:]]
         ctx, n_labelled = self.context(org, seed, run_index, budget)
-        first.meter.charge("labelled_examples", n_labelled)
-        scores = validate_checkpoint_scores(arm, arm.score_checkpoints(ckpts, ctx), len(ckpts))
-        return _finite(scores), first.meter.close().to_dict()
+        with metered_session(list(org.model.ckpts), arm, budget, labelled=n_labelled) as session:
+            scores = validate_checkpoint_scores(arm, arm.score_checkpoints(session.model, ctx), len(session.model))
+        return _finite(scores), session.spend
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         kinds = arm_kinds(arm_factory(seed))

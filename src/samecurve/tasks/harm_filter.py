@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from ..budget import Budget, Meter
+from ..budget import Budget
 from ..data.harm_requests import ATTACKS, make_splits
 from ..errors import ConfigError
 from ..metrics import auroc, fnr_at_fpr
 from ..models.pretrained import MeteredEncoder, weights_identity
 from ..protocols.filtering import HarmContext, TextFilter, validate_text_scores
 from ..registry import task
-from .base import MetricInfo, Score, Task
+from .base import MetricInfo, Score, Task, metered_session
 
 
 @task("harm-filter")
@@ -68,15 +68,14 @@ class HarmFilter(Task):
         ctx = HarmContext([i.text for i in sp.train], np.array([i.label for i in sp.train]),
                           [i.category for i in sp.train], [i.text for i in sp.unlabelled],
                           seed, np.random.default_rng([seed, 77]))
-        model = MeteredEncoder(encoder, Meter(budget), arm.access)
-        model.meter.charge("labelled_examples", len(sp.train))
-        arm.fit(model, ctx)
-        fit_fp = model.meter.spend.forward_passes
         out = {}
-        for name, items in (("id", sp.id), ("ood", sp.ood), ("attacked", sp.attacked)):
-            s = validate_text_scores(arm, arm.score_texts(model, ctx, [i.text for i in items]), len(items))
-            out[name] = (np.array([i.label for i in items]), s)
-        spend = model.meter.close().to_dict()
+        with metered_session(encoder, arm, budget, labelled=len(sp.train), door=MeteredEncoder) as session:
+            arm.fit(session.model, ctx)
+            fit_fp = session.meter.spend.forward_passes
+            for name, items in (("id", sp.id), ("ood", sp.ood), ("attacked", sp.attacked)):
+                s = validate_text_scores(arm, arm.score_texts(session.model, ctx, [i.text for i in items]), len(items))
+                out[name] = (np.array([i.label for i in items]), s)
+        spend = session.spend
         inst = f"minilm/s{seed}"
         detail = {"model": encoder.identity(), "fit_forward_passes": fit_fp, **ctx.notes}
         y, s = out["attacked"]

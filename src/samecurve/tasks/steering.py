@@ -31,7 +31,7 @@ from ..organisms import topics as T
 from ..protocols.steering import (Setting, SteerContext, SweepSteerer, can_generate, steered_logits,  # noqa: F401
                                   validate_settings)
 from ..registry import task
-from .base import MetricInfo, Score, Task, metered, once_per_organism
+from .base import MetricInfo, Score, Task, metered_session, once_per_organism
 
 
 def per_prompt(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -140,10 +140,10 @@ class Steering(Task):
 
     def score_instance(self, arm: Any, org: Any, seed: int, budget: Budget, target: int) -> list[Score]:
         ctx = self.context(org, seed, budget, target)
-        model = metered(org.model, arm, budget)
-        model.meter.charge("labelled_examples", len(ctx.labels))
-        settings = validate_settings(arm, arm.steer(model, ctx, target), int(ctx.prompts.shape[0]), ctx.n_new, T.VOCAB)
-        spend = model.meter.close().to_dict()
+        with metered_session(org.model, arm, budget, labelled=len(ctx.labels)) as session:
+            settings = validate_settings(arm, arm.steer(session.model, ctx, target), int(ctx.prompts.shape[0]),
+                                         ctx.n_new, T.VOCAB)
+        spend = session.spend
         tune, test = slice(0, self.n_tune), slice(self.n_tune, None)
         key = (getattr(org, "weights_sha256", None), seed, target, self.n_tune, self.n_test, self.n_new,
                ctx.sample_seed, ctx.prompts.numpy().tobytes())
