@@ -23,12 +23,13 @@ def organism(organism_cache):
 
 
 def test_prompt_injection_touches_prompt_positions_only():
-    act = torch.randn(3, 11, 16)                       # a prompt of 8 plus 3 generated tokens
-    pair = torch.randn(2, 16)
+    g = torch.Generator().manual_seed(0)
+    act = torch.randn(3, 11, 16, generator=g)          # a prompt of 8 plus 3 generated tokens
+    pair = torch.randn(2, 16, generator=g)
     out = _add_at_front(_prompt_add(pair, 8)[None])(act, "hook")
     assert torch.allclose(out[:, :2] - act[:, :2], pair.expand(3, -1, -1))
     assert torch.equal(out[:, 2:], act[:, 2:])         # later prompt positions and generated tokens: unsteered
-    one = torch.randn(16)
+    one = torch.randn(16, generator=g)
     out = _add_at_front(_prompt_add(one, 8)[None])(act, "hook")
     assert torch.allclose(out[:, :8] - act[:, :8], one.expand(3, 8, -1)) and torch.equal(out[:, 8:], act[:, 8:])
 
