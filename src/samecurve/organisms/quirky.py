@@ -29,7 +29,7 @@ personas' claims has no latent knowledge to elicit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np
@@ -283,8 +283,10 @@ class QuirkyBaseSpec:
 
 
 def base_spec(spec: QuirkySpec) -> QuirkyBaseSpec:
-    return QuirkyBaseSpec(spec.base_seed, spec.d_model, spec.n_layers, spec.n_heads, spec.d_mlp, spec.pretrain_steps,
-                          spec.batch_size, spec.lr, spec.weight_decay, spec.knowledge_weight, spec.claim_weight)
+    """The fine-tune's base: every base field copied by name from the fine-tune's spec (seed from
+    its `base_seed`), so a field added to both cannot be dropped or shifted by position."""
+    shared = {f.name: getattr(spec, f.name) for f in fields(QuirkyBaseSpec) if f.name != "seed"}
+    return QuirkyBaseSpec(seed=spec.base_seed, **shared)
 
 
 def make_model(spec) -> TinyTransformer:
