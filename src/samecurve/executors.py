@@ -31,25 +31,88 @@ def run_all(fn: Callable[[Any], Any], items: Iterable[Any], executor: str = "inl
     items = list(items)
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
-    if executor == "ray":  # even for one item or one job: the point may be a cluster's CPUs
-        yield from _run_ray(fn, items, jobs)
+    if not items:
         return
-    if executor == "inline" or jobs <= 1 or len(items) <= 1:
+    if executor != "ray" and len(items) <= 1:
+        executor = "inline"  # no pool to start for one item (Ray: the point may be a cluster's CPUs)
+    with Workers(executor, jobs) as workers:
         for item in items:
-            yield item, fn(item)
-        return
-    # spawn, not fork: forking a parent that has already run torch can deadlock its thread pools
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
-        pending = {pool.submit(fn, item): item for item in items}
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield pending.pop(fut), fut.result()
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+            workers.submit(fn, item)
+        while workers.in_flight:
+            _, item, result = workers.next_done()
+            yield item, result
+
+
+class Workers:
+    """A pool fed one job at a time, so the caller decides at every free slot what runs next.
+
+    The runner uses it to pipeline a grid: organisms first, each cell as soon as its organisms are
+    built, longest cells first (runner.py). `capacity` jobs keep every worker busy; submitting no
+    more than that leaves the order to the caller instead of a FIFO queue. Inline runs each job in
+    `next_done`, in submission order."""
+
+    def __init__(self, executor: str = "inline", jobs: int = 1):
+        if executor not in EXECUTORS:
+            raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
+        if executor == "processes" and jobs <= 1:
+            executor = "inline"
+        self.executor, self.capacity = executor, (1 if executor == "inline" else max(1, jobs))
+        self._pending: dict[Any, tuple[Any, Any]] = {}  # future (or queued job) -> (tag, item)
+        self._queue: list[tuple[Callable[[Any], Any], Any, Any]] = []
+        self._pool: Any = None
+        self._ray: Any = None
+
+    def __enter__(self) -> Workers:
+        if self.executor == "processes":
+            # spawn, not fork: forking a parent that has already run torch can deadlock its thread pools
+            self._pool = ProcessPoolExecutor(max_workers=self.capacity, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker)
+        elif self.executor == "ray":
+            self._ray = _ensure_ray(self.capacity)
+            if os.environ.get("RAY_ADDRESS"):  # a cluster: as many jobs in flight as it has CPUs
+                self.capacity = max(self.capacity, int(self._ray.cluster_resources().get("CPU", self.capacity)))
+            self._env = {k: v for k, v in os.environ.items() if k.startswith("SAMECURVE_")}
+            self._path = list(sys.path)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for job in self._pending:
+            if self.executor == "processes":
+                job.cancel()
+            elif self.executor == "ray":
+                self._ray.cancel(job)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending) + len(self._queue)
+
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - self.in_flight)
+
+    def submit(self, fn: Callable[[Any], Any], item: Any, tag: Any = None) -> None:
+        if self.executor == "inline":
+            self._queue.append((fn, item, tag))
+        elif self.executor == "processes":
+            self._pending[self._pool.submit(fn, item)] = (tag, item)
+        else:
+            self._pending[_remote.remote(pickle.dumps((fn, item)), self._path, self._env)] = (tag, item)
+
+    def next_done(self) -> tuple[Any, Any, Any]:
+        """(tag, item, result) of one finished job; blocks until one is."""
+        if self.executor == "inline":
+            fn, item, tag = self._queue.pop(0)
+            return tag, item, fn(item)
+        if self.executor == "processes":
+            done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
+            fut = next(iter(done))
+            tag, item = self._pending.pop(fut)
+            return tag, item, fut.result()
+        done, _ = self._ray.wait(list(self._pending), num_returns=1)
+        tag, item = self._pending.pop(done[0])
+        return tag, item, self._ray.get(done[0])
 
 
 # --- Ray -------------------------------------------------------------------------------------
@@ -114,21 +177,3 @@ def shutdown_ray() -> None:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()  # a cluster we only connected to keeps running
-
-
-def _run_ray(fn: Callable[[Any], Any], items: list[Any], jobs: int) -> Iterator[tuple[Any, Any]]:
-    if not items:
-        return
-    ray = _ensure_ray(jobs)
-    env = {k: v for k, v in os.environ.items() if k.startswith("SAMECURVE_")}
-    path = list(sys.path)
-    pending = {_remote.remote(pickle.dumps((fn, item)), path, env): item for item in items}
-    try:
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                yield pending.pop(ref), ray.get(ref)
-    except BaseException:
-        for ref in pending:
-            ray.cancel(ref)
-        raise

@@ -1,13 +1,16 @@
 """Expand the grid task × organism set × arm × seed, ask the store what is done, run the rest.
 
-Two phases: first every organism the grid needs is trained (or loaded from the cache), so that
-parallel cells never train the same organism twice; then the cells run. Each finished cell is one
-store transaction, so a killed run loses at most the cells in flight, and a rerun resumes.
+One pool runs the whole grid as a small dependency graph: every organism the grid needs is trained
+(or loaded from the cache) once, shared bases before the organisms built from them, and each cell
+starts as soon as its organisms exist, so parallel cells never train the same organism twice and
+no core waits at a barrier between the two. Each finished cell is one store transaction, so a
+killed run loses at most the cells in flight, and a rerun resumes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import platform
 import time
@@ -19,7 +22,7 @@ from typing import Any, Callable
 from . import __version__, registry
 from .budget import Budget
 from .errors import ConfigError, SamecurveError
-from .executors import run_all
+from .executors import Workers
 from .organisms.base import get_family, load_or_build, spec_hash
 from .provenance import fingerprint, object_source_hash, package_hash, resolved_params
 from .registry import SuiteEntry
@@ -153,6 +156,35 @@ def organism_specs(cells: list[Cell]) -> list[Any]:
             + [sp for h, sp in seen.items() if needs[h] and h not in bases])
 
 
+@dataclass(frozen=True)
+class _BuiltOrganism:
+    """What the store records of an organism a worker built, without loading its weights here."""
+
+    spec: Any
+    res: dict
+
+    @property
+    def hash(self) -> str:
+        return self.res["hash"]
+
+    @property
+    def label(self) -> str:
+        return self.res["label"]
+
+    @property
+    def metrics(self) -> dict:
+        return self.res["metrics"]
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.res["sha"]
+
+
+def _cell_costs(store: Store) -> dict[tuple[str, str], float]:
+    """Mean wall seconds per (task, arm) of the store's finished cells: the runner's longest-first order."""
+    return {(c["task"], c["arm"]): c["wall"] for c in store.cell_costs()}
+
+
 def build_organism(spec: Any) -> dict:
     """Worker: train or load one organism; failures come back as data, not exceptions."""
     registry.load_builtins()
@@ -253,38 +285,18 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
                                                  for m, i in t.metrics.items()})
     note = progress or (lambda *_: None)
 
-    # Phase 1: organisms.
     specs = organism_specs(cells)
+    needs = {spec_hash(sp): [spec_hash(b) for b in get_family(sp.family).prerequisites(sp)] for sp in specs}
+    cell_orgs = [[spec_hash(sp) for sp in registry.get_organism_set(c.organism_set).specs(c.seed)] for c in cells]
+    cost = _cell_costs(store)
     built: dict[str, dict] = {}
-    for i, (spec, res) in enumerate(run_all(build_organism, specs, executor, jobs), 1):
-        built[res["hash"]] = res
-        note("organisms", i, len(specs))
-    failed_orgs = [f"{h}: {r['error']}" for h, r in built.items() if not r["ok"]]
-    for spec in specs:
-        if built[spec_hash(spec)]["ok"]:
-            store.add_organism(load_or_build(spec))
-
-    # Phase 2: cells not yet done.
     done = store.done_keys()
-    todo, keys, skipped, blocked = [], {}, 0, []
-    for c in cells:
-        org_specs = registry.get_organism_set(c.organism_set).specs(c.seed)
-        res = [built[spec_hash(sp)] for sp in org_specs]
-        if not all(r["ok"] for r in res):
-            # keyed by the specs (no weights exist): recorded as failed, retried by the next run
-            key = cell_key(c, ["unbuilt:" + r["hash"] for r in res])
-            keys[id(c)] = (key, [r["hash"] for r in res])
-            why = "; ".join(f"organism {r['hash']} failed to build: {r.get('error', '')}" for r in res if not r["ok"])
-            blocked.append((c, why))
-            continue
-        key = cell_key(c, [r["sha"] for r in res])
-        keys[id(c)] = (key, [r["hash"] for r in res])
-        if key in done:
-            skipped += 1
-        else:
-            todo.append(c)
-    store.add_run_cells(run_id, [k for k, _ in keys.values()])
-    failures, n_done, vers = [], 0, versions()
+    keys: dict[int, tuple[str, list[str]]] = {}
+    failures, failed_orgs, n_done, skipped, vers = [], [], 0, 0, versions()
+    waiting_orgs = list(specs)          # build order: shared bases, then the rest, dependants last
+    waiting_cells = list(range(len(cells)))
+    ready: list[int] = []               # cells whose organisms are built, not yet submitted
+    n_cells_run = 0
 
     def row_of(c: Cell, res: dict) -> dict:
         arm_cls = registry.get_arm(c.arm)
@@ -297,17 +309,84 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
                 "pretrained": registry.get_task(c.task)(**c.task_params).provenance().get("model"),
                 "units": res.get("units", {})}
 
-    for c, why in blocked:
-        store.add_cell(row_of(c, {}), [], status="failed", error=why)
-        failures.append(f"{c.task}/{registry.get_arm(c.arm).name}/seed {c.seed}: {why.splitlines()[0]}")
-    for i, (c, res) in enumerate(run_all(execute_cell, todo, executor, jobs), 1):
-        row = row_of(c, res)
-        if res["error"]:
-            failures.append(f"{c.task}/{row['arm']}/seed {c.seed}: {res['error'].splitlines()[0]}")
-            store.add_cell(row, [], status="failed", error=res["error"])
-        else:
-            store.add_cell(row, res["scores"])
-            n_done += 1
-        note("cells", i, len(todo))
+    def resolve_cells() -> None:
+        """Move every cell whose organisms are all resolved out of waiting: skipped (done in the
+        store), blocked (an organism failed: recorded failed, keyed by the specs, retried by the
+        next run) or ready to run."""
+        nonlocal skipped
+        still, planned = [], []
+        for i in waiting_cells:
+            c, hashes = cells[i], cell_orgs[i]
+            if not all(h in built for h in hashes):
+                still.append(i)
+                continue
+            res = [built[h] for h in hashes]
+            if not all(r["ok"] for r in res):
+                keys[id(c)] = (cell_key(c, ["unbuilt:" + r["hash"] for r in res]), hashes)
+                store.add_run_cells(run_id, [keys[id(c)][0]])
+                why = "; ".join(f"organism {r['hash']} failed to build: {r.get('error', '')}" for r in res if not r["ok"])
+                store.add_cell(row_of(c, {}), [], status="failed", error=why)
+                failures.append(f"{c.task}/{registry.get_arm(c.arm).name}/seed {c.seed}: {why.splitlines()[0]}")
+                continue
+            keys[id(c)] = (cell_key(c, [r["sha"] for r in res]), hashes)
+            planned.append(keys[id(c)][0])
+            if keys[id(c)][0] in done:
+                skipped += 1
+            else:
+                ready.append(i)
+        store.add_run_cells(run_id, planned)  # the plan grows as organisms resolve: a killed run keeps its part
+        waiting_cells[:] = still
+
+    def next_job() -> tuple[Callable[[Any], Any], Any, Any] | None:
+        """Organisms first (they unlock cells); a dependant only once its bases are built; then
+        the ready cell expected to take longest (its arm's mean wall time in this store, unknown
+        first), so short cells fill the end of the run instead of one long cell idling a core."""
+        for spec in list(waiting_orgs):
+            bases = needs[spec_hash(spec)]
+            if not all(b in built for b in bases):
+                continue
+            waiting_orgs.remove(spec)
+            broken = [b for b in bases if not built[b]["ok"]]
+            if broken:  # building it would retrain the failed base only to fail again
+                h = spec_hash(spec)
+                built[h] = {"ok": False, "hash": h, "error": f"its base organism {broken[0]} failed to build"}
+                failed_orgs.append(f"{h}: {built[h]['error']}")
+                continue
+            return build_organism, spec, "organism"
+        if ready:
+            i = max(ready, key=lambda j: (cost.get((cells[j].task, cells[j].arm), math.inf), -j))
+            ready.remove(i)
+            return execute_cell, cells[i], "cell"
+        return None
+
+    resolve_cells()  # cells that need no organism are ready at once
+    # One pool for the whole grid: a cell starts as soon as its organisms exist, so no core waits
+    # at a barrier between training organisms and running cells.
+    with Workers(executor, jobs) as workers:
+        while True:
+            while workers.free and (job := next_job()) is not None:
+                workers.submit(*job)
+            if not workers.in_flight:
+                break
+            kind, item, res = workers.next_done()
+            if kind == "organism":
+                built[res["hash"]] = res
+                if res["ok"]:
+                    store.add_organism(_BuiltOrganism(item, res))
+                else:
+                    failed_orgs.append(f"{res['hash']}: {res['error']}")
+                note("organisms", len(built), len(specs))
+                resolve_cells()
+                continue
+            n_cells_run += 1
+            row = row_of(item, res)
+            if res["error"]:
+                failures.append(f"{item.task}/{row['arm']}/seed {item.seed}: {res['error'].splitlines()[0]}")
+                store.add_cell(row, [], status="failed", error=res["error"])
+            else:
+                store.add_cell(row, res["scores"])
+                n_done += 1
+            note("cells", n_cells_run, n_cells_run + len(ready) + len(waiting_cells) + workers.in_flight)
+    resolve_cells()  # cells of dependants marked failed without a build
     return RunSummary(run_id, len(cells), skipped, n_done, len(failures), failed_orgs,
                       round(time.perf_counter() - t0, 2), failures, notes)

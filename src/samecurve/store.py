@@ -125,6 +125,11 @@ class Store:
     def done_keys(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT cell_key FROM cells WHERE status='done'")}
 
+    def cell_costs(self) -> list[dict]:
+        """Mean wall seconds of the finished cells per (task, arm), over every run in the store."""
+        q = "SELECT task, arm, AVG(wall_seconds) AS wall FROM cells WHERE status='done' GROUP BY task, arm"
+        return [dict(r) for r in self.db.execute(q)]
+
     def cells(self, run_id: str | None = None) -> list[dict]:
         """The cells of one run's plan (default: the newest run), done or failed."""
         where, args = self._run_filter(run_id)
