@@ -23,7 +23,7 @@ from . import __version__, registry
 from .budget import Budget
 from .errors import ConfigError, SamecurveError
 from .executors import Workers
-from .organisms.base import get_family, load_or_build, spec_hash
+from .organisms.base import REPLACEMENT_STRIDE, get_family, resolve, spec_hash
 from .provenance import fingerprint, object_source_hash, package_hash, resolved_params
 from .registry import SuiteEntry
 from .seeding import seed_everything
@@ -164,8 +164,8 @@ class _BuiltOrganism:
     res: dict
 
     @property
-    def hash(self) -> str:
-        return self.res["hash"]
+    def hash(self) -> str:  # of the organism used: the replacement's, if the spec was refused
+        return self.res.get("used_hash", self.res["hash"])
 
     @property
     def label(self) -> str:
@@ -189,10 +189,11 @@ def build_organism(spec: Any) -> dict:
     """Worker: train or load one organism; failures come back as data, not exceptions."""
     registry.load_builtins()
     try:
-        org = load_or_build(spec)
-        return {"ok": True, "hash": org.hash, "sha": org.weights_sha256, "label": org.label, "metrics": org.metrics}
+        org, refused = resolve(spec)  # the spec, or its pre-registered replacement if refused
+        return {"ok": True, "hash": spec_hash(spec), "used_hash": org.hash, "spec": org.spec, "sha": org.weights_sha256, "label": org.label,
+                "metrics": org.metrics, "refused": refused}
     except SamecurveError as exc:
-        return {"ok": False, "hash": spec_hash(spec), "error": str(exc)}
+        return {"ok": False, "hash": spec_hash(spec), "error": str(exc), "refused": []}
 
 
 def cell_source(cell: Cell) -> str:
@@ -239,7 +240,8 @@ def execute_cell(cell: Cell) -> dict:
     try:
         task = registry.get_task(cell.task)(**cell.task_params)
         arm_cls = registry.get_arm(cell.arm)
-        organisms = [load_or_build(s) for s in registry.get_organism_set(cell.organism_set).specs(cell.seed)]
+        # resolve: a refused organism's replacement (its refusal is cached, so this only loads)
+        organisms = [resolve(s)[0] for s in registry.get_organism_set(cell.organism_set).specs(cell.seed)]
 
         def factory(seed: int) -> Any:
             seed_everything(seed)
@@ -328,7 +330,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
                 store.add_cell(row_of(c, {}), [], status="failed", error=why)
                 failures.append(f"{c.task}/{registry.get_arm(c.arm).name}/seed {c.seed}: {why.splitlines()[0]}")
                 continue
-            keys[id(c)] = (cell_key(c, [r["sha"] for r in res]), hashes)
+            keys[id(c)] = (cell_key(c, [r["sha"] for r in res]), [r.get("used_hash", r["hash"]) for r in res])
             planned.append(keys[id(c)][0])
             if keys[id(c)][0] in done:
                 skipped += 1
@@ -371,8 +373,15 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
             kind, item, res = workers.next_done()
             if kind == "organism":
                 built[res["hash"]] = res
+                for r in res["refused"]:  # recorded beside the organisms, weightless: the report counts them
+                    store.add_organism(_BuiltOrganism(r["spec"], {"hash": r["hash"], "label": r["label"], "sha": "",
+                                                             "metrics": {"refused": r["error"]}}))
+                    notes.append(f"organism {r['label']} refused by its check ({r['error'].split(':')[0]}); "
+                                 f"pre-registered rule: replaced by seed + {REPLACEMENT_STRIDE}")
                 if res["ok"]:
-                    store.add_organism(_BuiltOrganism(item, res))
+                    if res["refused"]:
+                        notes.append(f"  -> {res['label']} used in its place")
+                    store.add_organism(_BuiltOrganism(res["spec"], res))
                 else:
                     failed_orgs.append(f"{res['hash']}: {res['error']}")
                 note("organisms", len(built), len(specs))
