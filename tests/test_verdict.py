@@ -129,3 +129,39 @@ def test_a_pretrained_model_row_says_its_scope():
             _rows("probe", "interp", "ctrl", GOOD) + _rows("search", "baseline", "ctrl", FAIR) + CTRL]
     (v,) = verdict.compute(rows, META)
     assert "all-MiniLM-L6-v2 only" in v["scope"] and v["unit"].startswith("seed")
+
+
+def _data_only(values):
+    return [{**r, "access": "data-only"} for r in _rows("input-novelty", "baseline", "ctrl", values)]
+
+
+def test_a_row_the_data_gives_away_says_so():
+    """A data-only arm that ties the best arm: the model was not needed to score this well."""
+    tie = [[v + (0.01 if (s + i) % 2 else -0.01) for i, v in enumerate(vs)] for s, vs in enumerate(GOOD)]
+    rows = _rows("probe", "interp", "ctrl", GOOD) + _rows("search", "baseline", "ctrl", FAIR) + _data_only(tie) + CTRL
+    (v,) = verdict.compute(rows, META)
+    d = v["data_only"]
+    assert d["arm"] == "input-novelty" and d["best_arm"] == "probe" and d["n"] == 8
+    assert d["given_away"] is True and d["p_value"] > verdict.ALPHA and d["decidable"]
+    assert abs(d["mean"] - np.mean(tie)) < 1e-12
+
+
+def test_a_row_whose_best_arm_beats_the_data_only_arm_is_not_given_away():
+    rows = _rows("probe", "interp", "ctrl", GOOD) + _rows("search", "baseline", "ctrl", FAIR) + _data_only(FAIR) + CTRL
+    (v,) = verdict.compute(rows, META)
+    d = v["data_only"]
+    assert d["best_arm"] == "probe" and d["given_away"] is False and d["p_value"] <= verdict.ALPHA
+    assert 0.15 < d["diff"] < 0.3
+    # Lower is better: the same scores negated, the same answer.
+    neg = lambda rs: [{**r, "value": -r["value"]} for r in rs]
+    meta = {"t": {"tois": ["auditing"], "metrics": {"m": {"higher_is_better": False}}}}
+    (w,) = verdict.compute(neg(rows), meta)
+    assert w["data_only"]["given_away"] is False and abs(w["data_only"]["diff"] + d["diff"]) < 1e-12
+
+
+def test_the_data_only_arm_winning_gives_the_row_away_and_rows_without_one_say_nothing():
+    rows = _rows("probe", "interp", "ctrl", FAIR) + _data_only(GOOD) + CTRL
+    (v,) = verdict.compute(rows, META)
+    assert v["data_only"]["given_away"] is True and v["data_only"]["best_arm"] == "probe"
+    rows = _rows("probe", "interp", "ctrl", GOOD) + _rows("search", "baseline", "ctrl", FAIR) + CTRL
+    assert verdict.compute(rows, META)[0]["data_only"] is None

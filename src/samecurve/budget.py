@@ -18,8 +18,9 @@ from .errors import AccessDenied, BudgetExceeded, ConfigError
 from .models import hooks as _hooks
 from .models.transformer import TinyTransformer
 
-Access = Literal["black-box", "gradients", "white-box"]
-ACCESS_LEVELS: dict[str, int] = {"black-box": 0, "gradients": 1, "white-box": 2}
+Access = Literal["data-only", "black-box", "gradients", "white-box"]
+# data-only: an arm that reads only the data it is handed (e.g. `input-novelty`); the model refuses it.
+ACCESS_LEVELS: dict[str, int] = {"data-only": -1, "black-box": 0, "gradients": 1, "white-box": 2}
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class MeteredModel:
     @torch.no_grad()
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """Black-box: output logits for a batch of token sequences."""
+        self._require("black-box")
         self.meter.charge("forward_passes", tokens.shape[0])
         return self._model(tokens)
 

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from .errors import ConfigError, SamecurveError, UnknownNameError
 
 FAMILIES = ("interp", "baseline", "control")
-ACCESSES = ("black-box", "gradients", "white-box")
+ACCESSES = ("data-only", "black-box", "gradients", "white-box")  # data-only: never runs the model
 KINDS = ("task", "arm", "organism set", "suite", "organism family")
 # kind -> entry-point group whose modules register that kind (an organism family registers when
 # the module of its organism sets is imported: its group is samecurve.organisms)

@@ -24,6 +24,9 @@ How a row is decided (the same for both sides):
      inflate. The CI is a BCa bootstrap over units (`scipy.stats.bootstrap`) of the named pair.
   5. **Too few.** With n units the smallest one-sided p is 1 / 2**n; a row whose design cannot reach
      ALPHA / 2 says `too few organisms`, never ahead or behind.
+  6. **Does the data give it away?** Where a row has a data-only arm (access "data-only": it never
+     runs the model), `data_only` says whether the row's best other arm beats it, by the gate's
+     test; if not, the task leaks its answer through the data (`data_only_check`).
 Calibration on synthetic null data shaped like each suite is checked in tests/test_calibration.py.
 """
 
@@ -73,12 +76,21 @@ def unit_of(row: dict) -> Any:
     return row.get("unit") or (row["seed"], row["instance"])
 
 
+def _order_free_mean(values) -> float:
+    """Exactly rounded mean (`math.fsum`): the same digits whatever order the store returns rows in."""
+    vals = [float(v) for v in values]
+    return math.fsum(vals) / len(vals) if vals else float("nan")
+
+
 def unit_values(rows: list[dict]) -> dict[Any, float]:
-    """One value per unit: the mean over the unit's items (instances sharing an organism)."""
+    """One value per unit: the mean over the unit's items (instances sharing an organism).
+
+    `math.fsum` makes the mean independent of the order the store returns the items in (cells
+    finish in a different order on every run), so a fresh clone reproduces every digit."""
     acc: dict[Any, list[float]] = defaultdict(list)
     for r in rows:
         acc[unit_of(r)].append(float(r["value"]))
-    return {u: float(np.mean(v)) for u, v in acc.items()}
+    return {u: _order_free_mean(v) for u, v in acc.items()}
 
 
 @lru_cache(maxsize=None)
@@ -132,7 +144,10 @@ def bootstrap_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 def paired(a: dict, b: dict, alternative: str = "two-sided", with_ci: bool = True) -> dict:
     """Mean of a − b over shared units, its SD, CI (None without `with_ci`) and sign-flip p-value."""
     units = sorted(set(a) & set(b), key=str)
-    d = np.array([a[u] - b[u] for u in units])
+    # Rounded to 12 digits: BCa's bias correction counts resamples below the observed mean, and
+    # with few units many resamples tie with it exactly; float noise in the last bit would flip
+    # those ties and move the CI in its third decimal between two runs of the same cells.
+    d = np.round(np.array([a[u] - b[u] for u in units], dtype=float), 12)
     if not units:
         return {"n": 0, "diff": None, "sd": None, "low": None, "high": None, "p_value": None}
     lo, hi = bootstrap_ci(d) if with_ci else (None, None)
@@ -189,8 +204,8 @@ def arm_summaries(rows: list[dict], higher_is_better: bool = True, chance: float
         units = unit_values(rs)
         out[arm] = {
             "arm": arm, "family": rs[0]["family"], "access": rs[0]["access"], "control": rs[0]["control"],
-            "mean": float(np.mean(list(units.values()))),
-            "seed_means": {s: float(np.mean([r["value"] for r in rs if r["seed"] == s])) for s in seeds},
+            "mean": _order_free_mean(units.values()),
+            "seed_means": {s: _order_free_mean(r["value"] for r in rs if r["seed"] == s) for s in seeds},
             "n": len(units), "units": units,
             "spend": {k: float(np.mean([r["spend"].get(k, 0) for r in rs])) for k in spend_keys},
         }
@@ -254,6 +269,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
         "seeds": sorted({r["seed"] for r in rows}), "budget": rows[0]["budget"] if rows else {},
         "interp_vs_control": None, "baseline_vs_control": None, "picks": {},
         "failed_arms": sorted({f["arm"] for f in failed or []}),
+        "data_only": None,
     }
     # The arm each side would field if chosen on every unit (what the row names), and its gates.
     all_units = sorted({u for a in arms.values() for u in a["units"]}, key=str)
@@ -265,6 +281,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
             row[f"{key}_vs_chance"] = shown["vs_chance"]
             row[f"{key}_gated"] = shown["gated"]
             row[f"{key}_score"] = shown["mean"]
+    row["data_only"] = data_only_check(arms, s, control_gated)
     failed_families = {f.get("family") for f in failed or []}
     if not side["interp"] or not side["baseline"]:
         if not side["interp"]:
@@ -310,6 +327,32 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
     else:
         row["verdict"] = "pending q"  # decided in `compute`, once every row's p is known
     return row
+
+
+def data_only_check(arms: dict[str, dict], s: float, control_gated: bool = True) -> dict | None:
+    """Does the data give the row away? The strongest data-only arm (access "data-only": it never
+    runs the model) against the best other arm of either side (gated ones first, as the row names
+    them), by the control gate's test: one-sided exact sign-flip over shared units at ALPHA. Given
+    away when the best arm does not beat the data-only arm. None without a data-only arm."""
+    real = [a for a in arms.values() if a["family"] in ("interp", "baseline")]
+    data = [a for a in real if a.get("access") == "data-only"]
+    others = [a for a in real if a.get("access") != "data-only"]
+    if not data:
+        return None
+    units = sorted({u for a in arms.values() for u in a["units"]}, key=str)
+    canary = _choose(data, units, s)
+    best = _choose([a for a in others if a["gated"] or not control_gated], units, s) or _choose(others, units, s)
+    out = {"arm": canary["arm"], "mean": canary["mean"], "best_arm": None, "best_mean": None, "n": 0,
+           "diff": None, "p_value": None, "decidable": False, "given_away": True}
+    if best is None:  # nothing but the data-only arm: nothing shows that the model was needed
+        return out
+    res = paired({u: s * v for u, v in best["units"].items()}, {u: s * v for u, v in canary["units"].items()},
+                 alternative="greater", with_ci=False)
+    beats = res["n"] > 0 and res["p_value"] is not None and res["p_value"] <= ALPHA
+    out.update(best_arm=best["arm"], best_mean=best["mean"], n=res["n"],
+               diff=None if res["diff"] is None else s * res["diff"], p_value=res["p_value"],
+               decidable=res["n"] >= min_gate_units(), given_away=not beats)
+    return out
 
 
 def _side_beats_strongest(mine: list[dict], theirs: list[dict], s: float) -> tuple[float | None, dict | None]:

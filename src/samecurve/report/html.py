@@ -20,8 +20,8 @@ from . import plots
 from . import terminal as T
 from .task_figures import task_figures
 from .terminal import (FAMILY_ORDER, ReportData, arm_note, collect, control_name, control_status,
-                       direction, fmt, fmt_ci, fmt_diff, fmt_int, fmt_p, fmt_seeds, fmt_signed, fmt_std,
-                       fmt_units, plural, sentence, toi_lines)
+                       data_only_marker, data_only_sentence, direction, fmt, fmt_ci, fmt_diff, fmt_int, fmt_p,
+                       fmt_seeds, fmt_signed, fmt_std, fmt_units, plural, sentence, toi_lines)
 
 # Every verdict has a class of its own (v-…) on top of its tone; the two that compare nothing
 # (a baseline that fails its control, too few organisms) are drawn unlike any win or loss.
@@ -95,7 +95,7 @@ Benjamini–Hochberg adjustment over this run's rows; n counts independent units
 <div class="wide"><table><tr><th>task</th><th>metric</th><th>verdict</th><th>best interp</th><th>best baseline</th>
 <th>Δ [95% CI]</th><th>std Δ [95% CI]</th><th>p</th><th>q</th><th>n</th></tr>
 {% for v in verdicts %}<tr class="has-detail"><td class="nw">{{ v.task }}</td><td class="nw"><a href="#{{ v.anchor }}">{{ v.metric }}</a> {{ v.arrow }}</td>
-<td class="nw"><span class="{{ v.cls }}">{{ v.verdict }}</span></td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
+<td class="nw"><span class="{{ v.cls }}">{{ v.verdict }}</span>{% if v.given_away %}<br><span class="void">{{ v.given_away }}</span>{% endif %}</td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
 <td class="num">{{ v.diff }}</td><td class="num">{{ v.std }}</td><td class="num">{{ v.p }}</td><td class="num">{{ v.q }}</td>
 <td class="nw">{{ v.units }}</td></tr>
 <tr class="detail"><td colspan="10">Inference: {{ v.inference }} · Selection: {{ v.selection }} ·
@@ -115,11 +115,11 @@ Verdict: <span class="{{ m.cls }}">{{ m.verdict }}</span>. {{ m.sentence }}</p>
 <dl class="facts">{% for k, val in m.facts %}<dt>{{ k }}</dt><dd>{{ val }}</dd>{% endfor %}</dl>
 {% if m.arms %}<div class="figs"><figure>{{ m.spend_svg }}</figure><figure>{{ m.arms_svg }}</figure></div>
 <div class="wide"><table><tr><th>arm</th><th>family</th><th>access</th><th>mean ± sd (seeds)</th><th>95% CI</th>
-<th>seed means</th><th>n</th><th>vs its control: diff [95% CI]</th><th>fwd passes / job</th></tr>
+<th>seed means</th><th>n</th><th>vs its control: diff [95% CI]</th><th>fwd passes / job</th><th>of budget</th></tr>
 {% for a in m.arms %}<tr><td class="nw">{{ a.arm }}</td><td class="fam-{{ a.family_class }}">{{ a.family }}</td><td class="nw">{{ a.access }}</td>
 <td class="num">{{ a.mean }}</td><td class="num">{{ a.ci }}</td><td>{{ a.seed_means }}</td><td class="num">{{ a.n }}</td>
 <td>{% if a.vs_control %}<span class="num">{{ a.vs_control }}</span> vs {{ a.control }}: {% endif %}<span class="{{ a.status_cls }}">{{ a.status }}</span></td>
-<td class="num">{{ a.fwd }}</td></tr>{% endfor %}</table></div>{% endif %}
+<td class="num">{{ a.fwd }}</td><td class="num{{ ' dim' if a.unused }}" title="{{ a.share_title }}">{{ a.share }}</td></tr>{% endfor %}</table></div>{% endif %}
 {% for f in m.task_figures %}
 <h2 id="{{ f.anchor }}">{{ f.title }}</h2>
 {% if f.note %}<p class="note">{{ f.note }}</p>{% endif %}
@@ -157,7 +157,10 @@ is credited only if its arm beats its must-lose control (and chance, where the m
 the verdict says which side failed its control, whatever the raw scores. A row whose design cannot reach
 significance says “too few organisms”, never ahead or behind. The verdict chart puts every row on one
 standardised scale, flipped for lower-is-better metrics so that right is always interp-better; each
-metric's own section keeps its raw units. Spend is forward passes per job, as metered.</p>
+metric's own section keeps its raw units. Spend is forward passes per job, as metered, and its share of the
+forward-pass budget every arm was given (an arm that leaves most of it unused says so there). A row marked
+“data gives it away” has a data-only arm (one that never runs the model) that its best arm does not beat:
+the task leaks its answer through the data, whatever the verdict says.</p>
 </main></body></html>
 """
 
@@ -198,7 +201,7 @@ def _verdict_rows(data: ReportData) -> list[dict]:
                     "diff": fmt_diff(v), "std": fmt_std(v), "p": fmt_p(v.get("p_value")), "q": fmt_p(v.get("q_value")),
                     "units": fmt_units(v), "inference": _text(v.get("inference")),
                     "selection": _text(v.get("selection")), "scope": v.get("scope") or "no restriction stated",
-                    "seeds": fmt_seeds(v.get("seeds")), "sentence": sentence(v)})
+                    "seeds": fmt_seeds(v.get("seeds")), "sentence": sentence(v), "given_away": data_only_marker(v)})
     return out
 
 
@@ -225,11 +228,27 @@ def _facts(v: dict) -> list[tuple[str, str]]:
             ("interp gate", f"{v.get('best_interp_arm') or '—'}: {_gate_text(v.get('interp_vs_control'), v.get('interp_vs_chance'))}"),
             ("baseline gate", f"{v.get('best_baseline_arm') or '—'}: {_gate_text(v.get('baseline_vs_control'), v.get('baseline_vs_chance'))}"),
             ("inference", _text(v.get("inference"))), ("selection", _text(v.get("selection"))),
-            ("scope", v.get("scope") or "no restriction stated"), ("seeds", fmt_seeds(v.get("seeds")))]
+            ("scope", v.get("scope") or "no restriction stated"), ("seeds", fmt_seeds(v.get("seeds")))] + \
+        ([("data-only check", data_only_sentence(v).strip())] if v.get("data_only") else [])
 
 
-def _arm_row(a: dict) -> dict:
+UNUSED_SHARE = 0.5  # an arm spending under half its forward-pass budget is marked as leaving it unused
+
+
+def _budget_share(a: dict, budget: dict | None) -> tuple[str, str, bool]:
+    """(share of the forward-pass budget spent per job, its tooltip, whether most of it went unused)."""
+    cap = (budget or {}).get("forward_passes")
+    if not cap:
+        return "—", "", False
+    share = a["forward_passes"] / cap
+    unused = share < UNUSED_SHARE and not a.get("is_control")
+    note = " (data-only)" if a.get("access") == "data-only" else " (unused)" if unused else ""
+    return f"{share:.0%}{note}", f"of {fmt_int(cap)} forward passes", unused
+
+
+def _arm_row(a: dict, budget: dict | None = None) -> dict:
     vc, status = a.get("vs_control"), control_status(a)
+    share, share_title, unused = _budget_share(a, budget)
     return {"arm": a["arm"], "family": a["family"] + (" (control)" if a["is_control"] and a["family"] != "control" else ""),
             "family_class": "control" if a["is_control"] else a["family"], "access": a.get("access") or "—",
             "mean": f"{fmt(a['mean'])} ± {fmt(a['seed_sd'])}", "ci": fmt_ci(a["ci_low"], a["ci_high"], signed=False),
@@ -237,7 +256,7 @@ def _arm_row(a: dict) -> dict:
             "n": a.get("n"), "control": control_name(a),
             "vs_control": "" if vc is None else f"{fmt_signed(vc.get('diff'))} {fmt_ci(vc.get('low'), vc.get('high'))}",
             "status": status, "status_cls": "good" if status == "beats" else "bad" if status.startswith("FAILS") else "dim",
-            "fwd": fmt_int(a["forward_passes"])}
+            "fwd": fmt_int(a["forward_passes"]), "share": share, "share_title": share_title, "unused": unused}
 
 
 def _metric_sections(data: ReportData) -> list[dict]:
@@ -254,7 +273,7 @@ def _metric_sections(data: ReportData) -> list[dict]:
                     "chance": m.chance, "verdict": m.verdict["verdict"], "cls": verdict_class(m.verdict["verdict"]),
                     "sentence": sentence(m.verdict), "facts": _facts(m.verdict),
                     "spend_svg": Markup(figs["spend"]), "arms_svg": Markup(figs["arms"]),
-                    "arms": [_arm_row(a) for a in m.arms], "task_figures": figures[m.task] if last[m.task] == i else []})
+                    "arms": [_arm_row(a, m.verdict.get("budget")) for a in m.arms], "task_figures": figures[m.task] if last[m.task] == i else []})
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .terminal import arm_note, fmt_diff, fmt_p, fmt_score, fmt_units
+from .terminal import arm_note, data_only_marker, fmt_diff, fmt_p, fmt_score, fmt_units
 
 COLUMNS = ("task", "metric", "verdict", "best interp (score)", "best baseline (score)", "diff [95% CI]", "q", "units")
 MINUS = "\u2212"
@@ -41,8 +41,8 @@ def _metric(v: dict) -> str:
 
 
 def _verdict(v: dict) -> str:
-    scope = v.get("scope")
-    return f"{v.get('verdict', '—')}" + (f" ({scope})" if scope else "")
+    scope, marker = v.get("scope"), data_only_marker(v)
+    return f"{v.get('verdict', '—')}" + (f" ({scope})" if scope else "") + (f"; **{marker}**" if marker else "")
 
 
 def row(v: dict) -> list[str]:

@@ -438,7 +438,36 @@ def _missing_side_sentence(v: dict) -> str:
 def sentence(v: dict) -> str:
     """The verdict row in one plain sentence, with no softening when interp loses or fails."""
     text = _sentence(v)
-    return text if v.get("verdict") in NOT_COMPARED else text + _failed_note(v)
+    return (text if v.get("verdict") in NOT_COMPARED else text + _failed_note(v)) + data_only_sentence(v)
+
+
+GIVEN_AWAY = "data gives it away"
+
+
+def given_away(v: dict) -> bool:
+    """Whether the row's data-only check (verdict.data_only_check) says the data gives it away."""
+    return bool((v.get("data_only") or {}).get("given_away"))
+
+
+def data_only_marker(v: dict) -> str:
+    """'data gives it away' on a row whose best arm does not beat its data-only arm, else ''."""
+    return GIVEN_AWAY if given_away(v) else ""
+
+
+def data_only_sentence(v: dict) -> str:
+    """' The data gives it away: ...' (or that it does not), for a row with a data-only arm."""
+    d = v.get("data_only")
+    if not d:
+        return ""
+    canary = f"the data-only arm {d['arm']} ({fmt_score(d.get('mean'))}, which never runs the model)"
+    if d.get("best_arm") is None:
+        return f" The data gives it away: no arm but {canary} was scored."
+    p = f", p {fmt_p(d['p_value'])}" if not _missing(d.get("p_value")) else ""
+    best = f"{d['best_arm']} ({fmt_score(d.get('best_mean'))})"
+    if d.get("given_away"):
+        few = "" if d.get("decidable", True) else f"; {plural(d.get('n'), v.get('unit') or 'organism')} cannot show it"
+        return f" The data gives it away: the best arm, {best}, does not beat {canary}{p}{few}."
+    return f" The data does not give it away: the best arm, {best}, beats {canary}{p}."
 
 
 def _sentence(v: dict) -> str:
@@ -529,7 +558,7 @@ def verdict_table(data: ReportData) -> Table:
     longest word, so nothing is folded or cut (when that cannot fit, `wants_compact` says so)."""
     cols = ("task", "metric", "verdict", "best interp", "best baseline", "Δ [95% CI]", "p", "q", "n")
     whole = {"task", "metric", "verdict", "Δ [95% CI]", "p", "q"}  # never wrapped
-    cells = [[v["task"], f"{v['metric']} {arrow(v)}", v["verdict"],
+    cells = [[v["task"], f"{v['metric']} {arrow(v)}", v["verdict"] + (f" ({GIVEN_AWAY})" if given_away(v) else ""),
               arm_score(v.get("best_interp_arm"), v.get("interp_score"), arm_note(v, "interp")),
               arm_score(v.get("best_baseline_arm"), v.get("baseline_score"), arm_note(v, "baseline")),
               fmt_diff(v), fmt_p(v.get("p_value")), fmt_p(v.get("q_value")), fmt_units(v)]
@@ -540,7 +569,10 @@ def verdict_table(data: ReportData) -> Table:
         t.add_column(col, no_wrap=col in whole, justify="right" if col in ("p", "q") else "left",
                      min_width=max(map(len, texts)) if col in whole else _longest_word(texts))
     for v, c in zip(data.verdicts, cells):
-        t.add_row(*c[:2], Text(c[2], style=verdict_style(v["verdict"])), *c[3:])
+        cell = Text(v["verdict"], style=verdict_style(v["verdict"]))
+        if given_away(v):
+            cell.append(f" ({GIVEN_AWAY})", style="bold magenta")
+        t.add_row(*c[:2], cell, *c[3:])
     return t
 
 
@@ -640,6 +672,11 @@ def compact_row(v: dict, width: int, verdict_w: int) -> list[Text]:
     verdict, name = v["verdict"], f"{v['task']}/{v['metric']} {arrow(v)}"
     padded = verdict.ljust(verdict_w) if verdict_w + 2 + len(name) <= width else verdict  # align when it fits
     lines = pack([(padded, verdict_style(verdict)), (name, "bold")], width)
+    if given_away(v):
+        d = v["data_only"]
+        lines += pack([(GIVEN_AWAY + ":", "bold magenta"), (f"data-only {d['arm']} {fmt_score(d.get('mean'))}", ""),
+                       (f"vs best {arm_score(d.get('best_arm'), d.get('best_mean'))}", ""),
+                       (f"p {fmt_p(d.get('p_value'))}", "dim")], width, indent=INDENT)
     stats = [(f"Δ {fmt_diff(v)}", ""), (f"p {fmt_p(v.get('p_value'))}", "dim"),
              (f"q {fmt_p(v.get('q_value'))}", ""), (f"n {fmt_units(v)}", "")]
     lines += pack(stats, width, indent=INDENT)
