@@ -26,13 +26,13 @@ container), so they go through the same hash-checked, atomic cache as any organi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import OrganismFailedError
+from ..errors import ConfigError, OrganismFailedError
 from ..models.transformer import TinyTransformer
 from ..registry import organism_set
 from ..seeding import seed_everything
@@ -40,7 +40,7 @@ from . import grokking, induction
 from .base import Family, register_family
 
 Kind = Literal["induction", "grokking"]
-KINDS: tuple[str, ...] = ("induction", "grokking")
+KINDS: tuple[str, ...] = ("induction", "grokking")  # == protocols.organisms.EMERGENCE_KINDS (a test checks)
 RECIPE_VERSION = "emergence-1"
 KIND_MODULES = {"induction": induction, "grokking": grokking}   # what is particular to each kind
 
@@ -221,7 +221,35 @@ def language(spec: EmergenceSpec) -> Language:
                     notes="(a, b) -> (a + b) mod P")
 
 
-register_family(Family("emergence", RECIPE_VERSION, EmergenceSpec, build, make_model, language, check))
+class EmergenceRun:
+    """A built run as an EmergentOrganism (protocols/organisms.py): its checkpoints, the
+    practitioner's data (per kind) and the jump the pre-registered rule found (forecast-emergence)."""
+
+    def __init__(self, org: Any):
+        spec, m = org.spec, org.metrics
+        self.organism, self.language = org, org.language
+        self.label, self.seed, self.weights_sha256 = org.label, spec.seed, org.weights_sha256
+        self.kind, self.recipe = spec.kind, spec.recipe
+        self.checkpoints = list(org.model.ckpts)
+        self.steps, self.train_loss, self.heldout_accuracy = m["steps"], m["train_loss"], m["heldout_accuracy"]
+        self.jump_index, self.jump_step, self.rule = m["jump_index"], m["jump_step"], m["rule"]
+
+    def practitioner_data(self, rng: np.random.Generator, probe_size: int, train_sample: int,
+                          labelled: int) -> tuple[dict[str, Any], int]:
+        return KIND_MODULES[self.kind].practitioner_data(self.organism.spec, rng, probe_size, train_sample, labelled)
+
+
+def known_algorithm(org: Any) -> induction.InductionAlgorithm:
+    """The known-algorithm view (explanation-faithfulness): induction runs only; grokking has no
+    circuit this house knows."""
+    if org.spec.kind != "induction":
+        raise ConfigError(f"organism {org.label} has no known algorithm (a {org.spec.kind} run); "
+                          "explanation-faithfulness takes induction runs (induction-circuit-* sets)")
+    return induction.InductionAlgorithm(org)
+
+
+register_family(Family("emergence", RECIPE_VERSION, EmergenceSpec, build, make_model, language, check,
+                       views={"emergent": EmergenceRun, "known-algorithm": known_algorithm}))
 
 
 def induction_model(seed: int = 0, lr: float = 1e-3, steps: int = 300, **overrides) -> TinyTransformer:

@@ -104,3 +104,15 @@ def extra_metrics(spec: Any, final: nn.Module) -> dict:
     """What `check` needs: a run that did not fit its train split says nothing by not grokking."""
     split = modadd_split(spec)
     return {"final_train_accuracy": modadd_accuracy(final, split, split.train)}
+
+
+def practitioner_data(spec: Any, rng: np.random.Generator, probe_size: int, train_sample: int,
+                      labelled: int) -> tuple[dict[str, Any], int]:
+    """forecast-emergence: a sample of the train split (the practitioner's own training data) and at
+    most `labelled` labelled validation pairs from the validation pool (charged; disjoint from the
+    ground-truth held-out pairs)."""
+    split = modadd_split(spec)
+    tr = rng.choice(split.train, min(train_sample, len(split.train)), replace=False)
+    val = split.val[: min(labelled, len(split.val))]
+    return {"train_inputs": torch.from_numpy(split.inputs[tr]), "train_targets": torch.from_numpy(split.targets[tr]),
+            "val_inputs": torch.from_numpy(split.inputs[val]), "val_targets": torch.from_numpy(split.targets[val])}, len(val)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import OrganismFailedError
 from ..models.transformer import TinyTransformer, TransformerConfig
 
 BOS = 0
@@ -84,3 +85,47 @@ def heldout_curve(spec: Any, ckpts: list[nn.Module]) -> list[float]:
 
 def extra_metrics(spec: Any, final: nn.Module) -> dict:
     return {}
+
+
+# ---- what tasks ask of an induction run (protocols/organisms.py, through emergence.py's views) ---
+
+def practitioner_data(spec: Any, rng: np.random.Generator, probe_size: int, train_sample: int,
+                      labelled: int) -> tuple[dict[str, Any], int]:
+    """forecast-emergence: a probe batch of fresh sequences with a repeated segment (never the
+    held-out set); its next tokens label themselves, so no labelled example is charged."""
+    b = repeat_batch(rng, probe_size)
+    return {"probe": torch.from_numpy(b.tokens), "probe_mask": b.mask}, 0
+
+
+def behaviour_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """explanation-faithfulness: sequences, the positions predicting tokens 2..l of the second copy
+    of the segment, and the tokens they must predict."""
+    b = repeat_batch(rng, n)
+    scored, targets = np.zeros(b.tokens.shape, bool), np.zeros_like(b.tokens)
+    scored[:, :-1], targets[:, :-1] = b.mask, b.tokens[:, 1:]
+    return b.tokens, scored, targets
+
+
+ACCURACY_NEEDED = 0.9   # final held-out repeated-token accuracy an organism (not a yardstick) needs to be explained
+
+
+class InductionAlgorithm:
+    """A built induction run (its final checkpoint) as a KnownAlgorithmOrganism: the induction
+    circuit, or, for a `yardstick-*` recipe, a from-scratch ladder rung on the same data."""
+
+    algorithm, algorithm_name = "induction", "second copy of a repeated segment"
+
+    def __init__(self, org: Any):
+        self.organism, self.language = org, org.language
+        self.label, self.seed, self.weights_sha256 = org.label, org.spec.seed, org.weights_sha256
+        self.network = org.model.final if hasattr(org.model, "final") else org.model
+        self.yardstick = str(org.spec.recipe).startswith("yardstick")
+
+    def sample_behaviour(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return behaviour_sample(rng, n)
+
+    def check_learned(self) -> None:
+        acc = self.organism.metrics["heldout_accuracy"][-1]
+        if not self.yardstick and acc < ACCURACY_NEEDED:
+            raise OrganismFailedError(f"induction organism {self.label} did not learn induction (held-out accuracy "
+                                      f"{acc:.3f}, need >= {ACCURACY_NEEDED})")

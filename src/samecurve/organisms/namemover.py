@@ -16,7 +16,7 @@ N times smaller". Both are trained and cached like any organism (safetensors, ha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -178,7 +178,34 @@ def check(spec: NameMoverSpec, metrics: dict) -> None:
         raise OrganismFailedError(f"yardstick {spec.label()} has a non-finite loss: lower `lr`")
 
 
-register_family(Family("namemover", RECIPE_VERSION, NameMoverSpec, build, make_model, lambda spec: Language(), check))
+def behaviour_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """explanation-faithfulness: prompts, the one scored position (TO) and the indirect object it must name."""
+    p, a = sample(rng, n)
+    scored, targets = np.zeros(p.shape, bool), np.zeros_like(p)
+    scored[:, ANSWER_POS], targets[:, ANSWER_POS] = True, a
+    return p, scored, targets
+
+
+class NameMoverAlgorithm:
+    """A built namemover model as a KnownAlgorithmOrganism (protocols/organisms.py): the IOI
+    algorithm, or, for a `yardstick`, a from-scratch ladder rung on the same data."""
+
+    algorithm, algorithm_name = "ioi", "indirect object at TO"
+
+    def __init__(self, org: Any):
+        self.organism, self.network, self.language = org, org.model, org.language
+        self.label, self.seed, self.weights_sha256 = org.label, org.spec.seed, org.weights_sha256
+        self.yardstick = org.spec.role == "yardstick"
+
+    def sample_behaviour(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return behaviour_sample(rng, n)
+
+    def check_learned(self) -> None:
+        """Nothing to do: `check` refused at build time an organism below ACCURACY_NEEDED."""
+
+
+register_family(Family("namemover", RECIPE_VERSION, NameMoverSpec, build, make_model, lambda spec: Language(), check,
+                       views={"known-algorithm": NameMoverAlgorithm}))
 
 # The ladder is trained once (its seed does not follow the cell seed): same data distribution,
 # a fraction of the CPU. Widths span ~1% to ~8% of the organism's parameters (d16 already solves the task).

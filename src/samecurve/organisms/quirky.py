@@ -30,7 +30,7 @@ personas' claims has no latent knowledge to elicit.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -473,8 +473,29 @@ def check(spec: QuirkySpec, metrics: dict) -> None:
 
 register_family(Family("quirky-base", RECIPE_VERSION, QuirkyBaseSpec, build_base, make_model, lambda spec: Language(),
                        check_base))
+
+
+class QuirkyArithmetic:
+    """A built quirky organism as a QuirkyOrganism (protocols/organisms.py): what latent-knowledge
+    asks of it, answered from the arithmetic (Alice truthful, Bob by his rule)."""
+
+    def __init__(self, org: Any):
+        self.organism, self.model, self.language = org, org.model, org.language
+        self.label, self.seed, self.weights_sha256 = org.label, org.spec.seed, org.weights_sha256
+
+    def trusted_statements(self, rng: np.random.Generator, n: int) -> Statements:
+        return make_statements(rng, n, "alice", hard=False)
+
+    def untrusted_statements(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        unl = mixture(rng, 2 * n)  # both personas, both splits; Bob's first n
+        return unl.tokens[unl.persona == BOB][:n]
+
+    def test_statements(self, rng: np.random.Generator, n: int) -> Statements:
+        return balanced(rng, n)
+
+
 register_family(Family("quirky", RECIPE_VERSION, QuirkySpec, build, make_model, lambda spec: Language(), check,
-                       prerequisites=lambda spec: [base_spec(spec)]))
+                       views={"quirky": QuirkyArithmetic}, prerequisites=lambda spec: [base_spec(spec)]))
 
 
 def population(seed: int, n: int = 2, **overrides) -> list[QuirkySpec]:

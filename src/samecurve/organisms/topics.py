@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -363,8 +363,40 @@ def check(spec: TopicSpec, metrics: dict) -> None:
             + "): raise `steps` or change the seed")
 
 
+class TopicsOrganism:
+    """A built topics organism as a TopicalOrganism (protocols/organisms.py): what steering asks of
+    it, answered from the language's construction."""
+
+    def __init__(self, org: Any):
+        self.organism, self.model, self.language = org, org.model, org.language
+        self.label, self.seed, self.weights_sha256 = org.label, org.spec.seed, org.weights_sha256
+        self.n_topics, self.n_ctx, self.vocab_size = org.spec.n_topics, org.spec.n_ctx, VOCAB
+
+    def topic_name(self, topic: int) -> str:
+        return TOPIC_NAMES[int(topic)]
+
+    def token_name(self, t: int) -> str:
+        return token_name(t)
+
+    def prompts(self, rng: np.random.Generator, sources: np.ndarray) -> np.ndarray:
+        return prompts(rng, sources)
+
+    def single_topic_texts(self, rng: np.random.Generator, topics: np.ndarray, length: int) -> np.ndarray:
+        return single_topic_texts(rng, topics, length)
+
+    def topic_counts(self, tokens: np.ndarray) -> np.ndarray:
+        return topic_counts(tokens)
+
+    def is_valid(self, tokens: np.ndarray) -> bool:
+        return is_valid(tokens)
+
+    def token_nll(self, model: torch.nn.Module, prompt: torch.Tensor, continuation: torch.Tensor) -> np.ndarray:
+        return token_nll(model, prompt, continuation)
+
+
 register_family(Family("topics", RECIPE_VERSION, TopicSpec, build, make_model,
-                       lambda spec: Language(spec.n_topics, spec.n_ctx), check))
+                       lambda spec: Language(spec.n_topics, spec.n_ctx), check,
+                       views={"topical": TopicsOrganism}))
 
 
 @organism_set("topics-tiny", family="topics", description="one 4-topic language model (markers on 30% of sentences); smoke")

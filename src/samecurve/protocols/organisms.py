@@ -5,6 +5,11 @@ beside this module).
     TokenLanguage      the input format an auditor may know (handed to arms as `context.language`)
     TrojanedOrganism   a model with a planted trigger -> defect, and its ground truth
                        (backdoor-audit, behavior-removal)
+    TopicalOrganism    a language model of a known topical grammar (steering)
+    QuirkyOrganism     a model with a lying persona, and each statement's truth (latent-knowledge)
+    EmergentOrganism   a training run's checkpoints and its behaviourally located jump (forecast-emergence)
+    KnownAlgorithmOrganism  a model implementing a known algorithm, or its from-scratch yardstick
+                       (explanation-faithfulness)
 
 A family offers a protocol through a *view*: `Family(..., views={"trojaned": MyOrganism})` (see
 organisms/base.py), a callable from the built organism (`.spec`, `.model`, `.label`,
@@ -113,3 +118,160 @@ def trojaned(org: Any) -> TrojanedOrganism:
 def _members(protocol: type) -> list[str]:
     names = list(getattr(protocol, "__annotations__", {}))
     return names + [n for n, v in vars(protocol).items() if not n.startswith("_") and callable(v)]
+
+
+# ---- the other kinds of ground truth (steering, latent-knowledge, forecast-emergence,
+# explanation-faithfulness): one view protocol each, asked for as `topical(org)`, `quirky(org)`,
+# `emergent(org)`, `known_algorithm(org)` --------------------------------------------------------
+
+TOPICAL = "topical"                  # TopicalOrganism (steering)
+QUIRKY = "quirky"                    # QuirkyOrganism (latent-knowledge)
+EMERGENT = "emergent"                # EmergentOrganism (forecast-emergence)
+KNOWN_ALGORITHM = "known-algorithm"  # KnownAlgorithmOrganism (explanation-faithfulness)
+EMERGENCE_KINDS = ("induction", "grokking")  # the kinds of capability jump forecast-emergence scores
+
+
+@runtime_checkable
+class TopicalOrganism(Protocol):
+    """A language model of a language whose grammar and topic of every content word are known
+    exactly: steering's ground truth (concept score, grammatical validity) comes from them."""
+
+    label: str
+    seed: int
+    weights_sha256: str
+    model: CausalLM
+    language: Any          # what an arm may know of the format (markers, prompt length)
+    n_topics: int
+    n_ctx: int
+    vocab_size: int
+
+    def topic_name(self, topic: int) -> str: ...
+
+    def token_name(self, t: int) -> str: ...
+
+    def prompts(self, rng: np.random.Generator, sources: np.ndarray) -> np.ndarray:
+        """One prompt sentence per entry of `sources` (its topic): int64 [n, prompt_len]."""
+
+    def single_topic_texts(self, rng: np.random.Generator, topics: np.ndarray, length: int) -> np.ndarray:
+        """Grammatical texts of `length` tokens, each in one topic: int64 [n, length]."""
+
+    def topic_counts(self, tokens: np.ndarray) -> np.ndarray:
+        """Per row, how many of its content words belong to each topic: [n, topics] (column k = topic k)."""
+
+    def is_valid(self, tokens: np.ndarray) -> bool:
+        """Does the grammar accept this token sequence?"""
+
+    def token_nll(self, model: Any, prompt: torch.Tensor, continuation: torch.Tensor) -> np.ndarray:
+        """Mean per-token loss of each continuation given its prompt under `model`: float64 [n]."""
+
+
+class Statements(Protocol):
+    """Statements of a quirky organism: tokens int64 [n, t], their truth and what the persona in
+    each says (bool [n])."""
+
+    tokens: np.ndarray
+    truth: np.ndarray
+    persona_says: np.ndarray
+
+
+@runtime_checkable
+class QuirkyOrganism(Protocol):
+    """A model that answers truthfully as one persona and by a systematic wrong rule as another:
+    latent-knowledge's ground truth is each statement's truth, whatever the persona says."""
+
+    label: str
+    seed: int
+    weights_sha256: str
+    model: CausalLM
+    language: Any
+
+    def trusted_statements(self, rng: np.random.Generator, n: int) -> Statements:
+        """n labelled statements from the truthful persona on the easy split (what an arm may be taught with)."""
+
+    def untrusted_statements(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Tokens of n unlabelled statements from the untruthful persona: int64 [n, t]."""
+
+    def test_statements(self, rng: np.random.Generator, n: int) -> Statements:
+        """n statements on which persona, claim and every token are uninformative of the truth."""
+
+
+@runtime_checkable
+class EmergentOrganism(Protocol):
+    """A training run whose capability jump was located after training by a pre-registered
+    behavioural rule on held-out data (forecast-emergence's ground truth: `jump_index`)."""
+
+    label: str
+    seed: int
+    weights_sha256: str
+    language: Any
+    kind: str                       # one of EMERGENCE_KINDS
+    recipe: str
+    checkpoints: list               # the run's models, in training order
+    steps: list[int]                # the training step of each checkpoint
+    train_loss: list[float]         # the training-loss log a practitioner has
+    heldout_accuracy: list[float]   # per checkpoint, on data no arm sees
+    jump_index: int | None          # the first checkpoint after the jump (None: no jump)
+    jump_step: int | None
+    rule: dict                      # the jump rule (metric, threshold, ...), for the record
+
+    def practitioner_data(self, rng: np.random.Generator, probe_size: int, train_sample: int,
+                          labelled: int) -> tuple[dict[str, Any], int]:
+        """What one running the training has besides checkpoints and loss log, as ForecastContext
+        fields (e.g. a self-labelled probe batch, a sample of the training data, at most `labelled`
+        labelled validation examples), and how many labelled examples are among them (charged)."""
+
+
+@runtime_checkable
+class KnownAlgorithmOrganism(Protocol):
+    """A model that implements a known algorithm (or a from-scratch `yardstick` trained on the same
+    data): explanation-faithfulness scores explanations by the loss they recover on it."""
+
+    label: str
+    seed: int
+    weights_sha256: str
+    language: Any
+    network: Any          # the trained transformer (a TinyTransformer: the graph engine needs its cfg)
+    yardstick: bool       # a ladder rung trained from scratch, not an organism to explain
+    algorithm: str        # the algorithm's key: prefixes the metric names (e.g. "ioi", "induction")
+    algorithm_name: str   # what the behaviour is, in words
+
+    def sample_behaviour(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """n prompts [n, t], the positions the behaviour is about (bool [n, t]) and what they must
+        predict ([n, t]), from the generator (ground truth)."""
+
+    def check_learned(self) -> None:
+        """Raise OrganismFailedError if this organism (not a yardstick) lacks the algorithm."""
+
+
+def view_of(org: Any, name: str, protocol: type) -> Any:
+    """`org` itself if it implements `protocol`, else its family's `name` view; one ConfigError
+    naming what is missing otherwise (the generic form of `trojaned`)."""
+    view = org if isinstance(org, protocol) else None
+    if view is None and callable(getattr(org, "view", None)):
+        view = org.view(name)
+    if not isinstance(view, protocol):
+        missing = [m for m in _members(protocol) if not hasattr(view, m)] if view is not None else []
+        what = f"its view lacks {', '.join(missing)}" if missing else f"it offers no {name} view"
+        raise ConfigError(f"organism {getattr(org, 'label', org)!r} is not a {protocol.__name__}: {what} "
+                          f"(see samecurve.protocols.organisms)")
+    return view
+
+
+def topical(org: Any) -> TopicalOrganism:
+    """The topical view of an organism (steering)."""
+    return view_of(org, TOPICAL, TopicalOrganism)
+
+
+def quirky(org: Any) -> QuirkyOrganism:
+    """The quirky view of an organism (latent-knowledge)."""
+    return view_of(org, QUIRKY, QuirkyOrganism)
+
+
+def emergent(org: Any) -> EmergentOrganism:
+    """The emergent-capability view of a training run (forecast-emergence)."""
+    return view_of(org, EMERGENT, EmergentOrganism)
+
+
+def known_algorithm(org: Any) -> KnownAlgorithmOrganism:
+    """The known-algorithm view of an organism (explanation-faithfulness)."""
+    return view_of(org, KNOWN_ALGORITHM, KnownAlgorithmOrganism)
