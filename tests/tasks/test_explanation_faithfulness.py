@@ -105,7 +105,9 @@ def test_figures_draw_the_curve_beside_the_tiny_model_line(organism):
 
 
 def test_induction_behaviour_scores_the_second_copy_of_the_segment():
-    tokens, scored, targets = ef.BEHAVIOURS["emergence"].sample(np.random.default_rng(0), 50)
+    from samecurve.organisms import induction
+
+    tokens, scored, targets = induction.behaviour_sample(np.random.default_rng(0), 50)
     assert scored.sum(1).min() >= 6  # tokens 2..l of the second copy, every row
     rows, cols = np.nonzero(scored)
     np.testing.assert_array_equal(targets[rows, cols], tokens[rows, cols + 1])

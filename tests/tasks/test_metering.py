@@ -18,9 +18,7 @@ from samecurve.tasks.backdoor_audit import BackdoorAudit
 from samecurve.tasks.base import metered_session
 
 TASKS = Path(__file__).resolve().parents[2] / "src" / "samecurve" / "tasks"
-# latent-knowledge is being redesigned on another branch and still meters by hand (tasks.base.metered)
-SESSION_TASKS = ["backdoor_audit", "behavior_removal", "harm_filter", "steering", "forecast_emergence",
-                 "explanation_faithfulness"]
+SESSION_TASKS = sorted(p.stem for p in TASKS.glob("*.py") if p.stem not in {"__init__", "base"})  # every task
 # What only metered_session may do: open a meter or a metered door, charge, close.
 FORBIDDEN_NAMES = {"Meter", "MeteredModel", "MeteredEncoder", "metered"}
 FORBIDDEN_CALLS = {"charge", "close", "try_charge"}

@@ -37,13 +37,13 @@ def test_ground_truth_comes_from_the_language(organism):
     rng = np.random.default_rng(5)
     n = ctx.prompts.shape[0]
     on_topic = torch.from_numpy(T.single_topic_texts(rng, np.full(n, target), ctx.n_new + 1)[:, 1:])
-    got = evaluate(ctx.prompts, on_topic, target, organism.model, ref)
+    got = evaluate(organism, ctx.prompts, on_topic, target, ref)
     assert got["concept"] == 1.0 and got["validity"] == 1.0 and got["fluency"] > 0.9
     other = (target + 1) % 4
     off_topic = torch.from_numpy(T.single_topic_texts(rng, np.full(n, other), ctx.n_new + 1)[:, 1:])
-    assert evaluate(ctx.prompts, off_topic, target, organism.model, ref)["concept"] == 0.0
+    assert evaluate(organism, ctx.prompts, off_topic, target, ref)["concept"] == 0.0
     scrambled = on_topic[:, torch.randperm(ctx.n_new, generator=torch.Generator().manual_seed(0))]
-    bad = evaluate(ctx.prompts, scrambled, target, organism.model, ref)
+    bad = evaluate(organism, ctx.prompts, scrambled, target, ref)
     assert bad["concept"] == 1.0 and bad["validity"] < 0.3 and bad["harmonic_mean"] < 0.5
 
 

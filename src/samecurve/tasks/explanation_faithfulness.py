@@ -50,54 +50,41 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..budget import Budget
-from ..errors import ConfigError, OrganismFailedError
+from ..errors import ConfigError
 from ..models.graph import Edge, Graph, n_params, node_params, run_graph, touched_params  # noqa: F401
-from ..organisms import induction, namemover
 from ..protocols.faithfulness import (Behaviour, Compressor, Explainer, FaithfulnessContext, Patcher,  # noqa: F401
                                       validate_compressed, validate_edges)
+from ..protocols.organisms import KnownAlgorithmOrganism, known_algorithm
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered_session
 
-# Behaviours: what an explanation must reproduce, per organism kind.
-
-def _namemover_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    p, a = namemover.sample(rng, n)
-    scored, targets = np.zeros(p.shape, bool), np.zeros_like(p)
-    scored[:, namemover.ANSWER_POS], targets[:, namemover.ANSWER_POS] = True, a
-    return p, scored, targets
-
-
-def _induction_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    b = induction.repeat_batch(rng, n)
-    scored, targets = np.zeros(b.tokens.shape, bool), np.zeros_like(b.tokens)
-    scored[:, :-1], targets[:, :-1] = b.mask, b.tokens[:, 1:]
-    return b.tokens, scored, targets
-
-
-BEHAVIOURS = {"namemover": Behaviour("ioi", "indirect object at TO", _namemover_sample),
-              "emergence": Behaviour("induction", "second copy of a repeated segment", _induction_sample)}
+# The known algorithms with metric rows (an organism's KnownAlgorithmOrganism view names its own:
+# `ioi` for namemover organisms, `induction` for induction runs); each gets its own verdict rows.
+ALGORITHMS = ("ioi", "induction")
 GRID = (0.02, 0.05, 0.1, 0.25, 0.5)
-INDUCTION_ACCURACY_NEEDED = 0.9
 
 
 def behaviour_of(org: Any) -> Behaviour:
-    fam = org.spec.family
-    if fam not in BEHAVIOURS or (fam == "emergence" and org.spec.kind != "induction"):
-        raise ConfigError(f"explanation-faithfulness has no known algorithm for organism {org.label}; "
-                          "use namemover-* or induction-circuit-* organism sets")
-    if fam == "emergence" and not is_yardstick(org.spec) and org.metrics["heldout_accuracy"][-1] < INDUCTION_ACCURACY_NEEDED:
-        raise OrganismFailedError(f"induction organism {org.label} did not learn induction (held-out accuracy "
-                                  f"{org.metrics['heldout_accuracy'][-1]:.3f}, need >= {INDUCTION_ACCURACY_NEEDED})")
-    return BEHAVIOURS[fam]
+    """What an explanation of this organism must reproduce, from its known-algorithm view; an
+    organism (not a yardstick) that lacks its algorithm is refused (OrganismFailedError)."""
+    view = known_algorithm(org)
+    if view.algorithm not in ALGORITHMS:
+        raise ConfigError(f"explanation-faithfulness has no metric rows for algorithm {view.algorithm!r} of organism "
+                          f"{view.label}; known: {', '.join(ALGORITHMS)}")
+    if not view.yardstick:
+        view.check_learned()
+    return Behaviour(view.algorithm, view.algorithm_name, view.sample_behaviour)
 
 
 def is_yardstick(spec: Any) -> bool:
+    """A from-scratch ladder rung, told from its spec before it is built (filtering organism sets);
+    the task itself asks the built organism's view (`yardstick`)."""
     return getattr(spec, "role", "") == "yardstick" or str(getattr(spec, "recipe", "")).startswith("yardstick")
 
 
 def network(org: Any) -> nn.Module:
-    """The trained transformer (a checkpointed run's final checkpoint)."""
-    return org.model.final if hasattr(org.model, "final") else org.model
+    """The trained transformer (for a checkpointed run, its final checkpoint)."""
+    return known_algorithm(org).network
 
 
 def behaviour_loss(logits: torch.Tensor, scored: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -177,12 +164,12 @@ class ExplanationFaithfulness(Task):
     # Same metrics for both protocols (an arm is scored if it explains or compresses), one set per
     # known algorithm (`ioi/...` on namemover organisms, `induction/...` on induction ones).
     metrics = {
-        m: info for b in BEHAVIOURS.values() for m, info in {
-            **{_share_name(f, b.key): MetricInfo(Explainer, f"{b.key}: fraction of loss recovered keeping {100 * f:g}% "
+        m: info for key in ALGORITHMS for m, info in {
+            **{_share_name(f, key): MetricInfo(Explainer, f"{key}: fraction of loss recovered keeping {100 * f:g}% "
                                                  "of the model (edges for a subgraph, parameters for a compressed model)")
                for f in GRID},
-            f"{b.key}/loss-recovered-mean": MetricInfo(Explainer, f"{b.key}: mean fraction of loss recovered over the size grid"),
-            f"{b.key}/compute-equivalent": MetricInfo(Explainer, f"{b.key}: mean log10(params of the smallest from-scratch "
+            f"{key}/loss-recovered-mean": MetricInfo(Explainer, f"{key}: mean fraction of loss recovered over the size grid"),
+            f"{key}/compute-equivalent": MetricInfo(Explainer, f"{key}: mean log10(params of the smallest from-scratch "
                                                       "model as good / organism params); -1 = like a model 10x smaller"),
         }.items()
     }
@@ -202,8 +189,9 @@ class ExplanationFaithfulness(Task):
 
     @torch.no_grad()
     def reference(self, org: Any, ladder: list, seed: int) -> Reference:
+        org = known_algorithm(org)
         beh, net = behaviour_of(org), network(org)
-        rng = np.random.default_rng([seed, org.spec.seed, 31])
+        rng = np.random.default_rng([seed, org.seed, 31])
         p, s, a = (torch.from_numpy(x) for x in beh.sample(rng, self.eval_size))
         c = torch.from_numpy(beh.sample(rng, self.eval_size)[0])  # resample ablation: an independent prompt each
 
@@ -238,8 +226,9 @@ class ExplanationFaithfulness(Task):
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         self._check_fractions(self.fractions)
-        targets = [o for o in organisms if not is_yardstick(o.spec)]
-        ladder = [o for o in organisms if is_yardstick(o.spec)]
+        organisms = [known_algorithm(o) for o in organisms]
+        targets = [o for o in organisms if not o.yardstick]
+        ladder = [o for o in organisms if o.yardstick]
         if not targets:
             raise ConfigError("explanation-faithfulness needs organisms besides yardsticks (namemover-*, induction-circuit-*)")
         wanted = self.metrics_for(arm_factory(seed))
@@ -251,13 +240,14 @@ class ExplanationFaithfulness(Task):
         return scores
 
     def score_organism(self, arm: Any, org: Any, ladder: list, seed: int, budget: Budget) -> list[Score]:
+        org: KnownAlgorithmOrganism = known_algorithm(org)
         ref = self.reference(org, ladder, seed)
         net = network(org)
         graph = Graph.of(net.cfg)
         n_full = n_params(net)
         params = node_params(net, graph)
         ctx = FaithfulnessContext(org.language, behaviour_of(org), graph.edges, n_full, seed,
-                                  np.random.default_rng([seed, org.spec.seed, 5]))
+                                  np.random.default_rng([seed, org.seed, 5]))
         points, per_position = [], {}
         # One meter over the whole size grid (the arm's calls interleave with the task's own,
         # uncharged, subgraph evaluation); the context hands out no labelled examples.

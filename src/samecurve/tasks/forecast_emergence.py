@@ -3,7 +3,8 @@
 The critique says interp finds a phenomenon after the fact (the induction-head phase change was
 seen in the loss first). Here an arm watches a training run checkpoint by checkpoint and scores
 each one (higher = the jump is closer); the jump step is fixed after training by a pre-registered
-behavioural rule on held-out data no arm sees (organisms/emergence.py, `JUMP_RULES`).
+behavioural rule on held-out data no arm sees (the run's EmergentOrganism view, protocols/organisms.py;
+for the built-in family organisms/emergence.py, `JUMP_RULES`).
 
 What an arm is given (`ForecastContext`), i.e. what a practitioner running the training has:
 the data format and checkpoint steps; the training-loss log; for induction runs a probe batch of
@@ -41,19 +42,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..budget import Budget
 from ..errors import ConfigError
-from ..organisms import emergence, grokking, induction
 from ..protocols.forecasting import ForecastContext, Forecaster, validate_checkpoint_scores
+from ..protocols.organisms import EMERGENCE_KINDS, EmergentOrganism, emergent
 from ..registry import task
 from .base import MetricInfo, Score, Task, auroc, metered_session
 
 
 def arm_kinds(arm: Any) -> tuple[str, ...]:
     """The kinds of run an arm applies to (an induction-head score means nothing on an MLP)."""
-    return tuple(getattr(arm, "kinds", emergence.KINDS))
+    return tuple(getattr(arm, "kinds", EMERGENCE_KINDS))
 
 
 def alarm_lead(scores: np.ndarray, steps: list[int], jump_index: int, threshold: float) -> tuple[float, int | None]:
@@ -97,7 +97,7 @@ class ForecastEmergence(Task):
     tois = ("better prediction of future systems", "forecasting discontinuities", "auditing a training run")
     metrics = {
         f"{m}-{kind}": MetricInfo(Forecaster, desc.format(kind=kind), chance=chance)
-        for kind in emergence.KINDS
+        for kind in EMERGENCE_KINDS
         for m, desc, chance in (
             ("lead-time", ("steps from the alarm to the {kind} jump, threshold at zero false alarms (no-jump runs, "
                           "checkpoints > horizon before a jump)"), None),
@@ -113,58 +113,57 @@ class ForecastEmergence(Task):
 
     def context(self, org: Any, seed: int, run_index: int, budget: Budget) -> tuple[ForecastContext, int]:
         """The run's context and the number of labelled examples in it (to charge)."""
-        spec, m = org.spec, org.metrics
-        rng = np.random.default_rng([seed, spec.seed, 5])
-        ctx = ForecastContext(spec.kind, org.language, np.asarray(m["steps"]), np.asarray(m["train_loss"]), seed,
-                              run_index, np.random.default_rng([seed, spec.seed, 6]))
-        if spec.kind == "induction":
-            b = induction.repeat_batch(rng, self.probe_size)  # fresh draws, never the held-out set
-            ctx.probe, ctx.probe_mask = torch.from_numpy(b.tokens), b.mask
-            return ctx, 0
-        split = grokking.modadd_split(spec)
-        tr = rng.choice(split.train, min(self.train_sample, len(split.train)), replace=False)
-        val = split.val[: min(budget.labelled_examples, len(split.val))]
-        ctx.train_inputs, ctx.train_targets = torch.from_numpy(split.inputs[tr]), torch.from_numpy(split.targets[tr])
-        ctx.val_inputs, ctx.val_targets = torch.from_numpy(split.inputs[val]), torch.from_numpy(split.targets[val])
-        return ctx, len(val)
+        org = emergent(org)
+        rng = np.random.default_rng([seed, org.seed, 5])
+        ctx = ForecastContext(org.kind, org.language, np.asarray(org.steps), np.asarray(org.train_loss), seed,
+                              run_index, np.random.default_rng([seed, org.seed, 6]))
+        data, n_labelled = org.practitioner_data(rng, self.probe_size, self.train_sample, budget.labelled_examples)
+        for name, value in data.items():
+            if not hasattr(ctx, name):
+                raise ConfigError(f"organism {org.label}: practitioner data {name!r} is no ForecastContext field")
+            setattr(ctx, name, value)
+        return ctx, n_labelled
 
     def score_run(self, arm: Any, org: Any, seed: int, run_index: int, budget: Budget) -> tuple[np.ndarray, dict]:
         """One arm on one run: a fresh meter shared by all its checkpoints; scores, spend."""
+        org = emergent(org)
         ctx, n_labelled = self.context(org, seed, run_index, budget)
-        with metered_session(list(org.model.ckpts), arm, budget, labelled=n_labelled) as session:
+        with metered_session(list(org.checkpoints), arm, budget, labelled=n_labelled) as session:
             scores = validate_checkpoint_scores(arm, arm.score_checkpoints(session.model, ctx), len(session.model))
         return _finite(scores), session.spend
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         kinds = arm_kinds(arm_factory(seed))
+        organisms = [emergent(o) for o in organisms]
         out: list[Score] = []
         for kind in kinds:
-            runs = [o for o in organisms if o.spec.kind == kind]
+            runs = [o for o in organisms if o.kind == kind]
             if runs:
                 out += self.score_kind(arm_factory, kind, runs, seed, budget)
         return out
 
     def score_kind(self, arm_factory: Any, kind: str, runs: list, seed: int, budget: Budget) -> list[Score]:
+        runs: list[EmergentOrganism] = [emergent(o) for o in runs]
         results = [self.score_run(arm_factory(seed), org, seed, i, budget) for i, org in enumerate(runs)]
-        jumps = [org.metrics["jump_index"] for org in runs]
+        jumps = [org.jump_index for org in runs]
         if all(j is None for j in jumps) or all(j is not None for j in jumps):
             return []  # no contrast in this seed: nothing to score (the organism sets are built to avoid it)
         threshold = false_alarm_threshold([s for s, _ in results], jumps, self.horizon)
-        curves = [{"run": org.label, "recipe": org.spec.recipe, "steps": org.metrics["steps"],
-                   "scores": [round(float(x), 6) for x in s], "heldout_accuracy": org.metrics["heldout_accuracy"],
-                   "jump_step": org.metrics["jump_step"], "jump_index": org.metrics["jump_index"]}
+        curves = [{"run": org.label, "recipe": org.recipe, "steps": org.steps,
+                   "scores": [round(float(x), 6) for x in s], "heldout_accuracy": org.heldout_accuracy,
+                   "jump_step": org.jump_step, "jump_index": org.jump_index}
                   for org, (s, _) in zip(runs, results)]
         out = []
         for org, (s, spend), j in zip(runs, results, jumps):
             if j is None:
                 continue
-            lead, alarm = alarm_lead(s, org.metrics["steps"], j, threshold)
+            lead, alarm = alarm_lead(s, org.steps, j, threshold)
             # Evidence: this run's per-checkpoint scores and steps, its jump index and the threshold
             # (set from every run of the seed); not recomputed (the alarm rule is the task's).
             out.append(Score(f"lead-time-{kind}", org.label, lead, spend, {
-                "jump_step": org.metrics["jump_step"], "alarm_step": None if alarm is None else org.metrics["steps"][alarm],
-                "threshold": threshold, "rule": org.metrics["rule"]},
-                items={"scores": s, "steps": np.asarray(org.metrics["steps"]), "jump_index": np.array([j]),
+                "jump_step": org.jump_step, "alarm_step": None if alarm is None else org.steps[alarm],
+                "threshold": threshold, "rule": org.rule},
+                items={"scores": s, "steps": np.asarray(org.steps), "jump_index": np.array([j]),
                        "threshold": np.array([threshold])}))
         # One AUROC per jump run (the run is the unit, as for lead time): its own checkpoints within
         # k of the jump are the positives; its earlier checkpoints and every checkpoint of the seed's

@@ -27,31 +27,31 @@ import numpy as np
 import torch
 
 from ..budget import Budget
-from ..organisms import topics as T
 from ..protocols.steering import (Setting, SteerContext, SweepSteerer, can_generate, steered_logits,  # noqa: F401
                                   validate_settings)
+from ..protocols.organisms import TopicalOrganism, topical
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered_session, once_per_organism
 
 
-def per_prompt(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module) -> dict[str, np.ndarray]:
-    """Per generation (ground truth): concept score (share of its content words in the target
-    topic), validity (1 if the grammar accepts prompt + generation) and mean per-token loss of the
-    continuation under the clean organism."""
+def per_prompt(org: TopicalOrganism, prompts: torch.Tensor, gens: torch.Tensor, target: int) -> dict[str, np.ndarray]:
+    """Per generation (ground truth, from the organism's language): concept score (share of its
+    content words in the target topic), validity (1 if the grammar accepts prompt + generation) and
+    mean per-token loss of the continuation under the clean organism."""
     gens = gens.long()
-    counts = T.topic_counts(gens.numpy())
+    counts = org.topic_counts(gens.numpy())
     total = counts.sum(1)
     concept = np.where(total > 0, counts[:, target] / np.maximum(total, 1), 0.0)
     full = torch.cat([prompts, gens], 1).numpy()
-    valid = np.array([T.is_valid(r) for r in full], dtype=float)
-    return {"concept": concept, "valid": valid, "nll": T.token_nll(clean, prompts, gens)}
+    valid = np.array([org.is_valid(r) for r in full], dtype=float)
+    return {"concept": concept, "valid": valid, "nll": org.token_nll(org.model, prompts, gens)}
 
 
-def evaluate(prompts: torch.Tensor, gens: torch.Tensor, target: int, clean: torch.nn.Module, nll_ref: float,
+def evaluate(org: Any, prompts: torch.Tensor, gens: torch.Tensor, target: int, nll_ref: float,
              items: dict | None = None) -> dict:
     """Concept score, validity, clean loss, fluency and harmonic mean of generations (ground truth).
     `items`, if given, receives the per-prompt arrays they are means of (see `per_prompt`)."""
-    pp = per_prompt(prompts, gens, target, clean)
+    pp = per_prompt(topical(org), prompts, gens, target)
     if items is not None:
         items.update(pp)
     return summarise(pp, nll_ref)
@@ -66,15 +66,15 @@ def summarise(pp: dict[str, np.ndarray], nll_ref: float) -> dict:
     return {"harmonic_mean": hm, "concept": c, "fluency": fluency, "validity": v, "clean_loss": loss}
 
 
-def per_prompt_settings(prompts: torch.Tensor, gens: list[torch.Tensor], target: int,
-                        clean: torch.nn.Module) -> list[dict[str, np.ndarray]]:
+def per_prompt_settings(org: TopicalOrganism, prompts: torch.Tensor, gens: list[torch.Tensor],
+                        target: int) -> list[dict[str, np.ndarray]]:
     """`per_prompt` for several settings' generations of the same prompts in one forward pass of
     the clean organism (its forward is row-wise, so each row's loss is the one a separate call
     gives)."""
     if not gens:
         return []
     n = prompts.shape[0]
-    pp = per_prompt(prompts.repeat(len(gens), 1), torch.cat([g.long() for g in gens]), target, clean)
+    pp = per_prompt(org, prompts.repeat(len(gens), 1), torch.cat([g.long() for g in gens]), target)
     return [{k: v[i * n:(i + 1) * n] for k, v in pp.items()} for i in range(len(gens))]
 
 
@@ -109,27 +109,30 @@ class Steering(Task):
 
     def instances(self, org: Any, seed: int) -> list[int]:
         """Target topics for one organism and seed."""
-        rng = np.random.default_rng([seed, org.spec.seed, 11])
-        return sorted(int(k) for k in rng.choice(org.spec.n_topics, min(self.n_targets, org.spec.n_topics), replace=False))
+        org = topical(org)
+        rng = np.random.default_rng([seed, org.seed, 11])
+        return sorted(int(k) for k in rng.choice(org.n_topics, min(self.n_targets, org.n_topics), replace=False))
 
     def context(self, org: Any, seed: int, budget: Budget, target: int) -> SteerContext:
-        rng = np.random.default_rng([seed, org.spec.seed, 12, target])
+        org = topical(org)
+        rng = np.random.default_rng([seed, org.seed, 12, target])
         n = self.n_tune + self.n_test
-        others = np.array([k for k in range(org.spec.n_topics) if k != target])
+        others = np.array([k for k in range(org.n_topics) if k != target])
         sources = others[rng.integers(len(others), size=n)]
-        prompts = torch.from_numpy(T.prompts(rng, sources))
-        labels = rng.permutation(np.arange(budget.labelled_examples) % org.spec.n_topics)
-        labelled = torch.from_numpy(T.single_topic_texts(rng, labels, org.spec.n_ctx))
-        sample_seed = int(np.random.default_rng([seed, org.spec.seed, 14, target]).integers(2**31))
+        prompts = torch.from_numpy(org.prompts(rng, sources))
+        labels = rng.permutation(np.arange(budget.labelled_examples) % org.n_topics)
+        labelled = torch.from_numpy(org.single_topic_texts(rng, labels, org.n_ctx))
+        sample_seed = int(np.random.default_rng([seed, org.seed, 14, target]).integers(2**31))
         return SteerContext(org.language, prompts, self.n_new, labelled, labels, seed, sample_seed,
-                            np.random.default_rng([seed, org.spec.seed, 13, target]))
+                            np.random.default_rng([seed, org.seed, 13, target]))
 
     def reference_loss(self, org: Any, ctx: SteerContext, target: int) -> float:
         """Clean-organism loss of grammar-drawn target-topic continuations of the same prompts."""
-        rng = np.random.default_rng([ctx.seed, org.spec.seed, 15, target])
+        org = topical(org)
+        rng = np.random.default_rng([ctx.seed, org.seed, 15, target])
         n = ctx.prompts.shape[0]
-        cont = T.single_topic_texts(rng, np.full(n, target), ctx.n_new + 1)[:, 1:]
-        return float(T.token_nll(org.model, ctx.prompts, torch.from_numpy(cont)).mean())
+        cont = org.single_topic_texts(rng, np.full(n, target), ctx.n_new + 1)[:, 1:]
+        return float(org.token_nll(org.model, ctx.prompts, torch.from_numpy(cont)).mean())
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         scores: list[Score] = []
@@ -139,10 +142,11 @@ class Steering(Task):
         return scores
 
     def score_instance(self, arm: Any, org: Any, seed: int, budget: Budget, target: int) -> list[Score]:
+        org = topical(org)
         ctx = self.context(org, seed, budget, target)
         with metered_session(org.model, arm, budget, labelled=len(ctx.labels)) as session:
             settings = validate_settings(arm, arm.steer(session.model, ctx, target), int(ctx.prompts.shape[0]),
-                                         ctx.n_new, T.VOCAB)
+                                         ctx.n_new, org.vocab_size)
         spend = session.spend
         tune, test = slice(0, self.n_tune), slice(self.n_tune, None)
         key = (getattr(org, "weights_sha256", None), seed, target, self.n_tune, self.n_test, self.n_new,
@@ -153,16 +157,16 @@ class Steering(Task):
             with torch.no_grad():
                 plain = ctx.sample(org.model)
             items: dict = {}
-            return nll_ref, evaluate(ctx.prompts[test], plain[test], target, org.model, nll_ref, items=items), items
+            return nll_ref, evaluate(org, ctx.prompts[test], plain[test], target, nll_ref, items=items), items
 
         nll_ref, unsteered, unsteered_items = once_per_organism(_UNSTEERED, key, unsteered_run)
         unsteered, unsteered_items = dict(unsteered), dict(unsteered_items)
         curve, test_items = [], []
-        for s, pp in zip(settings, per_prompt_settings(ctx.prompts, [s.generations for s in settings], target, org.model)):
+        for s, pp in zip(settings, per_prompt_settings(org, ctx.prompts, [s.generations for s in settings], target)):
             test_items.append(split(pp, test))
             curve.append({"curve": s.curve, "strength": float(s.strength),
                           "tune": summarise(split(pp, tune), nll_ref), "test": summarise(test_items[-1], nll_ref)})
-        instance = f"{org.label}/to-{T.TOPIC_NAMES[target]}"
+        instance = f"{org.label}/to-{org.topic_name(target)}"
         if not curve:  # nothing affordable, or the arm declined: the text is the unsteered organism's
             chosen, at, pp = None, unsteered, unsteered_items
         else:
@@ -173,8 +177,8 @@ class Steering(Task):
         if chosen is not None:
             gens = settings[chosen].generations[test][:3]
             for p, g in zip(ctx.prompts[test][:3], gens):
-                examples.append(" ".join(T.token_name(t) for t in p.tolist()) + " || " + " ".join(T.token_name(t) for t in g.tolist()))
-        detail = {"target": T.TOPIC_NAMES[target], "curve": curve, "chosen": chosen, "unsteered": unsteered,
+                examples.append(" ".join(org.token_name(t) for t in p.tolist()) + " || " + " ".join(org.token_name(t) for t in g.tolist()))
+        detail = {"target": org.topic_name(target), "curve": curve, "chosen": chosen, "unsteered": unsteered,
                   "reference_loss": nll_ref, "examples": examples, "n_test": self.n_test, "n_tune": self.n_tune}
         # Evidence: the held-out prompts' per-prompt arrays at the chosen setting (the tuning-split
         # choice itself is in `detail`); each metric is a pure function of them.
