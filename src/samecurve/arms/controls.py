@@ -7,8 +7,6 @@ result came from the method's read-out, not from what the organism learned.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 
@@ -49,15 +47,7 @@ def random_network(model, seed: int, owner: object | None = None):
     if isinstance(model, MeteredModel):
         return model.randomised(seed=seed)
     if isinstance(model, MeteredEncoder):
-        memo = {} if owner is None else owner.__dict__.setdefault("_random_encoders", {})
-        key = (id(model._encoder), seed)
-        if key not in memo:
-            enc = copy.copy(model._encoder)
-            torch.manual_seed(seed)
-            enc.model = type(enc.model)(enc.model.config).eval()
-            enc._memo = {}
-            memo[key] = (model._encoder, enc)  # the original kept alive so its id is not reused
-        return MeteredEncoder(memo[key][1], model.meter, model.access)
+        return model.randomised(seed, None if owner is None else owner.__dict__.setdefault("_random_encoders", {}))
     raise ConfigError(f"no random-init counterpart for a model of type {type(model).__name__}")
 
 

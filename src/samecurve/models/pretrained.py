@@ -364,5 +364,22 @@ class MeteredEncoder:
     def backward_charge(self, n: int) -> None:
         self.meter.charge("backward_passes", n)
 
+    def randomised(self, seed: int, memo: dict | None = None) -> "MeteredEncoder":
+        """The same architecture, freshly initialised from its config (torch seeded with `seed`),
+        behind the same meter and access: the 'probe on a random network' control, as
+        `budget.MeteredModel.randomised`. The random encoder never reads the real model's cached
+        encodings (its disk cache is off; its memory cache starts empty). Pass the same `memo` to
+        get the same random encoder again for this encoder and seed (e.g. an arm's fit and its
+        scoring)."""
+        memo = {} if memo is None else memo
+        key = (id(self._encoder), seed)
+        if key not in memo:
+            enc = copy.copy(self._encoder)
+            torch.manual_seed(seed)
+            enc.model = type(enc.model)(enc.model.config).eval()
+            enc._memo = {}
+            memo[key] = (self._encoder, enc)  # the original kept alive so its id is not reused
+        return MeteredEncoder(memo[key][1], self.meter, self.access)
+
     def unmetered_for_tests(self) -> Encoder:
         return self._encoder
