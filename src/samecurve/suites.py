@@ -8,7 +8,7 @@ from .registry import Suite, SuiteEntry, suite
 
 AUDIT_ARMS = (
     "defection-probe", "activation-anomaly", "spectral-signature", "neuron-stimulation",
-    "strip", "output-consistency", "random-search", "evolutionary-search", "gcg",
+    "strip", "output-consistency", "random-search", "evolutionary-search", "gcg", "input-novelty",
     "random-direction-probe", "defection-probe-random-init", "activation-anomaly-random-init",
     "spectral-signature-random-init", "neuron-stimulation-random-init", "random-scores",
 )

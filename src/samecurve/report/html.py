@@ -143,6 +143,10 @@ share of held-out clean prompts the proposal flips to the planted defect.</p>
 </table>{% endif %}
 
 <h2>Organisms</h2>
+{% set refused = organisms | selectattr("refused") | list %}
+{% if refused %}<p class="note">{{ refused | length }} organism{{ "s" if refused | length > 1 }} refused by
+{{ "their" if refused | length > 1 else "its" }} build check and replaced by the pre-registered rule (seed + 100, up to three
+times): {% for o in refused %}<code>{{ o.label }}</code> ({{ o.refused }}){{ "; " if not loop.last }}{% endfor %}.</p>{% endif %}
 {% if organisms %}<table><tr><th>label</th><th>family</th><th>planted</th><th>clean accuracy</th>
 <th>attack success rate</th><th>honest under trigger</th><th>spec hash</th></tr>
 {% for o in organisms %}<tr><td>{{ o.label }}</td><td>{{ o.family }}</td><td>{{ o.planted }}</td>
@@ -309,7 +313,7 @@ def _organisms(store: Store) -> list[dict]:
     out = []
     for o in store.organisms():
         planted = o["spec"].get("planted")
-        out.append({"label": o["label"], "family": o["family"], "hash": o["hash"],
+        out.append({"label": o["label"], "family": o["family"], "hash": o["hash"], "refused": o["metrics"].get("refused"),
                     "planted": "—" if planted is None else ("trojan" if planted else "clean"),
                     **{k: fmt(o["metrics"].get(k)) for k in ORGANISM_METRICS}})
     return out
