@@ -306,8 +306,10 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
     row.update(p_interp_ahead=p_i, p_baseline_ahead=p_b,
                p_value=None if p_i is None else min(1.0, 2 * min(p_i, p_b)))
     row["min_units"] = need = min_units(ALPHA / max(1, min(len(tests["interp"]), len(tests["baseline"]))))
-    for f, win in (("interp", win_i), ("baseline", win_b)):
-        if win is not None:  # name the arm that carries a win (it may not be the best mean)
+    for f, win, p_f in (("interp", win_i, p_i), ("baseline", win_b, p_b)):
+        # name the arm that carries a win (it may not be the best mean); with no win in sight
+        # (every arm's p tied at 1, say) the row keeps naming the best mean, not the first name
+        if win is not None and p_f is not None and p_f <= ALPHA:
             row[f"best_{f}_arm"] = win["arm"]
             row[f"{f}_vs_control"], row[f"{f}_vs_chance"] = win["vs_control"], win["vs_chance"]
             row[f"{f}_gated"], row[f"{f}_score"] = win["gated"], win["mean"]
