@@ -26,11 +26,15 @@ def _init_worker() -> None:
     single_threaded()  # one core per worker: N workers on N cores, no oversubscription
 
 
+def _check_executor(executor: str) -> None:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
+
+
 def run_all(fn: Callable[[Any], Any], items: Iterable[Any], executor: str = "inline", jobs: int = 1) -> Iterator[tuple[Any, Any]]:
     """Yield (item, fn(item)) as each finishes. `fn` must be a module-level function."""
     items = list(items)
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
+    _check_executor(executor)
     if not items:
         return
     if executor != "ray" and len(items) <= 1:
@@ -52,8 +56,7 @@ class Workers:
     `next_done`, in submission order."""
 
     def __init__(self, executor: str = "inline", jobs: int = 1):
-        if executor not in EXECUTORS:
-            raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
+        _check_executor(executor)
         if executor == "processes" and jobs <= 1:
             executor = "inline"
         self.executor, self.capacity = executor, (1 if executor == "inline" else max(1, jobs))

@@ -10,8 +10,8 @@ killed run loses at most the cells in flight, and a rerun resumes.
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 import platform
 import time
 import traceback
@@ -23,7 +23,7 @@ from . import __version__, registry
 from .budget import Budget
 from .errors import ConfigError, SamecurveError
 from .executors import Workers
-from .organisms.base import REPLACEMENT_STRIDE, get_family, resolve, spec_hash
+from .organisms.base import REPLACEMENT_RULE, get_family, resolve, spec_hash
 from .provenance import fingerprint, object_source_hash, package_hash, resolved_params
 from .registry import SuiteEntry
 from .seeding import seed_everything
@@ -157,32 +157,15 @@ def organism_specs(cells: list[Cell]) -> list[Any]:
 
 
 @dataclass(frozen=True)
-class _BuiltOrganism:
-    """What the store records of an organism a worker built, without loading its weights here."""
+class _Recorded:
+    """What the store records of an organism a worker built (or refused), without loading its
+    weights in this process."""
 
     spec: Any
-    res: dict
-
-    @property
-    def hash(self) -> str:  # of the organism used: the replacement's, if the spec was refused
-        return self.res.get("used_hash", self.res["hash"])
-
-    @property
-    def label(self) -> str:
-        return self.res["label"]
-
-    @property
-    def metrics(self) -> dict:
-        return self.res["metrics"]
-
-    @property
-    def weights_sha256(self) -> str:
-        return self.res["sha"]
-
-
-def _cell_costs(store: Store) -> dict[tuple[str, str], float]:
-    """Mean wall seconds per (task, arm) of the store's finished cells: the runner's longest-first order."""
-    return {(c["task"], c["arm"]): c["wall"] for c in store.cell_costs()}
+    hash: str
+    label: str
+    metrics: dict
+    weights_sha256: str
 
 
 def build_organism(spec: Any) -> dict:
@@ -190,8 +173,8 @@ def build_organism(spec: Any) -> dict:
     registry.load_builtins()
     try:
         org, refused = resolve(spec)  # the spec, or its pre-registered replacement if refused
-        return {"ok": True, "hash": spec_hash(spec), "used_hash": org.hash, "spec": org.spec, "sha": org.weights_sha256, "label": org.label,
-                "metrics": org.metrics, "refused": refused}
+        return {"ok": True, "hash": spec_hash(spec), "used_hash": org.hash, "spec": org.spec, "sha": org.weights_sha256,
+                "label": org.label, "metrics": org.metrics, "refused": refused}
     except SamecurveError as exc:
         return {"ok": False, "hash": spec_hash(spec), "error": str(exc), "refused": []}
 
@@ -288,14 +271,14 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
     note = progress or (lambda *_: None)
 
     specs = organism_specs(cells)
-    needs = {spec_hash(sp): [spec_hash(b) for b in get_family(sp.family).prerequisites(sp)] for sp in specs}
+    waiting_orgs = {spec_hash(sp): sp for sp in specs}  # build order: shared bases, the rest, dependants last
+    needs = {h: [spec_hash(b) for b in get_family(sp.family).prerequisites(sp)] for h, sp in waiting_orgs.items()}
     cell_orgs = [[spec_hash(sp) for sp in registry.get_organism_set(c.organism_set).specs(c.seed)] for c in cells]
-    cost = _cell_costs(store)
+    cost = store.cell_costs()  # the longest-first order of ready cells
     built: dict[str, dict] = {}
     done = store.done_keys()
     keys: dict[int, tuple[str, list[str]]] = {}
     failures, failed_orgs, n_done, skipped, vers = [], [], 0, 0, versions()
-    waiting_orgs = list(specs)          # build order: shared bases, then the rest, dependants last
     waiting_cells = list(range(len(cells)))
     ready: list[int] = []               # cells whose organisms are built, not yet submitted
     n_cells_run = 0
@@ -325,7 +308,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
             res = [built[h] for h in hashes]
             if not all(r["ok"] for r in res):
                 keys[id(c)] = (cell_key(c, ["unbuilt:" + r["hash"] for r in res]), hashes)
-                store.add_run_cells(run_id, [keys[id(c)][0]])
+                planned.append(keys[id(c)][0])
                 why = "; ".join(f"organism {r['hash']} failed to build: {r.get('error', '')}" for r in res if not r["ok"])
                 store.add_cell(row_of(c, {}), [], status="failed", error=why)
                 failures.append(f"{c.task}/{registry.get_arm(c.arm).name}/seed {c.seed}: {why.splitlines()[0]}")
@@ -343,14 +326,13 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
         """Organisms first (they unlock cells); a dependant only once its bases are built; then
         the ready cell expected to take longest (its arm's mean wall time in this store, unknown
         first), so short cells fill the end of the run instead of one long cell idling a core."""
-        for spec in list(waiting_orgs):
-            bases = needs[spec_hash(spec)]
+        for h, spec in list(waiting_orgs.items()):
+            bases = needs[h]
             if not all(b in built for b in bases):
                 continue
-            waiting_orgs.remove(spec)
+            del waiting_orgs[h]
             broken = [b for b in bases if not built[b]["ok"]]
             if broken:  # building it would retrain the failed base only to fail again
-                h = spec_hash(spec)
                 built[h] = {"ok": False, "hash": h, "error": f"its base organism {broken[0]} failed to build"}
                 failed_orgs.append(f"{h}: {built[h]['error']}")
                 continue
@@ -374,14 +356,13 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
             if kind == "organism":
                 built[res["hash"]] = res
                 for r in res["refused"]:  # recorded beside the organisms, weightless: the report counts them
-                    store.add_organism(_BuiltOrganism(r["spec"], {"hash": r["hash"], "label": r["label"], "sha": "",
-                                                             "metrics": {"refused": r["error"]}}))
+                    store.add_organism(_Recorded(r["spec"], r["hash"], r["label"], {"refused": r["error"]}, ""))
                     notes.append(f"organism {r['label']} refused by its check ({r['error'].split(':')[0]}); "
-                                 f"pre-registered rule: replaced by seed + {REPLACEMENT_STRIDE}")
+                                 f"pre-registered rule: replaced ({REPLACEMENT_RULE})")
                 if res["ok"]:
                     if res["refused"]:
                         notes.append(f"  -> {res['label']} used in its place")
-                    store.add_organism(_BuiltOrganism(res["spec"], res))
+                    store.add_organism(_Recorded(res["spec"], res["used_hash"], res["label"], res["metrics"], res["sha"]))
                 else:
                     failed_orgs.append(f"{res['hash']}: {res['error']}")
                 note("organisms", len(built), len(specs))

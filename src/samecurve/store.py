@@ -125,10 +125,10 @@ class Store:
     def done_keys(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT cell_key FROM cells WHERE status='done'")}
 
-    def cell_costs(self) -> list[dict]:
+    def cell_costs(self) -> dict[tuple[str, str], float]:
         """Mean wall seconds of the finished cells per (task, arm), over every run in the store."""
-        q = "SELECT task, arm, AVG(wall_seconds) AS wall FROM cells WHERE status='done' GROUP BY task, arm"
-        return [dict(r) for r in self.db.execute(q)]
+        q = "SELECT task, arm, AVG(wall_seconds) FROM cells WHERE status='done' GROUP BY task, arm"
+        return {(task, arm): wall for task, arm, wall in self.db.execute(q)}
 
     def cells(self, run_id: str | None = None) -> list[dict]:
         """The cells of one run's plan (default: the newest run), done or failed."""

@@ -163,6 +163,7 @@ def load_or_build(spec: Any) -> Organism:
 # s * 1000 + i (i < 100), so a replacement stays inside that seed's block: never another suite
 # seed's organism, never a dev seed's (900 and up).
 REPLACEMENT_STRIDE, MAX_REPLACEMENTS = 100, 3
+REPLACEMENT_RULE = f"seed + {REPLACEMENT_STRIDE}, up to {MAX_REPLACEMENTS} times"  # as runs and reports state it
 
 
 def candidates(spec: Any) -> list[Any]:

@@ -15,6 +15,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from .. import __version__
+from ..organisms.base import REPLACEMENT_RULE
 from ..store import Store
 from . import plots
 from . import terminal as T
@@ -145,8 +146,7 @@ share of held-out clean prompts the proposal flips to the planted defect.</p>
 <h2>Organisms</h2>
 {% set refused = organisms | selectattr("refused") | list %}
 {% if refused %}<p class="note">{{ refused | length }} organism{{ "s" if refused | length > 1 }} refused by
-{{ "their" if refused | length > 1 else "its" }} build check and replaced by the pre-registered rule (seed + 100, up to three
-times): {% for o in refused %}<code>{{ o.label }}</code> ({{ o.refused }}){{ "; " if not loop.last }}{% endfor %}.</p>{% endif %}
+{{ "their" if refused | length > 1 else "its" }} build check and replaced by the pre-registered rule ({{ replacement_rule }}): {% for o in refused %}<code>{{ o.label }}</code> ({{ o.refused }}){{ "; " if not loop.last }}{% endfor %}.</p>{% endif %}
 {% if organisms %}<table><tr><th>label</th><th>family</th><th>planted</th><th>clean accuracy</th>
 <th>attack success rate</th><th>honest under trigger</th><th>spec hash</th></tr>
 {% for o in organisms %}<tr><td>{{ o.label }}</td><td>{{ o.family }}</td><td>{{ o.planted }}</td>
@@ -328,7 +328,7 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
         "runs": runs or [], "verdicts": _verdict_rows(data), "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": verdict_class(s) or "meh"} for t, s, p in toi_lines(data)],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
-        "organisms": organisms or [], "failures": data.failures, "where": data.where,
+        "organisms": organisms or [], "replacement_rule": REPLACEMENT_RULE, "failures": data.failures, "where": data.where,
     }
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(**context)
