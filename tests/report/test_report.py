@@ -196,3 +196,20 @@ def test_a_gate_that_too_few_units_cannot_pass_says_unproven_not_fails():
     assert control_status(losing) == "FAILS control and chance" and gate_word(losing["vs_chance"]) == "FAILS"
     winning = gated({u: 0.9 + 0.01 * u for u in range(6)}, {u: 0.5 for u in range(6)})
     assert control_status(winning) == "beats"
+
+
+def test_figures_render_the_same_on_one_core_and_several(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAMECURVE_REPORT_JOBS", "1")
+    serial = render_html(store)
+    monkeypatch.setenv("SAMECURVE_REPORT_JOBS", "2")
+    assert render_html(store) == serial
+    assert serial.count("<svg") >= 4
+
+
+def test_report_jobs_refuses_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from samecurve.errors import ConfigError
+    from samecurve.report.figure_pool import report_jobs
+
+    monkeypatch.setenv("SAMECURVE_REPORT_JOBS", "two")
+    with pytest.raises(ConfigError, match="SAMECURVE_REPORT_JOBS"):
+        report_jobs()

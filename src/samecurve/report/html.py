@@ -19,7 +19,8 @@ from ..organisms.base import REPLACEMENT_RULE
 from ..store import Store
 from . import plots
 from . import terminal as T
-from .task_figures import task_figures
+from .figure_pool import map_figures
+from .task_figures import figures_of, rows_by_task
 from .terminal import (FAMILY_ORDER, ReportData, arm_note, collect, control_name, control_status,
                        data_only_marker, data_only_sentence, direction, fmt, fmt_ci, fmt_diff, fmt_int, fmt_p,
                        fmt_seeds, fmt_signed, fmt_std, fmt_units, plural, sentence, toi_lines)
@@ -265,13 +266,14 @@ def _arm_row(a: dict, budget: dict | None = None) -> dict:
 
 def _metric_sections(data: ReportData) -> list[dict]:
     """One section per metric; a task's own figures follow its last metric section."""
+    tasks = rows_by_task(data.rows)
+    drawn = map_figures(_draw, [("task", t) for t in tasks] + [("metric", m) for m in data.metrics])
     figures: dict[str, list[dict]] = defaultdict(list)
-    for f in task_figures(data.rows):
+    for f in (f for task_figs in drawn[:len(tasks)] for f in task_figs):
         figures[f["task"]].append({**f, "anchor": plots.slug(f["task"], f["title"]), "svg": Markup(f["svg"])})
     last = {m.task: i for i, m in enumerate(data.metrics)}
     out = []
-    for i, m in enumerate(data.metrics):
-        figs = plots.metric_plots(m) if m.arms else {"spend": "", "arms": ""}
+    for i, (m, figs) in enumerate(zip(data.metrics, drawn[len(tasks):])):
         out.append({"task": m.task, "metric": m.metric, "anchor": plots.slug(m.task, m.metric),
                     "description": m.description or "(no description recorded)", "direction": direction(m.higher_is_better),
                     "chance": m.chance, "verdict": m.verdict["verdict"], "cls": verdict_class(m.verdict["verdict"]),
@@ -279,6 +281,15 @@ def _metric_sections(data: ReportData) -> list[dict]:
                     "spend_svg": Markup(figs["spend"]), "arms_svg": Markup(figs["arms"]),
                     "arms": [_arm_row(a, m.verdict.get("budget")) for a in m.arms], "task_figures": figures[m.task] if last[m.task] == i else []})
     return out
+
+
+def _draw(job: tuple[str, Any]) -> Any:
+    """One unit of figure work (module-level: the figure pool sends it to its workers by name): a
+    task's own figures, or a metric's two generic ones."""
+    kind, what = job
+    if kind == "task":
+        return figures_of(*what)
+    return plots.metric_plots(what) if what.arms else {"spend": "", "arms": ""}
 
 
 def _triggers(rows: list[dict]) -> list[dict]:

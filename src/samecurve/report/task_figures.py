@@ -15,17 +15,24 @@ from collections import defaultdict
 
 def task_figures(rows: list[dict]) -> list[dict]:
     """All per-task figures for the tasks present in `rows`, in task order."""
+    return [f for task, task_rows in rows_by_task(rows) for f in figures_of(task, task_rows)]
+
+
+def rows_by_task(rows: list[dict]) -> list[tuple[str, list[dict]]]:
+    """(task, its rows) in task order: the units `figures_of` draws, one call each."""
     by_task: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_task[r["task"]].append(r)
-    out = []
-    for task in sorted(by_task):
-        module_name = f"{__package__}.fig_{task.replace('-', '_')}"
-        try:
-            mod = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:  # the module exists but something it imports does not
-                raise
-            continue
-        out += [{"task": task, **f} for f in mod.figures(by_task[task])]
-    return out
+    return sorted(by_task.items())
+
+
+def figures_of(task: str, rows: list[dict]) -> list[dict]:
+    """One task's own figures (none if it ships no `fig_<task>` module)."""
+    module_name = f"{__package__}.fig_{task.replace('-', '_')}"
+    try:
+        mod = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:  # the module exists but something it imports does not
+            raise
+        return []
+    return [{"task": task, **f} for f in mod.figures(rows)]
