@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..budget import Budget
+from ..models.training import adamw
 from ..errors import ConfigError
 from ..metrics import pareto_auc as _pareto_auc
 from ..protocols.organisms import TROJANED, trojaned
@@ -181,7 +182,7 @@ class BehaviorRemoval(Task):
         decision = prompts.shape[1] - 1  # the last prompt position predicts the first response token
         seqs = torch.from_numpy(np.concatenate([prompts, org.responses(prompts, False)], 1))
         torch.manual_seed(int(rng.integers(2**31)))
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=self.relearn_lr, weight_decay=0.0)
+        opt = adamw([p for p in model.parameters() if p.requires_grad], lr=self.relearn_lr, weight_decay=0.0)
         model.train()
         with torch.enable_grad():
             for batch in seqs.split(self.relearn_batch):

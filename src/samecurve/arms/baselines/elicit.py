@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ...budget import MeteredModel
+from ...models.training import adamw
 from ...registry import arm
 from ..controls import on_random_init
 
@@ -65,7 +66,7 @@ class FinetuneLastLayers:
         x = ctx.labelled
         y = torch.from_numpy(np.where(ctx.labels > 0, lang.true_token, lang.false_token))
         n = x.shape[0]
-        opt = torch.optim.AdamW(trainable, lr=self.lr, weight_decay=self.weight_decay)
+        opt = adamw(trainable, lr=self.lr, weight_decay=self.weight_decay)
         net.train()
         self.epochs_ = 0
         for _ in range(self.max_epochs):  # full-batch; stops when the backward budget runs out

@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from ...models.pretrained import MeteredEncoder
+from ...models.training import adamw
 from ...registry import arm
 
 CONTROL = "shuffled-labels-probe"
@@ -160,7 +161,7 @@ class FinetunedClassifier:
         for p in last.parameters():
             p.requires_grad_(True)
         self.head_ = torch.nn.Linear(model.config.d_model, 1)
-        opt = torch.optim.AdamW([{"params": last.parameters(), "lr": self.lr},
+        opt = adamw([{"params": last.parameters(), "lr": self.lr},
                                  {"params": self.head_.parameters(), "lr": self.head_lr}], weight_decay=0.01)
         affordable = int(min(model.meter.remaining("backward_passes"), model.meter.remaining("forward_passes") / 2) // max(1, n))
         epochs = max(0, min(self.epochs, affordable))

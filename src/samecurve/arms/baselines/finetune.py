@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...budget import MeteredModel
+from ...models.training import adamw
 from ...protocols.removal import RemovalContext
 from ...registry import arm
 from ..interp.ablation import ablate_neurons
@@ -38,7 +39,7 @@ def finetune(model: MeteredModel, net: nn.Module, seqs: torch.Tensor, dpos: int,
     if steps < 1:
         return [(0.0, net)]
     at = sorted({max(1, int(round(steps ** (i / snapshots)))) for i in range(1, snapshots + 1)})
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
+    opt = adamw(net.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(int(seed))
     out = []
     net.train()

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ...budget import MeteredModel
+from ...models.training import adamw
 from ...protocols.steering import Setting, SteerContext
 from ...registry import arm
 
@@ -51,7 +52,7 @@ class FinetuneSteer:
         params = [p for m in trainable for p in m.parameters()]
         for p in params:
             p.requires_grad_(True)
-        opt = torch.optim.AdamW(params, lr=self.lr)
+        opt = adamw(params, lr=self.lr)
 
         def logits(toks: torch.Tensor) -> torch.Tensor:
             model.meter.charge("forward_passes", toks.shape[0])

@@ -27,6 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ...budget import MeteredModel
+from ...models.training import adamw
 from ...registry import arm
 from ..controls import on_random_init
 from .activations import residuals
@@ -82,7 +83,7 @@ class CCS:
         w = torch.stack([torch.randn(self.restarts, d, generator=torch.Generator().manual_seed(s)) / np.sqrt(d)
                          for s in seeds]).requires_grad_()                                 # [L, restarts, d]
         b = torch.zeros(len(pairs), 1, self.restarts, requires_grad=True)
-        opt = torch.optim.AdamW([w, b], lr=self.lr, weight_decay=self.weight_decay)
+        opt = adamw([w, b], lr=self.lr, weight_decay=self.weight_decay)
 
         def losses() -> torch.Tensor:
             wt = w.transpose(1, 2)

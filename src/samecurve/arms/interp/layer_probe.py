@@ -118,7 +118,7 @@ def train_sae(x: np.ndarray, d_sae: int, steps: int, l1: float, seed: int, lr: f
     sae = SparseAutoencoder(xt.shape[1], d_sae)
     with torch.no_grad():
         sae.b_d.copy_(xt.mean(0))
-    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    opt = torch.optim.Adam(sae.parameters(), lr=lr, foreach=True)  # bit-identical to the CPU default, faster (see models.training.adamw)
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         idx = torch.randint(0, xt.shape[0], (min(batch, xt.shape[0]),), generator=g)
