@@ -44,7 +44,9 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
         h, dh = self.cfg.n_heads, self.cfg.d_head
-        q, k, v = self.qkv(x).view(b, t, 3, h, dh).permute(2, 0, 3, 1, 4)
+        # [batch, head, pos, d_head] views of one projection; unbind + transpose keeps them strided
+        # views (the fused kernel reads them as they are: same numbers, one copy fewer than permute)
+        q, k, v = (part.transpose(1, 2) for part in self.qkv(x).view(b, t, 3, h, dh).unbind(2))
         if _pattern_is_watched(self.hook_pattern):
             # Explicit softmax so the pattern is a real tensor hooks can read and patch.
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
