@@ -4,8 +4,26 @@ keep the edges with the largest weights.
 `distill` (black-box): query the organism's answer distributions on prompts sampled from the
 language (one forward pass each, charged) and train the widest student of the organism's shape
 that fits the parameter cap to match them (KL at the positions the behaviour is about). The student's own training touches no organism and
-is bounded by the wall-clock budget; its recipe is the one the from-scratch ladder uses (lr 1e-2,
-batch 128; 300 steps, resampling the teacher-labelled pool: more queries, fewer repeats).
+is bounded by the wall-clock budget. Recipe: AdamW one-cycle, lr 1e-2, batch 128, 450 steps,
+resampling the teacher-labelled pool (more queries, fewer repeats), from `dev/tune_distill.py`
+(explanation-faithfulness, quick params and budget, dev seeds 900-902: 9 namemover-small and 9
+induction-circuit-small organisms; mean loss recovered over the size grid +- se over organisms,
+median seconds per cell; rule: one-se per set, tied in both, the cheapest):
+
+    steps  lr     namemover      induction      s/cell (nm, ind)
+    200    1e-2   0.913 +- .011  0.516 +- .015  16, 21
+    200    3e-2   0.969 +- .009  0.569 +- .009  16, 19
+    300    3e-3   0.785 +- .012  0.431 +- .028  25, 34
+    300    1e-2   0.985 +- .005  0.576 +- .009  28, 42   (the old default)
+    300    3e-2   0.994 +- .002  0.599 +- .012  21, 28
+    450    1e-2   0.997 +- .001  0.605 +- .012  24, 44   <- chosen
+    450    3e-2   0.998 +- .001  0.609 +- .011  26, 45
+    (lr 3e-3 is worst at every length; 100 steps, an earlier pass on the same seeds: 0.52 / 0.30 at
+    lr 1e-2, 0.24 / 0.05 at 3e-3; batch 64 not tried)
+
+450 steps is 1.5x the old training per run, but on namemover fewer runs restart (0 vs 1 of 18), so
+the measured cell time is about the old one; the grid's longest run won, so longer may do better.
+
 `weight-norm-edges` (white-box, no forward pass): rank each edge by the Frobenius norm of the
 composed weights it carries, ||W_in(receiver) diag(LN gain) W_out(sender)||, and keep the top k.
 """
@@ -48,7 +66,7 @@ def student_config(cfg: TransformerConfig, n_params: int) -> TransformerConfig:
 class Distill:
     """Knowledge distillation of the answer distribution into a tiny model (no look inside)."""
 
-    def __init__(self, max_queries: int = 8192, steps: int = 300, batch_size: int = 128, lr: float = 1e-2,
+    def __init__(self, max_queries: int = 8192, steps: int = 450, batch_size: int = 128, lr: float = 1e-2,
                  restarts: int = 1, restart_below: float = 0.9):
         self.max_queries, self.steps, self.batch_size, self.lr = max_queries, steps, batch_size, lr
         self.restarts, self.restart_below = restarts, restart_below
