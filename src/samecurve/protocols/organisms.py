@@ -20,6 +20,7 @@ on the task unchanged (README, "Add your own organism").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -163,6 +164,14 @@ class TopicalOrganism(Protocol):
 
     def token_nll(self, model: Any, prompt: torch.Tensor, continuation: torch.Tensor) -> np.ndarray:
         """Mean per-token loss of each continuation given its prompt under `model`: float64 [n]."""
+
+    def generate(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], prompts: torch.Tensor, n_new: int,
+                 seed: int, copies: int = 1,
+                 force: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """`n_new` tokens sampled after each prompt from `logits_fn`, the noise fixed by `seed` alone
+        (common random numbers across arms): the new tokens only, [copies * n, n_new]. With
+        `copies` > 1, copy i (rows i*n..(i+1)*n of what `logits_fn` sees) equals a separate call for
+        it; `force(seq, next)` may overwrite the sampled tokens before they are appended."""
 
 
 class Statements(Protocol):

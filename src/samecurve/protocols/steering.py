@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from ..budget import MeteredModel
-from ..organisms import topics as T
 from .base import fail
 
 
@@ -36,7 +35,8 @@ class SweepSteerer(Protocol):
 class SteerContext:
     """What a steering arm is given besides the model: the format, the prompts (tuning and held-out
     mixed; the arm is not told which), how many tokens to generate, the labelled examples (each a
-    single-topic text and its topic), the sampling seed every arm shares, and an RNG."""
+    single-topic text and its topic), the sampling seed every arm shares, an RNG, and the
+    organism's sampler (TopicalOrganism.generate; arms reach it through `sample`/`sample_copies`)."""
 
     language: Any
     prompts: torch.Tensor       # [n, prompt_len]
@@ -46,6 +46,7 @@ class SteerContext:
     seed: int
     sample_seed: int            # the sampling noise every arm shares (common random numbers)
     rng: np.random.Generator
+    sampler: Callable[..., torch.Tensor]   # TopicalOrganism.generate of the organism steered
 
     @property
     def generation_cost(self) -> int:
@@ -54,12 +55,12 @@ class SteerContext:
 
     def sample(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], prompts: torch.Tensor | None = None) -> torch.Tensor:
         """Generate from the prompts with the shared sampling seed (common random numbers across arms)."""
-        return T.generate(logits_fn, self.prompts if prompts is None else prompts, self.n_new, self.sample_seed)
+        return self.sampler(logits_fn, self.prompts if prompts is None else prompts, self.n_new, self.sample_seed)
 
     def sample_copies(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], copies: int,
                       prompts: torch.Tensor | None = None,
                       force: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> list[torch.Tensor]:
-        """`copies` generations in one batch (see `topics.generate`): `logits_fn` sees the prompts
+        """`copies` generations in one batch (TopicalOrganism.generate): `logits_fn` sees the prompts
         repeated `copies` times, copy i in rows i*n..(i+1)*n, and every copy draws with the shared
         sampling seed, so copy i equals `sample` with the i-th copy's logits. The meter charges the
         same forward passes as `copies` separate calls (one per row per step). `force(seq, next)`
@@ -67,7 +68,7 @@ class SteerContext:
         p = self.prompts if prompts is None else prompts
         if copies < 1:
             return []
-        out = T.generate(logits_fn, p, self.n_new, self.sample_seed, copies=copies, force=force)
+        out = self.sampler(logits_fn, p, self.n_new, self.sample_seed, copies=copies, force=force)
         return list(out.split(p.shape[0]))
 
 

@@ -87,12 +87,6 @@ def once_per_organism(cache: dict, key: tuple, compute: Callable[[], R], limit: 
     return cache[key]
 
 
-def metered(model: Any, arm: Any, budget: Budget) -> MeteredModel:
-    """The old hand-written path (the caller charges and closes); only latent-knowledge, being
-    redesigned, still uses it. Use `metered_session`."""
-    return MeteredModel(model, Meter(budget), arm.access)
-
-
 class Session:
     """One arm's job under one fresh meter: `model` is what the arm is handed; `spend` (a dict) is
     readable only after the `metered_session` block, from the closed meter."""

@@ -124,7 +124,7 @@ class Steering(Task):
         labelled = torch.from_numpy(org.single_topic_texts(rng, labels, org.n_ctx))
         sample_seed = int(np.random.default_rng([seed, org.seed, 14, target]).integers(2**31))
         return SteerContext(org.language, prompts, self.n_new, labelled, labels, seed, sample_seed,
-                            np.random.default_rng([seed, org.seed, 13, target]))
+                            np.random.default_rng([seed, org.seed, 13, target]), org.generate)
 
     def reference_loss(self, org: Any, ctx: SteerContext, target: int) -> float:
         """Clean-organism loss of grammar-drawn target-topic continuations of the same prompts."""
