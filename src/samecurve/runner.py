@@ -324,8 +324,9 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
 
     def next_job() -> tuple[Callable[[Any], Any], Any, Any] | None:
         """Organisms first (they unlock cells); a dependant only once its bases are built; then
-        the ready cell expected to take longest (its arm's mean wall time in this store, unknown
-        first), so short cells fill the end of the run instead of one long cell idling a core."""
+        the ready cell expected to take longest (its arm's mean wall time in this store, kept up
+        to date as cells finish; unknown first), so short cells fill the end of the run instead of
+        one long cell idling a core."""
         for h, spec in list(waiting_orgs.items()):
             bases = needs[h]
             if not all(b in built for b in bases):
@@ -376,6 +377,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
             else:
                 store.add_cell(row, res["scores"])
                 n_done += 1
+                cost.update(store.cell_costs())  # a cold store learns each arm's cost from its first seed
             note("cells", n_cells_run, n_cells_run + len(ready) + len(waiting_cells) + workers.in_flight)
     resolve_cells()  # cells of dependants marked failed without a build
     return RunSummary(run_id, len(cells), skipped, n_done, len(failures), failed_orgs,
