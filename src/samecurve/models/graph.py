@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -153,3 +154,75 @@ def touched_params(edges: list[Edge], params: dict[str, int]) -> int:
 
 def n_params(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
+
+
+def node_of(end: str) -> str:
+    """The node an edge end belongs to: a head's q/k/v input is that head ("a1.h0.q" -> "a1.h0")."""
+    parts = end.split(".")
+    return ".".join(parts[:2]) if len(parts) == 3 else end
+
+
+def on_paths(edges: list[Edge]) -> list[Edge]:
+    """The edges of a subgraph that lie on some embed -> logits path inside it, in the given order.
+    Under resample ablation the rest change nothing: a sender none of whose inputs is kept computes
+    its corrupt output anyway, and a receiver that reaches no logits is never read."""
+    pairs = [(e, *e.split("->")) for e in edges]
+    reach, coreach = {"embed"}, {"logits"}
+    for _ in pairs:  # fixed point; a DAG of a few hundred edges settles in a few rounds
+        grown = {node_of(r) for _, s, r in pairs if s in reach} | reach
+        back = {s for _, s, r in pairs if node_of(r) in coreach} | coreach
+        if grown == reach and back == coreach:
+            break
+        reach, coreach = grown, back
+    return [e for e, s, r in pairs if s in reach and node_of(r) in coreach]
+
+
+def random_connected(edges: tuple[Edge, ...], size: int, rng: np.random.Generator) -> list[Edge]:
+    """A random subgraph of `size` edges every one of which lies on an embed -> logits path inside
+    it (fewer only if the graph has fewer connected edges to give): random embed -> logits walks
+    while they fit, then single edges from a node the subgraph reaches to one that reaches the
+    logits (each keeps it connected). Hand-written: no graph library samples connected subgraphs
+    of a given edge count."""
+    out_edges: dict[str, list[Edge]] = {}
+    for e in edges:
+        out_edges.setdefault(e.split("->")[0], []).append(e)
+
+    def walk() -> list[Edge]:
+        path, node = [], "embed"
+        while node != "logits":
+            e = out_edges[node][int(rng.integers(len(out_edges[node])))]
+            path.append(e)
+            node = node_of(e.split("->")[1])
+        return path
+
+    def add_walk(sub: set[Edge], tries: int) -> bool:
+        """Add one random walk whose new edges still fit; False if none did in `tries`."""
+        for _ in range(tries):
+            new = [e for e in walk() if e not in sub]
+            if 0 < len(new) <= size - len(sub):
+                sub.update(new)
+                return True
+        return False
+
+    def attempt() -> set[Edge]:
+        sub: set[Edge] = set()
+        while len(sub) < size and add_walk(sub, 20):
+            pass
+        while len(sub) < size:
+            nodes = {n for e in sub for n in (e.split("->")[0], node_of(e.split("->")[1]))}  # all on paths
+            reach, coreach = {"embed"} | nodes, {"logits"} | nodes
+            fill = [e for e in edges if e not in sub and e.split("->")[0] in reach and node_of(e.split("->")[1]) in coreach]
+            if fill:
+                sub.add(fill[int(rng.integers(len(fill)))])
+            elif not add_walk(sub, 200):
+                break
+        return sub
+
+    best: set[Edge] = set()
+    for _ in range(20):  # a start can paint itself into a corner (size 2 after embed->logits): redraw
+        sub = attempt()
+        if len(sub) > len(best):
+            best = sub
+        if len(best) >= size:
+            break
+    return [e for e in edges if e in best]

@@ -25,7 +25,8 @@ median seconds per cell; rule: one-se per set, tied in both, the cheapest):
 the measured cell time is about the old one; the grid's longest run won, so longer may do better.
 
 `weight-norm-edges` (white-box, no forward pass): rank each edge by the Frobenius norm of the
-composed weights it carries, ||W_in(receiver) diag(LN gain) W_out(sender)||, and keep the top k.
+composed weights it carries, ||W_in(receiver) diag(LN gain) W_out(sender)||, and keep the top k, path-pruned
+(edges off every embed -> logits path among them dropped, as for the interp explainers).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from torch import nn
 
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded, SamecurveError
-from ...models.graph import n_params as n_params_of
+from ...models.graph import n_params as n_params_of, on_paths
 from ...models.training import train_one_cycle
 from ...models.transformer import TinyTransformer, TransformerConfig
 from ...protocols.faithfulness import Edge, FaithfulnessContext
@@ -148,4 +149,4 @@ class WeightNormEdges:
             score = np.array([float(torch.linalg.matrix_norm(inp[r] @ out[s]))
                               for s, r in (e.split("->") for e in ctx.edges)])
         top = np.argsort(-score, kind="stable")[:size]
-        return [ctx.edges[i] for i in sorted(top)]
+        return on_paths([ctx.edges[i] for i in sorted(top)])  # path-pruned like the interp explainers
