@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.hooks import HookPoint
+from ..models.training import adamw
 
 VAL_POOL = 32             # test pairs set aside as the practitioner's labelled validation set
 
@@ -90,7 +91,7 @@ def training(spec: Any, model: nn.Module) -> tuple[torch.optim.Optimizer, Callab
     """The optimiser and the loss at each step: full batch on the train split."""
     split = modadd_split(spec)
     x, y = torch.from_numpy(split.inputs[split.train]), torch.from_numpy(split.targets[split.train])
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.training.lr, weight_decay=spec.training.weight_decay, betas=(0.9, 0.98))
+    opt = adamw(model.parameters(), lr=spec.training.lr, weight_decay=spec.training.weight_decay, betas=(0.9, 0.98))
     return opt, lambda step: F.cross_entropy(model(x), y)
 
 

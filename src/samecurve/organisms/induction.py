@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import OrganismFailedError
 from ..models.transformer import TinyTransformer, TransformerConfig
+from ..models.training import adamw
 
 BOS = 0
 IND_VOCAB = 20            # BOS + 19 content tokens
@@ -75,7 +76,7 @@ def training(spec: Any, model: nn.Module) -> tuple[torch.optim.Optimizer, Callab
         logits = model(x)
         return F.cross_entropy(logits[:, :-1].reshape(-1, IND_VOCAB), x[:, 1:].reshape(-1))
 
-    return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay), loss_at
+    return adamw(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay), loss_at
 
 
 def heldout_curve(spec: Any, ckpts: list[nn.Module]) -> list[float]:
