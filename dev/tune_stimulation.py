@@ -25,7 +25,7 @@ from samecurve import dev
 from samecurve.tasks.base import auroc
 
 SWEEPS = ((2.0, 4.0), (1.0, 2.0, 4.0, 8.0), (2.0, 4.0, 8.0, 16.0))
-CANDIDATES = (1, 3, 6)
+CANDIDATES = (1, 3, 6, 10, 16, 24)
 
 
 def main() -> None:
