@@ -34,3 +34,16 @@ def test_last_bit_noise_does_not_move_the_ci():
     b = {u: 0.5 for u in a}
     noisy = {u: v + e for (u, v), e in zip(a.items(), [1e-16, 0, -1e-16, 0, 0, 2e-17])}
     assert verdict.paired(a, b) == verdict.paired(noisy, b)
+
+
+def test_renaming_the_units_does_not_move_the_ci():
+    # Units are organism spec hashes, which change with any organism source edit; the CI and p
+    # must depend on the paired differences only.
+    rng = np.random.default_rng(3)
+    a = {f"h{k:02d}": float(v) for k, v in enumerate(rng.normal(0.6, 0.1, 9))}
+    b = {u: float(v) for u, v in zip(a, rng.normal(0.5, 0.1, 9))}
+    names = list(a)
+    random.Random(1).shuffle(names)
+    rename = dict(zip(a, names))
+    got = verdict.paired({rename[u]: v for u, v in a.items()}, {rename[u]: v for u, v in b.items()})
+    assert got == verdict.paired(a, b)

@@ -108,7 +108,7 @@ def signflip_p(d: np.ndarray, alternative: str = "two-sided") -> float:
     checks they agree to 1e-12); written with one cached sign matrix because scipy's builds the
     2**n patterns in Python on every call, ~100x slower, and the calibration test runs it ~10^5 times.
     """
-    d = np.asarray(d, dtype=float)
+    d = np.sort(np.asarray(d, dtype=float))  # beyond 16 units the random patterns meet d in order
     if len(d) == 0:
         return float("nan")
     null = _sign_matrix(len(d)) @ d / len(d)
@@ -124,8 +124,11 @@ def signflip_p(d: np.ndarray, alternative: str = "two-sided") -> float:
 
 
 def bootstrap_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """BCa bootstrap CI of the mean over units; degenerate (constant or one unit) data give a point."""
-    d = np.asarray(d, dtype=float)
+    """BCa bootstrap CI of the mean over units; degenerate (constant or one unit) data give a point.
+
+    The differences are sorted first, so the CI depends on their values only: not on the units'
+    names (spec hashes, which change with any organism source edit) nor on the order rows came in."""
+    d = np.sort(np.asarray(d, dtype=float))
     if len(d) < 2 or np.ptp(d) == 0:
         m = float(d.mean()) if len(d) else float("nan")
         return m, m
@@ -147,7 +150,7 @@ def paired(a: dict, b: dict, alternative: str = "two-sided", with_ci: bool = Tru
     # Rounded to 12 digits: BCa's bias correction counts resamples below the observed mean, and
     # with few units many resamples tie with it exactly; float noise in the last bit would flip
     # those ties and move the CI in its third decimal between two runs of the same cells.
-    d = np.round(np.array([a[u] - b[u] for u in units], dtype=float), 12)
+    d = np.sort(np.round(np.array([a[u] - b[u] for u in units], dtype=float), 12))  # order-free: see bootstrap_ci
     if not units:
         return {"n": 0, "diff": None, "sd": None, "low": None, "high": None, "p_value": None}
     lo, hi = bootstrap_ci(d) if with_ci else (None, None)
