@@ -95,7 +95,7 @@ def test_forecast_and_faithfulness_run_on_any_implementation():
     from samecurve.tasks.forecast_emergence import ForecastEmergence
 
     runs = _built("emergence-tiny")
-    task = ForecastEmergence(k=3, horizon=5, probe_size=8, train_sample=8)
+    task = ForecastEmergence(k=3, probe_size=8, train_sample=8)
     arm = registry.get_arm("weight-norm")
     plugs = [Delegate(P.emergent(o), P.EmergentOrganism) for o in runs]
     assert _scores(task.run_cell(lambda s: arm(), plugs, 0, BUDGET)) == _scores(task.run_cell(lambda s: arm(), runs, 0, BUDGET))

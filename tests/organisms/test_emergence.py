@@ -13,18 +13,24 @@ from samecurve.organisms import grokking as G
 from samecurve.organisms import induction as I
 from samecurve.organisms.base import load_or_build
 
-# Small versions of real recipes: one jump and one no-jump run per kind (shorter runs, same dynamics).
+# Small versions of real recipes: one jump run, one no-jump run and one calibration run (a no-jump
+# recipe, forecast-emergence's alarm thresholds) per kind (shorter runs, same dynamics).
 TEST_RUNS = (
-    ("induction", "lr1e-3", 200),
-    ("induction", "lr2e-4", 200),
-    ("grokking", "lr3e-2-frac0.6", 400),
-    ("grokking", "frac0.3", 400),
+    ("induction", "lr1e-3", 200, False),
+    ("induction", "lr2e-4", 200, False),
+    ("induction", "no-repeats", 200, True),
+    ("induction", "lr1e-3", 200, True),
+    ("grokking", "lr3e-2-frac0.6", 400, False),
+    ("grokking", "frac0.3", 400, False),
+    ("grokking", "wd0.1", 400, True),
+    ("grokking", "lr3e-2-frac0.6", 400, True),
 )
 
 
 def small_specs() -> list:
-    specs = [E.EmergenceSpec(kind, recipe, 7 + i, **E.RECIPES[kind][recipe]) for i, (kind, recipe, _) in enumerate(TEST_RUNS)]
-    return [replace(s, training=replace(s.training, steps=steps)) for s, (_, _, steps) in zip(specs, TEST_RUNS)]
+    specs = [E.EmergenceSpec(kind, recipe, 7 + i, calibration=cal, **E.RECIPES[kind][recipe])
+             for i, (kind, recipe, _, cal) in enumerate(TEST_RUNS)]
+    return [replace(s, training=replace(s.training, steps=steps)) for s, (_, _, steps, _) in zip(specs, TEST_RUNS)]
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +65,9 @@ def test_recorded_jump_is_the_behavioural_rule_on_saved_checkpoints(emergence_ru
 
 
 def test_recipes_do_what_they_say(emergence_runs):
-    jumped = {o.spec.recipe: o.metrics["jumped"] for o in emergence_runs}
-    assert jumped == {"lr1e-3": True, "lr2e-4": False, "lr3e-2-frac0.6": True, "frac0.3": False}
+    jumped = {o.spec.recipe: o.metrics["jumped"] for o in emergence_runs}   # calibration runs too
+    assert jumped == {"lr1e-3": True, "lr2e-4": False, "no-repeats": False,
+                      "lr3e-2-frac0.6": True, "frac0.3": False, "wd0.1": False}
     for o in emergence_runs:   # checkpoints really differ along training
         first, last = o.model.ckpts[0].embed.weight, o.model.ckpts[-1].embed.weight
         assert not torch.allclose(first, last)

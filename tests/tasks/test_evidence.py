@@ -141,13 +141,13 @@ def test_forecast_emergence(organism_cache):
     from tests.organisms.test_emergence import small_specs
 
     runs = [load_or_build(s) for s in small_specs()]
-    task = ForecastEmergence(k=3, horizon=6)
+    task = ForecastEmergence(k=3)
     scores = task.run_cell(factory("induction-score"), runs, 0, BUDGET)
     scores += task.run_cell(factory("targeted-eval"), runs, 0, BUDGET)
-    assert {s.metric for s in scores} >= {"lead-time-induction", "auroc-next-k-induction", "lead-time-grokking"}
+    assert {s.metric for s in scores} >= {"miss-rate-induction", "auroc-next-k-induction", "miss-rate-grokking"}
     check_evidence(scores)
     for s in scores:
-        if s.metric.startswith("lead-time"):
+        if s.metric.startswith(("lead-time", "miss-rate")):
             assert s.kind is None and len(s.items["scores"]) == len(s.items["steps"])
 
 

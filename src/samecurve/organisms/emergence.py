@@ -14,6 +14,14 @@ Recipes vary learning rate, weight decay, train fraction, repeat share and width
 at different steps, and some recipes (no repeats; little weight decay; too small a train split)
 give runs with no jump.
 
+Calibration runs (issue 13: "the alarm threshold is fitted on the evaluated runs using their true
+jump index"): each set also holds, per kind, runs of its jump and no-jump recipes in turn under
+seeds of their own, marked `calibration`. forecast-emergence sets each arm's alarm threshold on
+them alone and never evaluates them, as a practitioner would calibrate an alarm on past runs
+(whose jumps are known) before watching a new one. Jump recipes are among them because a signal
+that merely tells recipes apart (e.g. a larger learning rate) fires early on every jump run:
+only past jump runs show that as a false alarm.
+
 Ground truth (pre-registered, behavioural, never an interp signal): after training, every saved
 checkpoint is evaluated on held-out data no arm sees; the jump is the first checkpoint whose
 held-out accuracy is >= `JUMP_RULES[kind].threshold` and stays so at every later checkpoint. A run
@@ -86,10 +94,12 @@ class EmergenceSpec:
     # grokking
     modulus: int = 23
     train_frac: float = 0.5
+    # kept aside to calibrate alarm thresholds (forecast-emergence never evaluates it)
+    calibration: bool = False
     family: ClassVar[str] = "emergence"
 
     def label(self) -> str:
-        return f"{self.kind}/{self.recipe}/s{self.seed}"
+        return f"{self.kind}/{self.recipe}/s{self.seed}" + ("/calibration" if self.calibration else "")
 
     @property
     def ckpt_steps(self) -> list[int]:
@@ -229,7 +239,7 @@ class EmergenceRun:
         spec, m = org.spec, org.metrics
         self.organism, self.language = org, org.language
         self.label, self.seed, self.weights_sha256 = org.label, spec.seed, org.weights_sha256
-        self.kind, self.recipe = spec.kind, spec.recipe
+        self.kind, self.recipe, self.calibration = spec.kind, spec.recipe, spec.calibration
         self.checkpoints = list(org.model.ckpts)
         self.steps, self.train_loss, self.heldout_accuracy = m["steps"], m["train_loss"], m["heldout_accuracy"]
         self.jump_index, self.jump_step, self.rule = m["jump_index"], m["jump_step"], m["rule"]
@@ -301,29 +311,42 @@ JUMP_RECIPES = {"induction": ("lr1e-3", "lr5e-4", "lr7e-4-d48", "lr1e-3-half-rep
 NO_JUMP_RECIPES = {"induction": ("lr2e-4", "no-repeats"), "grokking": ("wd0.1", "frac0.3", "lr3e-2-wd2-h64")}
 
 
-def population(seed: int, n_jump: int, n_no_jump: int, kinds: tuple[str, ...] = KINDS) -> list[EmergenceSpec]:
-    """Per kind: the first n_jump jump recipes and n_no_jump no-jump recipes, seeded from `seed`."""
+# Calibration recipes, a jump recipe and a no-jump one in turn (the near miss left out: the
+# rule, not the list, labels every run, but a calibration set should hold both kinds of run).
+CALIBRATION_RECIPES = {kind: tuple(r for pair in zip(JUMP_RECIPES[kind], NO_JUMP_RECIPES[kind][:2]) for r in pair)
+                       for kind in ("induction", "grokking")}
+
+
+def population(seed: int, n_jump: int, n_no_jump: int, n_calibration: int = 0,
+               kinds: tuple[str, ...] = KINDS) -> list[EmergenceSpec]:
+    """Per kind: the first n_jump jump recipes and n_no_jump no-jump recipes, then n_calibration
+    calibration runs cycling through CALIBRATION_RECIPES, all seeded from `seed` (calibration runs
+    from seeds of their own, so no evaluated run is repeated among them)."""
     specs = []
     for k, kind in enumerate(kinds):
         names = JUMP_RECIPES[kind][:n_jump] + NO_JUMP_RECIPES[kind][:n_no_jump]
         for i, name in enumerate(names):
             specs.append(EmergenceSpec(kind, name, seed * 1000 + 100 * k + i, **RECIPES[kind][name]))
+        cal = CALIBRATION_RECIPES[kind]
+        for i in range(n_calibration):
+            name = cal[i % len(cal)]
+            specs.append(EmergenceSpec(kind, name, seed * 1000 + 100 * k + 50 + i, calibration=True, **RECIPES[kind][name]))
     return specs
 
 
 @organism_set("emergence-tiny", family="emergence",
-              description="per kind (induction, grokking): 1 jump recipe + 1 no-jump recipe, checkpointed (smoke)")
+              description="per kind (induction, grokking): 1 jump recipe + 1 no-jump recipe + 2 calibration runs, checkpointed (smoke)")
 def _tiny(seed: int) -> list[EmergenceSpec]:
-    return population(seed, 1, 1)
+    return population(seed, 1, 1, 2)
 
 
 @organism_set("emergence-small", family="emergence",
-              description="per kind: 3 jump recipes + 2 no-jump recipes, checkpointed (quick)")
+              description="per kind: 3 jump recipes + 2 no-jump recipes + 2 calibration runs, checkpointed (quick)")
 def _small(seed: int) -> list[EmergenceSpec]:
-    return population(seed, 3, 2)
+    return population(seed, 3, 2, 2)
 
 
 @organism_set("emergence-full", family="emergence",
-              description="per kind: 3-4 jump recipes + 2-3 no-jump recipes, checkpointed (full)")
+              description="per kind: 3-4 jump recipes + 2-3 no-jump recipes + 4 calibration runs, checkpointed (full)")
 def _full(seed: int) -> list[EmergenceSpec]:
-    return population(seed, 4, 3)
+    return population(seed, 4, 3, 4)

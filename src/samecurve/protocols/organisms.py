@@ -222,6 +222,7 @@ class EmergentOrganism(Protocol):
     jump_index: int | None          # the first checkpoint after the jump (None: no jump)
     jump_step: int | None
     rule: dict                      # the jump rule (metric, threshold, ...), for the record
+    calibration: bool               # kept aside to set alarm thresholds; never evaluated
 
     def practitioner_data(self, rng: np.random.Generator, probe_size: int, train_sample: int,
                           labelled: int) -> tuple[dict[str, Any], int]:

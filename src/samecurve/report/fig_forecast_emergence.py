@@ -3,8 +3,9 @@
 Drawn only from what the task stored (the `curves` in each `auroc-next-k-<kind>` score's detail):
 per kind, the first seed's runs; each arm's scores min-max scaled per run so interp (blue) and
 behavioural (orange) signals share an axis; the held-out accuracy the jump rule reads in black;
-the jump as a dashed red line. No-jump runs are drawn too (no line), since the alarm threshold
-comes from them.
+the jump as a dashed red line. No-jump runs are drawn too (no line): a good signal stays low on
+them, and the alarm threshold comes from the calibration runs (no-jump recipes), which are the
+last curves of each score and are titled so.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def _kind_figure(kind: str, rows: list[dict]) -> dict | None:
             ax.plot(truth["steps"], truth["heldout_accuracy"], color="black", linewidth=1.4, label="held-out accuracy (rule)")
             if truth["jump_step"] is not None:
                 ax.axvline(truth["jump_step"], color="#b91c1c", linestyle=":", linewidth=1.2, label="jump (behavioural rule)")
-            ax.set_title(f"{truth['recipe']} ({'jump' if truth['jump_step'] is not None else 'no jump'})")
+            what = "calibration" if truth.get("calibration") else ("jump" if truth["jump_step"] is not None else "no jump")
+            ax.set_title(f"{truth['recipe']} ({what})")
             ax.set_xlabel("training step")
             ax.grid(alpha=0.25, linewidth=0.5)
         axes[0][0].set_ylabel("signal, min-max scaled per run")
@@ -95,9 +97,9 @@ def _lead_figure(rows: list[dict]) -> dict | None:
             ax.grid(alpha=0.25, linewidth=0.5)
         svg = to_svg(fig, slug("forecast", "lead", "times"))
     return {"title": "forecast-emergence: lead time per run", "note":
-            "Dots: one jump run each (all seeds); diamonds: mean. Blue interp, orange baseline, grey control. The "
-            "alarm threshold is set so that no checkpoint of a no-jump run (nor any checkpoint far before a jump) "
-            "alarms.", "svg": svg}
+            "Dots: one jump run each that was warned or alarmed late (all seeds); diamonds: mean. Blue interp, orange "
+            "baseline, grey control. The alarm threshold is the arm's highest quiet score on the calibration runs; runs "
+            "alarmed falsely early or never have no dot and count in the miss-rate row instead.", "svg": svg}
 
 
 def figures(rows: list[dict]) -> list[dict]:
