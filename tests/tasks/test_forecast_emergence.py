@@ -55,7 +55,8 @@ def _scores(arm, org, n=None, seed=0):
     meter = Meter(BUDGET)
     ckpts = [MeteredModel(m, meter, arm.access) for m in ckpt_models]
     ctx, _ = task.context(org, seed, 0, BUDGET)
-    ctx.steps, ctx.train_loss = ctx.steps[: len(ckpts)], ctx.train_loss[: len(ckpts)]
+    # the run so far: its checkpoints and loss log; the checkpoint schedule (`steps`) is the plan
+    ctx.train_loss = ctx.train_loss[: len(ckpts)]
     return np.asarray(arm.score_checkpoints(ckpts, ctx), float), meter
 
 

@@ -26,7 +26,7 @@ class ForecastContext:
 
     kind: str
     language: Any
-    steps: np.ndarray                     # the step of each checkpoint
+    steps: np.ndarray                     # the step of each checkpoint: the run's schedule, known in advance
     train_loss: np.ndarray                # the training-loss log at each checkpoint
     seed: int
     run_index: int
