@@ -29,7 +29,10 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     fixed = {(t, m) for t, m in declared if t != "explanation-faithfulness"}
     assert fixed <= got, fixed - got
     for v in verdicts:
-        assert REQUIRED <= set(v) and v["verdict"] in verdict.VERDICTS and v["seeds"] == [0]
+        # lead-time rows hold only runs warned in time: on one smoke seed no control may be, and the
+        # row says so (`no control run`) rather than borrow a verdict
+        allowed = verdict.VERDICTS + ((verdict.NO_CONTROL,) if v["metric"].startswith("lead-time-") else ())
+        assert REQUIRED <= set(v) and v["verdict"] in allowed and v["seeds"] == [0]
         # one seed of the smoke suite is a handful of organisms: never enough for a winner
         assert v["verdict"] not in (verdict.INTERP_AHEAD, verdict.BASELINE_AHEAD)
         assert v["tois"] == list(registry.get_task(v["task"]).tois)
