@@ -30,7 +30,7 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     assert fixed <= got, fixed - got
     for v in verdicts:
         # lead-time rows hold only runs warned in time: on one smoke seed no control may be, and the
-        # row says so (`no control run`) rather than borrow a verdict
+        # row says so (`no control scored`) rather than borrow a verdict
         allowed = verdict.VERDICTS + ((verdict.NO_CONTROL,) if v["metric"].startswith("lead-time-") else ())
         assert REQUIRED <= set(v) and v["verdict"] in allowed and v["seeds"] == [0]
         # one seed of the smoke suite is a handful of organisms: never enough for a winner

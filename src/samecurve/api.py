@@ -32,8 +32,9 @@ def run(suite: str = "quick", out: str | Path = "runs/quick", *, tasks: list[str
     `arms` restricts the run to those arms (registered names or `module:Class`, built-in or plug-in
     alike); `extra_arms` join the suite's own arms. Either way an arm runs on the tasks that score a
     protocol it implements. `add_controls=True` (the default; what `samecurve run` does) adds each arm's declared
-    controls where they are missing; without it the arms run exactly as listed, and a row with no
-    control says `no control run`. `summary.notes` says what was added and which arm runs nowhere.
+    controls where they are missing; without it the arms run exactly as listed. A row with no
+    control scored (none in the run, or none with a unit on that metric) says `no control scored`.
+    `summary.notes` says what was added and which arm runs nowhere.
     `organisms` (a registered organism set or `module:function`, `seed -> list of specs`) replaces
     the organism set of the `tasks` chosen (README, "Add your own organism")."""
     out = Path(out)

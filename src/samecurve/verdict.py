@@ -50,7 +50,7 @@ VERDICTS = (INTERP_AHEAD, BASELINE_AHEAD, NO_DIFF, FAILS_CONTROL, BASELINE_FAILS
 # and stay out of the per-ToI summaries.
 INTERP_FAILED, NO_INTERP = "interp arm failed", "no interp arm"
 BASELINE_FAILED, NO_BASELINE = "baseline arm failed", "no baseline"
-NO_CONTROL = "no control run"
+NO_CONTROL = "no control scored"
 NOT_COMPARED = (INTERP_FAILED, NO_INTERP, BASELINE_FAILED, NO_BASELINE, NO_CONTROL)
 ALPHA = 0.05
 N_BOOT = 2000

@@ -36,7 +36,7 @@ FAILS_CONTROL = INTERP_FAILS  # the old name
 VERDICTS = (INTERP_AHEAD, BASELINE_AHEAD, NO_DIFF, INTERP_FAILS, BASELINE_FAILS, NEITHER, TOO_FEW)
 # Rows that compare nothing because a side (or the control) is missing from the run.
 INTERP_FAILED, NO_INTERP, BASELINE_FAILED = "interp arm failed", "no interp arm", "baseline arm failed"
-NO_CONTROL = "no control run"
+NO_CONTROL = "no control scored"
 NOT_COMPARED = (INTERP_FAILED, NO_INTERP, BASELINE_FAILED, NO_BASELINE, NO_CONTROL)
 
 VERDICT_STYLE = {
