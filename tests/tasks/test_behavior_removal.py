@@ -63,3 +63,30 @@ def test_figures_are_drawn_from_stored_detail_only():
     assert "attr vs its control rnd" in figs[2]["title"]
     assert all(f["svg"].startswith("<svg") for f in figs)
     assert figures([r for r in rows if r["metric"] != "residual-asr"]) == []
+
+
+class LongSweep:
+    """Ten 'edits' (the unchanged organism, strengths 1..10) that note how many points the context
+    said would count."""
+
+    access = "white-box"
+
+    def edit_sweep(self, model, ctx):
+        self.told = ctx.sweep_points
+        return [(float(k), model.copy_model()) for k in range(1, 11)]
+
+
+def test_every_sweep_counts_with_the_same_number_of_points(smoke_population, smoke_budget):
+    """A front through more points is higher by construction: a 10-point sweep is scored on 6,
+    evenly spaced from the weakest to the strongest edit, and the context says 6 beforehand."""
+    from samecurve.protocols.removal import thin_sweep
+
+    assert thin_sweep(list(range(7)), 6) == [0, 1, 2, 4, 5, 6]
+    assert thin_sweep(list(range(10)), 6) == [0, 2, 4, 5, 7, 9]
+    assert thin_sweep(list(range(4)), 6) == [0, 1, 2, 3] and thin_sweep(list(range(4)), 1) == [3]
+    arm = LongSweep()
+    org = next(o for o in smoke_population if o.spec.planted)
+    scores = BehaviorRemoval(n_eval=50, relearn_steps=0).score_organism(arm, org, 0, smoke_budget)
+    detail = next(s.detail for s in scores if s.metric == "pareto-auc")
+    assert arm.told == 6 and detail["n_sweep_returned"] == 10
+    assert detail["strengths"] == [1.0, 3.0, 5.0, 6.0, 8.0, 10.0]

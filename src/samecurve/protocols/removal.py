@@ -37,6 +37,19 @@ class RemovalContext:
     clean_answers: torch.Tensor      # [n_c, 2]
     seed: int
     rng: np.random.Generator
+    # How many sweep points the task scores: every arm's sweep is thinned to this many, evenly
+    # spaced by index from the weakest to the strongest edit, so no arm's front or operating point
+    # gains from having more tries (build exactly this many to choose which ones count).
+    sweep_points: int = 6
+
+
+def thin_sweep(sweep: list, k: int) -> list:
+    """At most k points of a sweep, evenly spaced by index, keeping the weakest and the strongest."""
+    if len(sweep) <= k:
+        return list(sweep)
+    if k == 1:
+        return [sweep[-1]]
+    return [sweep[i] for i in np.round(np.linspace(0, len(sweep) - 1, k)).astype(int)]
 
 
 def validate_sweep(arm: Any, got: Any) -> list[tuple[float, Any]]:
