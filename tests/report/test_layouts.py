@@ -78,6 +78,8 @@ def test_html_rows_show_method_units_p_q_selection_and_scope() -> None:
                  "8 organisms", "0.0039", "0.012", "+3.10", "class=\"v-too-few few\"",
                  "class=\"v-baseline-fails void\"", "class=\"v-interp-ahead good\"", "lower is better"):
         assert text in html, text
+    # a method every row shares is said once above the table, not in each row's detail line
+    assert html.count("<b>inference</b>") == 1 and "Inference: " not in html
     assert html.count("<svg") == 1  # the chart; no arms, no per-metric figures
     assert "<script" not in html and "src=" not in html
 

@@ -40,10 +40,10 @@ ORGANISM_METRICS = ("clean_accuracy", "attack_success_rate", "triggered_honest_r
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#111827;background:#f9fafb;margin:0}
-main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+main{max-width:1280px;margin:0 auto;padding:24px 28px 60px;background:#fff}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:34px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 h3{font-size:16px;margin:26px 0 6px}.sub{color:#6b7280;margin:0 0 16px}
-table{border-collapse:collapse;width:100%;margin:8px 0 14px;font-size:13px}
+table{border-collapse:collapse;width:100%;margin:8px 0 14px;font-size:12.5px}
 th,td{border-bottom:1px solid #e5e7eb;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f3f4f6;font-weight:600;white-space:nowrap}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
 .good{color:#15803d;font-weight:600}.bad{color:#b91c1c;font-weight:600}.meh{color:#a16207;font-weight:600}
@@ -93,15 +93,16 @@ stored in <code>cells.error</code> of <code>{{ store_name }}</code>; print them 
 {% if not verdicts %}<p class="meh">No finished cells in this store yet: nothing to grade.</p>{% else %}
 <p class="note">Δ = interp − baseline in the metric's own units with its 95% CI; std Δ is the same
 divided by the SD of the per-unit paired differences (one scale for every row); p is the row's test, q its
-Benjamini–Hochberg adjustment over this run's rows; n counts independent units.</p>
+Benjamini–Hochberg adjustment over this run's rows; n counts independent units. {% if common %}
+Every row's <b>inference</b>: {{ common.inference }}; its <b>selection</b>: {{ common.selection }}.{% endif %}</p>
 <div class="wide"><table><tr><th>task</th><th>metric</th><th>verdict</th><th>best interp</th><th>best baseline</th>
 <th>Δ [95% CI]</th><th>std Δ [95% CI]</th><th>p</th><th>q</th><th>n</th></tr>
 {% for v in verdicts %}<tr class="has-detail"><td class="nw">{{ v.task }}</td><td class="nw"><a href="#{{ v.anchor }}">{{ v.metric }}</a> {{ v.arrow }}</td>
-<td class="nw"><span class="{{ v.cls }}">{{ v.verdict }}</span>{% if v.given_away %}<br><span class="void">{{ v.given_away }}</span>{% endif %}</td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
+<td><span class="{{ v.cls }}">{{ v.verdict }}</span>{% if v.given_away %}<br><span class="void">{{ v.given_away }}</span>{% endif %}</td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
 <td class="num">{{ v.diff }}</td><td class="num">{{ v.std }}</td><td class="num">{{ v.p }}</td><td class="num">{{ v.q }}</td>
-<td class="nw">{{ v.units }}</td></tr>
-<tr class="detail"><td colspan="10">Inference: {{ v.inference }} · Selection: {{ v.selection }} ·
-Scope: {{ v.scope }} · ToIs: {{ v.tois }}</td></tr>{% endfor %}</table></div>
+<td>{{ v.units }}</td></tr>
+<tr class="detail"><td colspan="10">{% if not common %}Inference: {{ v.inference }} · Selection: {{ v.selection }} ·
+{% endif %}{% if v.scoped %}Scope: {{ v.scope }} · {% endif %}ToIs: {{ v.tois }}</td></tr>{% endfor %}</table></div>
 {% for v in verdicts %}<p class="sentence"><b>{{ v.task }}/{{ v.metric }}:</b> <span class="{{ v.cls }}">{{ v.sentence }}</span></p>{% endfor %}
 <figure>{{ diff_svg }}</figure>
 
@@ -206,8 +207,15 @@ def _verdict_rows(data: ReportData) -> list[dict]:
                     "diff": fmt_diff(v), "std": fmt_std(v), "p": fmt_p(v.get("p_value")), "q": fmt_p(v.get("q_value")),
                     "units": fmt_units(v), "inference": _text(v.get("inference")),
                     "selection": _text(v.get("selection")), "scope": v.get("scope") or "no restriction stated",
-                    "seeds": fmt_seeds(v.get("seeds")), "sentence": sentence(v), "given_away": data_only_marker(v)})
+                    "scoped": bool(v.get("scope")), "seeds": fmt_seeds(v.get("seeds")), "sentence": sentence(v), "given_away": data_only_marker(v)})
     return out
+
+
+def _shared_method(rows: list[dict]) -> dict | None:
+    """The inference and selection text when every row has the same (the usual case): said once
+    above the table instead of in each row's detail line."""
+    kinds = {(r["inference"], r["selection"]) for r in rows}
+    return {"inference": rows[0]["inference"], "selection": rows[0]["selection"]} if len(kinds) == 1 else None
 
 
 def _gate_text(vc: dict | None, ch: dict | None) -> str:
@@ -333,10 +341,11 @@ def _organisms(store: Store) -> list[dict]:
 def render_report(data: ReportData, runs: list[dict] | None = None, organisms: list[dict] | None = None,
                   store_name: str = "", n_cells: int | None = None) -> str:
     """The report as one HTML string from already-collected data (no store needed)."""
+    rows = _verdict_rows(data)
     context: dict[str, Any] = {
         "css": Markup(CSS), "version": __version__, "store_name": store_name or "—",
         "n_cells": "—" if n_cells is None else n_cells, "n_scores": len(data.rows),
-        "runs": runs or [], "verdicts": _verdict_rows(data), "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
+        "runs": runs or [], "verdicts": rows, "common": _shared_method(rows), "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": verdict_class(s) or "meh"} for t, s, p in toi_lines(data)],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
         "organisms": organisms or [], "replacement_rule": REPLACEMENT_RULE, "failures": data.failures, "where": data.where,
