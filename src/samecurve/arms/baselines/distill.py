@@ -42,8 +42,8 @@ the restart is kept for 4 of 9 organisms and each gains (5%: +0.05 to +0.16); wi
 drops 0.019 +- .009 (paired), outside one se. On namemover every student agrees >= 0.996 at 450
 steps (30 students, seeds 900-902, 904, 905), so no threshold fires; a plateaued one (300 steps)
 sat at 0.879. The rule picks restart_below 0.2 (same scores, 7 instead of 9 restarts; held-out seeds
-903/905 the same at 4 instead of 6), not applied here (the lead decides): 0.2 was read off these
-agreements, and it would not catch such a plateau.
+903/905 the same at 4 instead of 6). The default stays 0.9: 0.2 was read off these very
+agreements, would not catch such a plateau, and saves only ~12-22 CPU-s of a quick run.
 
 `weight-norm-edges` (white-box, no forward pass): rank each edge by the Frobenius norm of the
 composed weights it carries, ||W_in(receiver) diag(LN gain) W_out(sender)||, and keep the top k, path-pruned
