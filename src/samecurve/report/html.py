@@ -102,7 +102,7 @@ Every row's <b>inference</b>: {{ common.inference }}; its <b>selection</b>: {{ c
 <td class="num">{{ v.diff }}</td><td class="num">{{ v.std }}</td><td class="num">{{ v.p }}</td><td class="num">{{ v.q }}</td>
 <td>{{ v.units }}</td></tr>
 <tr class="detail"><td colspan="10">{% if not common %}Inference: {{ v.inference }} · Selection: {{ v.selection }} ·
-{% endif %}{% if v.scoped %}Scope: {{ v.scope }} · {% endif %}ToIs: {{ v.tois }}</td></tr>{% endfor %}</table></div>
+{% endif %}{% if v.scope %}Scope: {{ v.scope }} · {% endif %}ToIs: {{ v.tois }}</td></tr>{% endfor %}</table></div>
 {% for v in verdicts %}<p class="sentence"><b>{{ v.task }}/{{ v.metric }}:</b> <span class="{{ v.cls }}">{{ v.sentence }}</span></p>{% endfor %}
 <figure>{{ diff_svg }}</figure>
 
@@ -206,8 +206,8 @@ def _verdict_rows(data: ReportData) -> list[dict]:
                     "baseline": _arm_score(v.get("best_baseline_arm"), v.get("baseline_score"), arm_note(v, "baseline")),
                     "diff": fmt_diff(v), "std": fmt_std(v), "p": fmt_p(v.get("p_value")), "q": fmt_p(v.get("q_value")),
                     "units": fmt_units(v), "inference": _text(v.get("inference")),
-                    "selection": _text(v.get("selection")), "scope": v.get("scope") or "no restriction stated",
-                    "scoped": bool(v.get("scope")), "seeds": fmt_seeds(v.get("seeds")), "sentence": sentence(v), "given_away": data_only_marker(v)})
+                    "selection": _text(v.get("selection")), "scope": v.get("scope") or "",
+                    "seeds": fmt_seeds(v.get("seeds")), "sentence": sentence(v), "given_away": data_only_marker(v)})
     return out
 
 
