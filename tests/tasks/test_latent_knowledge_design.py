@@ -36,10 +36,13 @@ def test_no_known_shortcut_tells_true_from_false(seed):
             feats = {f"{name}[{p}] == {quirky.token_name(v)}": st.tokens[:, p] == v
                      for name, pos in SHORTCUTS.items() for p in pos for v in np.unique(st.tokens[:, p])}
             feats["persona's claim"] = st.persona_says
+            feats["Alice's word (the prompting baseline's answer)"] = st.alice_says
+            feats["hard split"] = st.hard
             for name, x in feats.items():
                 assert abs(roc_auc_score(y, x) - 0.5) <= 0.1, (metric, name, roc_auc_score(y, x))
-            # by construction the claim carries nothing at all
+            # by construction the claim, and Alice's word for every statement, carry nothing at all
             assert abs(roc_auc_score(y, st.persona_says) - 0.5) < 1e-9
+            assert abs(roc_auc_score(y, st.alice_says) - 0.5) < 1e-9
 
 
 def test_balanced_set_is_arithmetic():

@@ -176,7 +176,7 @@ class TopicalOrganism(Protocol):
 
 class Statements(Protocol):
     """Statements of a quirky organism: tokens int64 [n, t], their truth and what the persona in
-    each says (bool [n])."""
+    each says (bool [n]); a `hard` (bool [n]) attribute, if present, is kept with the evidence."""
 
     tokens: np.ndarray
     truth: np.ndarray
@@ -185,8 +185,9 @@ class Statements(Protocol):
 
 @runtime_checkable
 class QuirkyOrganism(Protocol):
-    """A model that answers truthfully as one persona and by a systematic wrong rule as another:
-    latent-knowledge's ground truth is each statement's truth, whatever the persona says."""
+    """A model that answers truthfully as one persona (at least on the easy split, where labels come
+    from) and by a systematic wrong rule as another: latent-knowledge's ground truth is each
+    statement's truth, whatever the persona says."""
 
     label: str
     seed: int
