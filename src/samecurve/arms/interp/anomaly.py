@@ -38,8 +38,14 @@ class ActivationAnomaly:
         return r.transpose(0, 2, 1, 3).reshape(r.shape[0], r.shape[2], -1)
 
     def _distance(self, feats: np.ndarray) -> np.ndarray:
+        """Mean over positions of the Mahalanobis distance under the clean fit. The quadratic form
+        is written out (one matrix product) rather than `LedoitWolf.mahalanobis`, which goes
+        through scipy's cdist one row at a time: 2.6 s of a 6.3 s quick cell, for the same numbers
+        to float rounding."""
         n, p, d = feats.shape
-        return np.sqrt(self.cov_.mahalanobis(feats.reshape(n * p, d))).reshape(n, p).mean(1)
+        centred = feats.reshape(n * p, d) - self.cov_.location_
+        sq = np.einsum("ij,ij->i", centred @ self.cov_.get_precision(), centred)
+        return np.sqrt(np.maximum(sq, 0.0)).reshape(n, p).mean(1)
 
     def fit(self, model: MeteredModel, ctx) -> "ActivationAnomaly":
         f = self._features(model, ctx, ctx.clean_inputs)
