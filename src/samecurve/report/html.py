@@ -20,7 +20,7 @@ from ..store import Store
 from . import plots
 from . import terminal as T
 from .figure_pool import map_figures
-from .task_figures import figures_of, rows_by_task
+from .task_figures import attach_items, figures_of, rows_by_task
 from .terminal import (FAMILY_ORDER, ReportData, arm_note, collect, control_name, control_status,
                        data_only_marker, data_only_sentence, direction, fmt, fmt_ci, fmt_diff, fmt_int, fmt_p,
                        fmt_seeds, fmt_signed, fmt_std, fmt_units, plural, sentence, toi_lines)
@@ -358,6 +358,7 @@ def render_html(store: Store, run_id: str | None = None, verdicts: list[dict] | 
     """The whole report as one HTML string, from the store alone (one run's cells when `run_id` is given;
     `verdicts`, when given, are shown instead of being recomputed)."""
     data, cells = collect(store, run_id, verdicts), store.cells(run_id)
+    attach_items(lambda r: store.items(r["cell_key"], r["metric"], r["instance"]), data.rows)
     if run_id is not None:
         cells = [c for c in cells if c.get("run_id") == run_id]
     runs = [r for r in _runs(store, cells) if run_id is None or r["run_id"] == run_id]

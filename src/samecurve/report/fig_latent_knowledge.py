@@ -1,0 +1,76 @@
+"""`latent-knowledge` figure: each arm's AUROC on the easy and the hard half of the test set.
+
+Drawn from the per-item evidence (labels, scores and each statement's split, `hard`), so the
+report shows where an arm's number comes from (a half alone is not de-confounded: the tens digit
+separates true from false within it, so these are diagnostics, never verdicts): labels come from Alice on easy statements only, and
+on hard ones Alice drops the carry, so asking her is right on the easy half and wrong on the hard
+half. An arm that elicits what the organism knows scores high on both. Runs stored before the
+split was kept with the evidence draw nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from . import plots
+
+WANTS_ITEMS = True
+HALVES = (("easy", False, "o"), ("hard", True, "s"))
+
+
+def split_aurocs(rows: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """arm -> half -> AUROC per (seed, organism), from the stored items; halves with one class skipped."""
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        items = r.get("items") or {}
+        if not {"labels", "scores", "hard"} <= set(items):
+            continue
+        y, s, hard = (np.asarray(items[k]) for k in ("labels", "scores", "hard"))
+        for name, is_hard, _ in HALVES:
+            half = hard.astype(bool) == is_hard
+            if len(np.unique(y[half])) == 2:
+                out[r["arm"]][name].append(float(roc_auc_score(y[half], s[half])))
+    return out
+
+
+def _figure(aurocs: dict[str, dict[str, list[float]]], family: dict[str, str]) -> str:
+    arms = sorted(aurocs, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
+    with plots.plt.rc_context(plots.RC):
+        fig, ax = plots.plt.subplots(figsize=(6.0, 0.3 * len(arms) + 1.3))
+        for j, (name, _, marker) in enumerate(HALVES):
+            ys = [i + (0.12 if j else -0.12) for i in range(len(arms))]
+            means = [float(np.mean(aurocs[a][name])) if aurocs[a][name] else np.nan for a in arms]
+            sds = [float(np.std(aurocs[a][name])) if aurocs[a][name] else np.nan for a in arms]
+            ax.errorbar(means, ys, xerr=sds, fmt="none", ecolor="#9ca3af", elinewidth=0.6)
+            ax.scatter(means, ys, marker=marker, s=24, edgecolors="black", linewidths=0.3,
+                       color=[plots.FAMILY_COLOURS.get(family[a], plots.OTHER_COLOUR) for a in arms])
+            ax.scatter([], [], marker=marker, s=24, color="white", edgecolors="black", linewidths=0.5, label=f"{name} half")
+        ax.axvline(0.5, color="#9ca3af", linestyle="--", linewidth=0.8)
+        ax.set_yticks(range(len(arms)))
+        ax.set_yticklabels(arms)
+        ax.invert_yaxis()
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("truth AUROC on that half (mean ± sd over seeds and organisms)")
+        ax.grid(alpha=0.25, linewidth=0.5)
+        ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return plots.to_svg(fig, "latent-knowledge-halves")
+
+
+def figures(rows: list[dict]) -> list[dict]:
+    rows = [r for r in rows if r["metric"] == "truth-auroc"]
+    aurocs = split_aurocs(rows)
+    if not aurocs:
+        return []
+    family = {r["arm"]: r["family"] for r in rows}
+    return [{"title": "Latent knowledge: truth AUROC on the easy and the hard half of the test set",
+             "note": "Circles: easy statements (no carry), where Alice's word is the truth and the labels come from; "
+                     "squares: hard statements, where Alice drops the carry and Bob adds ten, so no persona is "
+                     "reliable. Asking as Alice sits at 1 on the easy half and near 0 on the hard half; an arm that "
+                     "reads what the organism knows is high on both. Only the whole set is de-confounded: within a "
+                     "half the tens digit alone tells true from false (easy true sums have tens digit 0, hard ones 1), "
+                     "so a control that reads it sits high on one half and low on the other. Read the halves as where "
+                     "an arm's score comes from, not as scores. Dashed: chance.",
+             "svg": _figure(aurocs, family)}]
