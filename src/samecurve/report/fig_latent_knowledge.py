@@ -49,13 +49,7 @@ def _figure(aurocs: dict[str, dict[str, list[float]]], family: dict[str, str]) -
                        color=[plots.FAMILY_COLOURS.get(family[a], plots.OTHER_COLOUR) for a in arms])
             ax.scatter([], [], marker=marker, s=24, color="white", edgecolors="black", linewidths=0.5, label=f"{name} half")
         ax.axvline(0.5, color="#9ca3af", linestyle="--", linewidth=0.8)
-        ax.set_yticks(range(len(arms)))
-        ax.set_yticklabels(arms)
-        ax.invert_yaxis()
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_xlabel("truth AUROC on that half (mean ± sd over seeds and organisms)")
-        ax.grid(alpha=0.25, linewidth=0.5)
-        ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        plots.arms_down_unit_across(ax, arms, "truth AUROC on that half (mean ± sd over seeds and organisms)")
         return plots.to_svg(fig, "latent-knowledge-halves")
 
 

@@ -106,13 +106,7 @@ def _by_organism(rows: list[dict]) -> str:
             xs = [float(np.mean(vals[(a, org)])) if vals.get((a, org)) else np.nan for a in arms]
             ax.scatter(xs, ys, marker=markers[j % len(markers)], s=22, color=[plots.FAMILY_COLOURS.get(fam[a], plots.OTHER_COLOUR) for a in arms],
                        label=org, edgecolors="black", linewidths=0.3)
-        ax.set_yticks(range(len(arms)))
-        ax.set_yticklabels(arms)
-        ax.invert_yaxis()
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_xlabel("harmonic mean (held-out, mean over seeds and targets)")
-        ax.grid(alpha=0.25, linewidth=0.5)
-        ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        plots.arms_down_unit_across(ax, arms, "harmonic mean (held-out, mean over seeds and targets)")
         return plots.to_svg(fig, "steering-by-organism")
 
 

@@ -114,6 +114,17 @@ def _new_figure(size: tuple[float, float] = FIGSIZE) -> tuple[Any, Any]:
         return plt.subplots(figsize=size)
 
 
+def arms_down_unit_across(ax: Any, arms: list[str], xlabel: str) -> None:
+    """Finish a dot plot with one row per arm (first on top) and a 0..1 score across, legend outside."""
+    ax.set_yticks(range(len(arms)))
+    ax.set_yticklabels(arms)
+    ax.invert_yaxis()
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.25, linewidth=0.5)
+    ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
 def _per_seed_budget(rows: list[dict]) -> dict[tuple, tuple[float, float]]:
     """(seed, budget) -> (mean value, mean forward passes) for one arm: one point per seed and budget."""
     acc: dict[tuple, list[dict]] = defaultdict(list)
