@@ -213,3 +213,18 @@ def test_report_jobs_refuses_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SAMECURVE_REPORT_JOBS", "two")
     with pytest.raises(ConfigError, match="SAMECURVE_REPORT_JOBS"):
         report_jobs()
+
+
+def test_a_mean_one_rounding_outside_its_ci_still_draws():
+    """A full-suite report died on `yerr must not contain negative values`: every unit of
+    random-subgraph was equal and the mean came out 1 ulp above its CI's ends."""
+    from samecurve.report import plots
+
+    mean = -2.568381181957191
+    lo = hi = -2.5683811819571916
+    assert not lo <= mean <= hi
+    with plots.plt.rc_context(plots.RC):
+        fig, ax = plots.plt.subplots()
+        plots.mean_and_ci(ax, 0.0, mean, lo, hi, vertical=True, color="#000000")
+        plots.mean_and_ci(ax, 1.0, 0.5, 0.55, 0.7, vertical=False, color="#000000")  # a CI that leaves the mean out
+        assert plots.to_svg(fig, "t").startswith("<svg")

@@ -114,6 +114,19 @@ def _new_figure(size: tuple[float, float] = FIGSIZE) -> tuple[Any, Any]:
         return plt.subplots(figsize=size)
 
 
+def mean_and_ci(ax: Any, at: float, mean: float, lo: float, hi: float, *, vertical: bool, color: str,
+                marker: str = "o", mfc: str | None = None, label: str | None = None) -> None:
+    """A mean as a marker and its CI as a capped bar from `lo` to `hi`, drawn apart: the mean need
+    not lie inside the interval (on a full-suite row every unit was equal and the mean came out one
+    rounding above both ends; a BCa interval may also leave it out), and matplotlib refuses an
+    error bar measured from the mean then, which took the whole report down."""
+    mid, half = (lo + hi) / 2, abs(hi - lo) / 2
+    bar = dict(fmt="none", ecolor=color, capsize=3, elinewidth=1)
+    ax.errorbar(*(([at], [mid]) if vertical else ([mid], [at])), **({"yerr": [half]} if vertical else {"xerr": [half]}), **bar)
+    ax.plot(*(([at], [mean]) if vertical else ([mean], [at])), marker=marker, ms=6, color=color,
+            mfc=mfc or color, linestyle="none", label=label)
+
+
 def arms_down_unit_across(ax: Any, arms: list[str], xlabel: str) -> None:
     """Finish a dot plot with one row per arm (first on top) and a 0..1 score across, legend outside."""
     ax.set_yticks(range(len(arms)))
@@ -155,8 +168,8 @@ def spend_plot(view: MetricView) -> str:
                        linewidths=0, marker=mk)
             x = arm["forward_passes"]
             xmax = max([xmax, x, *(p[1] for p in pts.values())])
-            ax.errorbar([x], [arm["mean"]], yerr=[[arm["mean"] - arm["ci_low"]], [arm["ci_high"] - arm["mean"]]],
-                        fmt=mk, ms=6, color=c, mfc="white" if arm["is_control"] else c, capsize=3,
+            mean_and_ci(ax, x, arm["mean"], arm["ci_low"], arm["ci_high"], vertical=True, color=c, marker=mk,
+                        mfc="white" if arm["is_control"] else c,
                         label=f"{arm['arm']} [{'control' if arm['is_control'] else arm['family']}]")
         caps = sorted({float(r["budget"].get("forward_passes")) for r in view.rows
                        if isinstance(r.get("budget"), dict) and r["budget"].get("forward_passes")})
@@ -185,8 +198,8 @@ def arm_plot(view: MetricView) -> str:
         styles = arm_styles(arms)
         for y, a in zip(ys, arms):
             c, mk = styles[a["arm"]]
-            ax.errorbar([a["mean"]], [y], xerr=[[a["mean"] - a["ci_low"]], [a["ci_high"] - a["mean"]]], fmt=mk, ms=6,
-                        color=c, mfc="white" if a["is_control"] else c, capsize=3)
+            mean_and_ci(ax, y, a["mean"], a["ci_low"], a["ci_high"], vertical=False, color=c, marker=mk,
+                        mfc="white" if a["is_control"] else c)
         for y0, y1 in zip(ys[:-1], ys[1:]):
             i = len(arms) - 1 - y0
             if arms[i]["family"] != arms[i + 1]["family"]:
@@ -248,8 +261,7 @@ def diff_plot(verdicts: list[dict]) -> str:
             x, lo, hi = pt
             xs += [lo, hi]
             hollow = v.get("verdict") in HOLLOW_VERDICTS
-            ax.errorbar([x], [y], xerr=[[x - lo], [hi - x]], fmt="o", ms=6, color=c,
-                        mfc="white" if hollow else c, capsize=3)
+            mean_and_ci(ax, y, x, lo, hi, vertical=False, color=c, mfc="white" if hollow else c)
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(ys, [f"{v['task']}/{v['metric']} ({'↑' if v.get('higher_is_better', True) else '↓, sign flipped'})"
                            f"\n{v.get('verdict')}" for v in verdicts])
