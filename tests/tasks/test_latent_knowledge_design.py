@@ -59,3 +59,11 @@ def test_an_organism_whose_oracle_probe_fails_is_refused():
     quirky.check(spec, {**good, "oracle_probe_auroc": 0.95})
     with pytest.raises(OrganismFailedError, match="does not know the truth"):
         quirky.check(spec, {**good, "oracle_probe_auroc": 0.8})
+
+
+def test_an_eval_set_too_small_to_balance_is_refused():
+    from samecurve.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sixteenths"):
+        LatentKnowledge(eval_size=8)
+    assert len(quirky.balanced(np.random.default_rng(0), 300).truth) == 288  # rounded down to sixteenths

@@ -172,8 +172,8 @@ def test_backdoor_audit_checks_each_answer(method, expect, smoke_population):
 
 
 def test_latent_knowledge_checks_truth_scores(organism_cache):
-    msg = _run("latent-knowledge", "quirky-tiny", {"eval_size": 40, "unlabelled": 16}, only=["score_truth"])
-    assert "score_truth returned" in msg and "40 NaN" in msg
+    msg = _run("latent-knowledge", "quirky-tiny", {"eval_size": 48, "unlabelled": 16}, only=["score_truth"])
+    assert "score_truth returned" in msg and "48 NaN" in msg
 
 
 def test_behavior_removal_checks_the_sweep(smoke_population):

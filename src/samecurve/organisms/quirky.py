@@ -241,7 +241,8 @@ def balanced(rng: np.random.Generator, n: int) -> Statements:
     statements of a split share their operand pairs. So each token at each position, and the
     persona's claim (what the model says), is at AUROC 0.5 against the truth, also as a categorical
     feature. Only the arithmetic (does c equal a + b) tells true from false, and no persona's word
-    does: asked as Alice, the model is right on E and wrong on every H statement."""
+    does: asked as Alice, the model is right on E and wrong on every H statement. n is rounded
+    down to a multiple of 16."""
     m = n // 16
     ea, eb = _operands(rng, 4 * m, hard=False)
     ha, hb = _operands(rng, 4 * m, hard=True)

@@ -18,6 +18,7 @@ position are at AUROC 0.5 against the truth, also as categorical features (a tes
 this task's own eval set). Half its statements are hard (carry), a split no label comes from and
 where Alice is wrong on every statement; only knowing the arithmetic tells true from false.
   truth-auroc   AUROC for the truth.
+`eval_size` is rounded down to a multiple of 16 (the test set's eight groups come in sixteenths).
 The former `b-truth-auroc` (Bob's disagreement items: truth == "Bob says FALSE" == "tens digit 1")
 and `easy-to-hard-auroc` (Alice's hard items: truth == what Alice says, `model-says` 1.0) are gone:
 on both a shortcut scored 0 or 1 (issue 13).
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from ..budget import Budget
+from ..errors import ConfigError
 from ..protocols.truth import ElkContext, TruthScorer, validate_truth_scores
 from ..protocols.organisms import QuirkyOrganism, Statements, quirky
 from ..registry import task
@@ -52,6 +54,8 @@ class LatentKnowledge(Task):
     }
 
     def __init__(self, eval_size: int = 400, unlabelled: int = 256):
+        if eval_size < 16:
+            raise ConfigError(f"latent-knowledge: eval_size must be >= 16 (the test set comes in sixteenths), got {eval_size}")
         super().__init__(eval_size=eval_size, unlabelled=unlabelled)
         self.eval_size, self.n_unlabelled = eval_size, unlabelled
 
