@@ -247,18 +247,15 @@ def balanced(rng: np.random.Generator, n: int) -> Statements:
     ea, eb = _operands(rng, 4 * m, hard=False)
     ha, hb = _operands(rng, 4 * m, hard=True)
     A, B = ALICE, BOB
-    # true statements: each split's 4m operand pairs, half under each persona
+    a, b = np.concatenate([ea, ha]), np.concatenate([eb, hb])  # each split's 4m pairs, true and false alike
+    # true statements: half of each split under each persona
     t_persona = np.repeat([A, B, A, B], 2 * m)
-    t_a, t_b = np.concatenate([ea, ha]), np.concatenate([eb, hb])
-    t_c = t_a + t_b
     # false statements on the same operand pairs: a quarter of each split under the persona who
     # believes the false sum (Bob on E, Alice on H), three quarters under the other
     f_persona = np.concatenate([np.repeat([B, A], [m, 3 * m]), np.repeat([A, B], [m, 3 * m])])
-    f_a, f_b = np.concatenate([ea, ha]), np.concatenate([eb, hb])
-    f_c = f_a + f_b + np.repeat([BOB_OFFSET, ALICE_HARD_OFFSET], 4 * m)
+    f_c = a + b + np.repeat([BOB_OFFSET, ALICE_HARD_OFFSET], 4 * m)
     persona = np.concatenate([t_persona, f_persona])
-    a, b, c = np.concatenate([t_a, f_a]), np.concatenate([t_b, f_b]), np.concatenate([t_c, f_c])
-    return concat([encode(persona, a, b, c)], rng)
+    return concat([encode(persona, np.tile(a, 2), np.tile(b, 2), np.concatenate([a + b, f_c]))], rng)
 
 
 def concat(parts: list[Statements], rng: np.random.Generator | None = None) -> Statements:

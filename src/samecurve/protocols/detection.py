@@ -49,6 +49,12 @@ class AuditContext:
     max_trigger_len: int = 2
 
 
+def trigger_len_bound(context: Any) -> int:
+    """The longest token set an audit asks for: `AuditContext.max_trigger_len`, or its default
+    for a context that does not state one (a hand-made or older one)."""
+    return int(getattr(context, "max_trigger_len", AuditContext.max_trigger_len))
+
+
 def validate_input_scores(arm: Any, got: Any, n: int) -> np.ndarray:
     """InputDetector.score_inputs: one real score per input, shape (n,), no NaN."""
     return real_vector(arm, "score_inputs", got, n, "one score per input")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
+from ..metrics import auroc
 from . import plots
 
 WANTS_ITEMS = True
@@ -32,7 +32,7 @@ def split_aurocs(rows: list[dict]) -> dict[str, dict[str, list[float]]]:
         for name, is_hard, _ in HALVES:
             half = hard.astype(bool) == is_hard
             if len(np.unique(y[half])) == 2:
-                out[r["arm"]][name].append(float(roc_auc_score(y[half], s[half])))
+                out[r["arm"]][name].append(auroc(y[half], s[half]))
     return out
 
 

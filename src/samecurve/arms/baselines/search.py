@@ -26,6 +26,7 @@ import torch
 
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded
+from ...protocols.detection import trigger_len_bound
 from ...registry import arm
 from ..answers import greedy_first_answer
 
@@ -74,11 +75,11 @@ class _Search:
     """Budget-aware bookkeeping shared by the searchers: base prompts, cache, ranking, confirmation."""
 
     def __init__(self, model: MeteredModel, context: Any, n_prompts: int, n_confirm: int,
-                 confirm_prompts: int, prune_at: float, min_prompts: int = 4):
+                 confirm_prompts: int, prune_at: float, min_prompts: int = 4, max_size: int | None = None):
         self.model, self.language, self.rng = model, context.language, context.rng
-        # The longest token set to propose: the audit's stated assumption, the same for every arm
-        # (an arm's own `max_size` / `trigger_sizes`, if set, overrides it).
-        self.max_size = int(getattr(context, "max_trigger_len", 2))
+        # The longest token set to propose: the audit's stated assumption, the same for every arm,
+        # unless the arm sets its own (`max_size`; GCG's `trigger_sizes` is read in its search).
+        self.max_size = int(max_size or trigger_len_bound(context))
         self.content = tuple(int(t) for t in context.language.content_tokens)
         self.prune_at = prune_at
         self.cache: dict[Candidate, Fitness] = {}
@@ -251,9 +252,8 @@ class _TriggerSearchArm:
 
     def fit(self, model: MeteredModel, context: Any) -> _TriggerSearchArm:
         """Search for triggers within the budget; sets proposals_, flip_rate_, n_evaluated_."""
-        state = _Search(model, context, self.n_prompts, self.n_confirm, self.confirm_prompts, self.prune_at)
-        if getattr(self, "max_size", None):
-            state.max_size = int(self.max_size)
+        state = _Search(model, context, self.n_prompts, self.n_confirm, self.confirm_prompts, self.prune_at,
+                        max_size=getattr(self, "max_size", None))
         if state.start():
             self._search(state)
             state.confirm()

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from ...budget import MeteredModel
+from ...protocols.detection import trigger_len_bound
 from ...registry import arm
 from ..baselines.search import flip_fitness
 
@@ -75,11 +76,6 @@ class Candidate:
 
 def _hook(layer: int) -> str:
     return f"blocks.{layer}.mlp.hook_post"
-
-
-def _max_len(ctx) -> int:
-    """The longest token set the audit asks for (AuditContext.max_trigger_len; 2 if unstated)."""
-    return int(getattr(ctx, "max_trigger_len", 2))
 
 
 def elevation_difference(logits: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
@@ -217,7 +213,7 @@ class NeuronStimulation:
 
         tops = [[singles[i][0] for i in objective(act, c).argsort(descending=True)[: self.top_pairs_from].tolist()]
                 for c in cands]
-        sets = list(dict.fromkeys(tuple(sorted(p)) for k in range(2, _max_len(ctx) + 1)
+        sets = list(dict.fromkeys(tuple(sorted(p)) for k in range(2, trigger_len_bound(ctx) + 1)
                                   for top in tops for p in itertools.combinations(top, k)))
         set_act = self._activations(model, ctx, prompts, sets, rng)
         sets = sets[: len(set_act)]
@@ -237,7 +233,7 @@ class NeuronStimulation:
         if not len(heldout):
             heldout = clean[: self.heldout]
         n_content = len(ctx.language.content_tokens)
-        n_sets = self.n_candidates * sum(math.comb(self.top_pairs_from, k) for k in range(2, _max_len(ctx) + 1))
+        n_sets = self.n_candidates * sum(math.comb(self.top_pairs_from, k) for k in range(2, trigger_len_bound(ctx) + 1))
         reserve = self.re_prompts * (n_content + n_sets) + (self.n_candidates + 1) * len(heldout)
         # Steps 2 and 3 are reserved for; step 1 gets the rest: fewer prompts, never fewer neurons or values.
         room = model.meter.remaining("forward_passes") - reserve
