@@ -55,6 +55,19 @@ rescue it; at 450 steps none of 30 namemover students (seeds 900-902, 904, 905) 
 Wall: 12.5 min for 1/0.9 and 0 with --agreement (load ~5 on 2 cores: s/cell 3x the CPU time),
 4.3 min more for 0.5 and 0.2, 8.8 min more for restarts=2 (two workers, dev organisms cached).
 
+Result 3, batch 64 (2026-12-06, looking for quick-suite time; 450 steps, restarts 1 / 0.9; dev seeds
+900-902, 9 organisms per set; cpu = CPU seconds per cell summed over both sets):
+
+    lr    batch  namemover      vs today        induction      vs today        cpu
+    1e-2  128    0.997 +- .001  (today)         0.605 +- .012  (today)         86.6   <- rule
+    1e-2  64     0.981 +- .006  -0.016 +- .005  0.587 +- .008  -0.018 +- .016  57.4
+    3e-2  128    0.998 +- .001  +0.001 +- .001  0.609 +- .011  +0.005 +- .013  83.5
+    3e-2  64     0.983 +- .005  -0.014 +- .005  0.602 +- .008  -0.002 +- .017  47.1
+
+Batch 64 loses on namemover (the @25% students: 0.970 / 0.975 against 0.998) by more than one se
+at both rates, and saves a third of the CPU, not half (a student's step is mostly per-call
+overhead at these sizes). The recipe stays. 3e-2 at batch 128 ties; the rule keeps the incumbent.
+
 Usage: nice -n 19 .venv/bin/python dev/tune_distill.py [--steps 300,450,200] [--lrs 1e-2,3e-2,3e-3]
            [--batches 128] [--restarts 1] [--restart-below 0.9] [--seeds 900,901,902] [--agreement]
 Restart study: --steps 450 --lrs 1e-2 --restarts 1,0,2 --restart-below 0.9,0.5,0.2 [--agreement]

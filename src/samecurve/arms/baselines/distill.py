@@ -19,7 +19,8 @@ median seconds per cell; rule: one-se per set, tied in both, the cheapest):
     450    1e-2   0.997 +- .001  0.605 +- .012  24, 44   <- chosen
     450    3e-2   0.998 +- .001  0.609 +- .011  26, 45
     (lr 3e-3 is worst at every length; 100 steps, an earlier pass on the same seeds: 0.52 / 0.30 at
-    lr 1e-2, 0.24 / 0.05 at 3e-3; batch 64 not tried)
+    lr 1e-2, 0.24 / 0.05 at 3e-3; batch 64 at 450 steps, tried later: namemover 0.981 / 0.983 at
+    lr 1e-2 / 3e-2, outside one se, for a third less CPU; dev/tune_distill.py, result 3)
 
 450 steps is 1.5x the old training per run, but on namemover fewer runs restart (0 vs 1 of 18), so
 the measured cell time is about the old one; the grid's longest run won, so longer may do better.
