@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from samecurve import registry, verdict
+from samecurve.report.plots import slug
 
 REQUIRED = {"task", "metric", "tois", "best_interp_arm", "best_baseline_arm", "interp_score", "baseline_score",
             "diff_ci_low", "diff_ci_high", "verdict", "seeds", "budget", "inference", "selection", "n_units",
@@ -49,3 +50,17 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     md = subprocess.run([sys.executable, "-m", "samecurve", "report", str(out), "--markdown"],
                         capture_output=True, text=True, timeout=300)
     assert md.returncode == 0 and md.stdout.count("\n|") >= len(verdicts) and "Fingerprint" in md.stdout
+    # the budget ladder (issue 17) end to end: smoke runs one entry at two rungs; its rows are at
+    # the suite's budget with both rungs in `levels`, and say so in every renderer
+    laddered = {e.task for e in entries if e.ladder}
+    assert laddered
+    smoke_budget = registry.get_suite("smoke").budget.to_dict()
+    for v in verdicts:
+        assert v["budget"] == smoke_budget
+        if v["task"] in laddered:
+            assert len(v["levels"]) == 2 and v["crossover"] and v["efficiency"]["statement"]
+            assert [lv["amount"] for lv in v["levels"]] == sorted(lv["amount"] for lv in v["levels"])
+            assert f'id="{slug("curve", v["task"], v["metric"])}' in html and v["crossover"] in html
+        else:
+            assert "levels" not in v
+    assert "Budget ladders" in md.stdout and "Budget ladders" in res.stdout

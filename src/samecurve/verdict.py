@@ -32,6 +32,7 @@ Calibration on synthetic null data shaped like each suite is checked in tests/te
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections import defaultdict
@@ -40,6 +41,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from . import ladder as _ladder
 
 INTERP_AHEAD, BASELINE_AHEAD, NO_DIFF = "interp ahead", "baseline ahead", "no clear difference"
 FAILS_CONTROL, BASELINE_FAILS, NEITHER = ("interp fails its control", "baseline fails its control",
@@ -235,7 +238,7 @@ def _choose(cands: list[dict], units: list, s: float) -> dict | None:
 def crossfit(interp: list[dict], base: list[dict], s: float) -> dict:
     """Leave-one-unit-out selection on both sides; per held-out unit the paired difference."""
     all_units = sorted({u for a in interp for u in a["units"]} & {u for a in base for u in a["units"]}, key=str)
-    diffs, iv, bv, picks_i, picks_b = [], [], [], defaultdict(int), defaultdict(int)
+    diffs, iv, bv, used, picks_i, picks_b = [], [], [], [], defaultdict(int), defaultdict(int)
     for u in all_units:
         rest = [w for w in all_units if w != u] or [u]
         ai = _choose([a for a in interp if u in a["units"]], rest, s)
@@ -244,10 +247,11 @@ def crossfit(interp: list[dict], base: list[dict], s: float) -> dict:
             continue
         iv.append(ai["units"][u])
         bv.append(ab["units"][u])
+        used.append(u)
         diffs.append(ai["units"][u] - ab["units"][u])
         picks_i[ai["arm"]] += 1
         picks_b[ab["arm"]] += 1
-    return {"diffs": np.array(diffs), "interp": np.array(iv), "baseline": np.array(bv),
+    return {"diffs": np.array(diffs), "interp": np.array(iv), "baseline": np.array(bv), "units": used,
             "picks_interp": dict(picks_i), "picks_baseline": dict(picks_b)}
 
 
@@ -284,6 +288,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
             row[f"{key}_vs_chance"] = shown["vs_chance"]
             row[f"{key}_gated"] = shown["gated"]
             row[f"{key}_score"] = shown["mean"]
+            row[f"{key}_spend"] = shown["spend"]
     row["data_only"] = data_only_check(arms, s, control_gated)
     failed_families = {f.get("family") for f in failed or []}
     if not side["interp"] or not side["baseline"]:
@@ -296,7 +301,10 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
     cf = crossfit(*ci_arms, s)
     if len(cf["diffs"]):
         row.update(interp_score_oof=float(cf["interp"].mean()), baseline_score_oof=float(cf["baseline"].mean()),
-                   picks={"interp": cf["picks_interp"], "baseline": cf["picks_baseline"]})
+                   picks={"interp": cf["picks_interp"], "baseline": cf["picks_baseline"]},
+                   # per unit, for the ladder's curves and efficiency (ladder.py)
+                   oof_units={side: {str(u): float(v) for u, v in zip(cf["units"], cf[side])}
+                              for side in ("interp", "baseline")})
     bi, bb = arms.get(row["best_interp_arm"]), arms.get(row["best_baseline_arm"])
     pair = paired(bi["units"], bb["units"], with_ci=with_ci)
     row.update(diff=pair["diff"], diff_ci_low=pair["low"], diff_ci_high=pair["high"], n_pairs=pair["n"])
@@ -315,7 +323,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
         if win is not None and p_f is not None and p_f <= ALPHA:
             row[f"best_{f}_arm"] = win["arm"]
             row[f"{f}_vs_control"], row[f"{f}_vs_chance"] = win["vs_control"], win["vs_chance"]
-            row[f"{f}_gated"], row[f"{f}_score"] = win["gated"], win["mean"]
+            row[f"{f}_gated"], row[f"{f}_score"], row[f"{f}_spend"] = win["gated"], win["mean"], win["spend"]
     declared = {c for a in side["interp"] + side["baseline"] for c in (a["control"] or "").split(",") if c}
     if control_gated and not any(a["family"] == "control" or a["arm"] in declared for a in arms.values()):
         row["verdict"] = NO_CONTROL  # nothing to gate on: no verdict, whatever the scores
@@ -399,31 +407,78 @@ def _decide(rows: list[dict]) -> None:
 
 
 def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True,
-            failed: list[dict] | None = None) -> list[dict]:
+            failed: list[dict] | None = None, headline_budget: dict | None = None) -> list[dict]:
     """One verdict row per (task, metric) present in the rows, with q-values over all of them.
 
     `with_ci=False` skips the bootstrap CIs (verdicts do not depend on them): for simulations.
     `failed`: the run's failed cells (task, arm, family, and `metrics` it would have been scored on,
-    None if unknown), so that a row whose side is missing because its arm failed says so."""
+    None if unknown), so that a row whose side is missing because its arm failed says so.
+
+    Rows at several budgets (a ladder, issue 17) are decided rung by rung, each on its own units;
+    the row returned is the rung at `headline_budget` (the suite's budget; else the largest rung),
+    with every rung's summary in `levels`, and `crossover` / `efficiency` read across them
+    (ladder.py). Benjamini-Hochberg runs over every rung of every row."""
     failed_by_task: dict[str, list[dict]] = defaultdict(list)
     for f in failed or []:
         failed_by_task[f["task"]].append(f)
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    groups: dict[tuple[str, str], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        groups[(r["task"], r["metric"])].append(r)
-    out = []
-    for (task, metric), rs in sorted(groups.items()):
+        groups[(r["task"], r["metric"])][_ladder.budget_key(r.get("budget") or {})].append(r)
+    out, rungs, ladders = [], [], []
+    for (task, metric), by_budget in sorted(groups.items()):
         meta = task_meta.get(task, {})
         info = meta.get("metrics", {}).get(metric, {})
-        pretrained = sorted({r.get("pretrained") for r in rs if r.get("pretrained")})
-        scope = f"holds for {', '.join(pretrained)} only (one pretrained model)" if pretrained else ""
-        unit = "seed (one pretrained model)" if pretrained else "organism"
-        out.append(verdict_for(task, metric, rs, meta.get("tois", []), info.get("higher_is_better", True),
-                               info.get("control_gated", True), info.get("chance"), scope, unit, with_ci,
-                               [f for f in failed_by_task.get(task, []) if f.get("metrics") is None
-                                or metric in f["metrics"]]))
-    _decide(out)
+        levels = []
+        for budget in _ladder.order([json.loads(k) for k in by_budget]):
+            rs = by_budget[_ladder.budget_key(budget)]
+            pretrained = sorted({r.get("pretrained") for r in rs if r.get("pretrained")})
+            scope = f"holds for {', '.join(pretrained)} only (one pretrained model)" if pretrained else ""
+            unit = "seed (one pretrained model)" if pretrained else "organism"
+            levels.append(verdict_for(task, metric, rs, meta.get("tois", []), info.get("higher_is_better", True),
+                                      info.get("control_gated", True), info.get("chance"), scope, unit, with_ci,
+                                      [f for f in failed_by_task.get(task, []) if f.get("metrics") is None
+                                       or metric in f["metrics"]]))
+        rungs += levels
+        head = next((lv for lv in levels if headline_budget is not None
+                     and _ladder.budget_key(lv["budget"]) == _ladder.budget_key(headline_budget)), levels[-1])
+        out.append(head)
+        if len(levels) > 1:
+            ladders.append((head, levels))
+    _decide(rungs)
+    for head, levels in ladders:
+        axis = _ladder.axis_of([lv["budget"] for lv in levels])
+        head["levels"] = [_level_summary(lv, axis) for lv in levels]
+        head["ladder_axis"] = axis
+        head["headline_level"] = f"{_ladder.fmt_amount(head['budget'][axis])} {_ladder.AXIS_WORDS.get(axis, axis)}"
+        cross = _ladder.crossover(head["levels"], axis)
+        head.update(crossover=cross["statement"], crosses=cross["crossover"], sides_cross=cross["sides_cross"])
+        head["efficiency"] = _ladder.efficiency(levels, axis, head["higher_is_better"], head.get("chance"), min_units())
     return out
+
+
+def _level_summary(row: dict, axis: str) -> dict:
+    """What a rung contributes to its row's curve and ladder table."""
+    keep = ("budget", "verdict", "best_interp_arm", "best_baseline_arm", "interp_score", "baseline_score",
+            "interp_score_oof", "baseline_score_oof", "diff", "diff_ci_low", "diff_ci_high", "p_value", "q_value",
+            "n_units", "oof_units")
+    out = {k: row.get(k) for k in keep}
+    out["amount"] = row["budget"].get(axis)
+    for side in ("interp", "baseline"):  # what the side's named arm actually spent on the ladder's axis
+        out[f"{side}_spent"] = (row.get(f"{side}_spend") or {}).get(axis)
+        vals = list((row.get("oof_units") or {}).get(side, {}).values())
+        out[f"{side}_oof_ci"] = _mean_ci(vals)
+    return out
+
+
+def _mean_ci(vals: list[float]) -> tuple[float | None, float | None]:
+    """95% percentile bootstrap CI of a mean over units (scipy.stats.bootstrap); None when undefined."""
+    if len(vals) < 2 or np.ptp(vals) == 0:
+        return (float(vals[0]), float(vals[0])) if vals else (None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap((np.asarray(vals, float),), np.mean, method="percentile", n_resamples=N_BOOT,
+                              random_state=np.random.default_rng(0))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def by_toi(verdicts: list[dict]) -> dict[str, list[dict]]:

@@ -98,7 +98,7 @@ Every row's <b>inference</b>: {{ common.inference }}; its <b>selection</b>: {{ c
 <div class="wide"><table><tr><th>task</th><th>metric</th><th>verdict</th><th>best interp</th><th>best baseline</th>
 <th>Δ [95% CI]</th><th>std Δ [95% CI]</th><th>p</th><th>q</th><th>n</th></tr>
 {% for v in verdicts %}<tr class="has-detail"><td class="nw">{{ v.task }}</td><td class="nw"><a href="#{{ v.anchor }}">{{ v.metric }}</a> {{ v.arrow }}</td>
-<td><span class="{{ v.cls }}">{{ v.verdict }}</span>{% if v.given_away %}<br><span class="void">{{ v.given_away }}</span>{% endif %}</td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
+<td><span class="{{ v.cls }}">{{ v.verdict }}</span>{% if v.level %}<br><span class="dim">at {{ v.level }} (a budget ladder)</span>{% endif %}{% if v.given_away %}<br><span class="void">{{ v.given_away }}</span>{% endif %}</td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
 <td class="num">{{ v.diff }}</td><td class="num">{{ v.std }}</td><td class="num">{{ v.p }}</td><td class="num">{{ v.q }}</td>
 <td>{{ v.units }}</td></tr>
 <tr class="detail"><td colspan="10">{% if not common %}Inference: {{ v.inference }} · Selection: {{ v.selection }} ·
@@ -116,6 +116,15 @@ Every row's <b>inference</b>: {{ common.inference }}; its <b>selection</b>: {{ c
 <p class="note">{{ m.description }} ({{ m.direction }}{% if m.chance is not none %}; chance {{ m.chance }}{% endif %}).
 Verdict: <span class="{{ m.cls }}">{{ m.verdict }}</span>. {{ m.sentence }}</p>
 <dl class="facts">{% for k, val in m.facts %}<dt>{{ k }}</dt><dd>{{ val }}</dd>{% endfor %}</dl>
+{% if m.ladder %}<h3>Budget ladder</h3>
+<p class="note">The verdict above is the headline rung ({{ m.headline_level }}); every rung is decided on its own
+units like any row (q over all rungs of the run). Crossover: {{ m.crossover }}.{% if m.efficiency %} Efficiency:
+{{ m.efficiency }}.{% endif %} Scores are out-of-fold (each unit's best arm chosen on the other units).</p>
+{% if m.curve_svg %}<figure>{{ m.curve_svg }}</figure>{% endif %}
+<div class="wide"><table><tr><th>rung ({{ m.ladder_axis }})</th><th>verdict</th><th>interp: best arm (in-sample); out-of-fold score [95% CI]; what the arm spent</th>
+<th>baseline: best arm (in-sample); out-of-fold score [95% CI]; what the arm spent</th><th>interp − baseline [95% CI]</th><th>q</th><th>units</th></tr>
+{% for r in m.ladder %}<tr><td class="num">{{ r.amount }}{% if r.headline %} (headline){% endif %}</td><td><span class="{{ r.cls }}">{{ r.verdict }}</span></td>
+<td>{{ r.interp }}</td><td>{{ r.baseline }}</td><td class="num">{{ r.diff }}</td><td class="num">{{ r.q }}</td><td class="num">{{ r.n }}</td></tr>{% endfor %}</table></div>{% endif %}
 {% if m.arms %}<div class="figs"><figure>{{ m.spend_svg }}</figure><figure>{{ m.arms_svg }}</figure></div>
 <div class="wide"><table><tr><th>arm</th><th>family</th><th>access</th><th>mean ± sd (seeds)</th><th>95% CI</th>
 <th>seed means</th><th>n</th><th>vs its control: diff [95% CI]</th><th>fwd passes / job</th><th>of budget</th></tr>
@@ -201,7 +210,7 @@ def _verdict_rows(data: ReportData) -> list[dict]:
     for v in data.verdicts:
         out.append({"task": v["task"], "metric": v["metric"], "anchor": plots.slug(v["task"], v["metric"]),
                     "arrow": T.arrow(v), "tois": ", ".join(v.get("tois") or []) or "—", "verdict": v["verdict"],
-                    "cls": verdict_class(v["verdict"]),
+                    "cls": verdict_class(v["verdict"]), "level": v.get("headline_level"),
                     "interp": _arm_score(v.get("best_interp_arm"), v.get("interp_score"), arm_note(v, "interp")),
                     "baseline": _arm_score(v.get("best_baseline_arm"), v.get("baseline_score"), arm_note(v, "baseline")),
                     "diff": fmt_diff(v), "std": fmt_std(v), "p": fmt_p(v.get("p_value")), "q": fmt_p(v.get("q_value")),
@@ -287,8 +296,29 @@ def _metric_sections(data: ReportData) -> list[dict]:
                     "chance": m.chance, "verdict": m.verdict["verdict"], "cls": verdict_class(m.verdict["verdict"]),
                     "sentence": sentence(m.verdict), "facts": _facts(m.verdict),
                     "spend_svg": Markup(figs["spend"]), "arms_svg": Markup(figs["arms"]),
+                    "curve_svg": Markup(figs["curve"]), "ladder": _ladder_rows(m.verdict),
+                    "crossover": m.verdict.get("crossover"), "ladder_axis": (m.verdict.get("ladder_axis") or "").replace("_", " "),
+                    "headline_level": m.verdict.get("headline_level"),
+                    "efficiency": (m.verdict.get("efficiency") or {}).get("statement"),
                     "arms": [_arm_row(a, m.verdict.get("budget")) for a in m.arms], "task_figures": figures[m.task] if last[m.task] == i else []})
     return out
+
+
+def _ladder_rows(v: dict) -> list[dict]:
+    """A budget ladder's rungs as table rows (empty for a single-budget row)."""
+    levels = v.get("levels") or []
+    if len(levels) < 2:
+        return []
+
+    def side(lv: dict, s: str) -> str:
+        lo, hi = lv[f"{s}_oof_ci"]
+        spent = lv.get(f"{s}_spent")
+        return (f"{lv.get(f'best_{s}_arm') or '—'} {fmt(lv.get(f'{s}_score_oof'))} {fmt_ci(lo, hi, signed=False)}"
+                + ("" if spent is None else f"; spent {fmt_int(spent)}"))
+
+    return [{"amount": fmt_int(lv["amount"]), "verdict": lv["verdict"], "cls": verdict_class(lv["verdict"]),
+             "headline": lv["budget"] == v["budget"], "interp": side(lv, "interp"), "baseline": side(lv, "baseline"),
+             "diff": fmt_diff(lv), "q": fmt_p(lv.get("q_value")), "n": lv.get("n_units")} for lv in levels]
 
 
 def _draw(job: tuple[str, Any]) -> Any:
@@ -297,7 +327,7 @@ def _draw(job: tuple[str, Any]) -> Any:
     kind, what = job
     if kind == "task":
         return figures_of(*what)
-    return plots.metric_plots(what) if what.arms else {"spend": "", "arms": ""}
+    return plots.metric_plots(what) if what.arms else {"spend": "", "arms": "", "curve": ""}
 
 
 def _triggers(rows: list[dict]) -> list[dict]:

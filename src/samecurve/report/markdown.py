@@ -98,4 +98,18 @@ def markdown_table(verdicts: list[dict], fingerprint: dict, run: dict | None = N
     lines += ["| " + " | ".join(cell(c) for c in row(v)) + " |" for v in verdicts]
     if not verdicts:
         lines.append("| " + " | ".join(["—"] * len(COLUMNS)) + " |")
-    return "\n".join(lines) + "\n\n" + fingerprint_line(fingerprint, run, verdicts) + "\n"
+    return "\n".join(lines) + "\n\n" + ladder_lines(verdicts) + fingerprint_line(fingerprint, run, verdicts) + "\n"
+
+
+def ladder_lines(verdicts: list[dict]) -> str:
+    """For rows run on a budget ladder (issue 17): the headline rung, the crossover statement and
+    the efficiency statement, one bullet per row; nothing when no row has a ladder."""
+    rows = [v for v in verdicts if v.get("levels")]
+    if not rows:
+        return ""
+    out = ["**Budget ladders** (the table's verdict is at the headline rung):", ""]
+    for v in rows:
+        eff = (v.get("efficiency") or {}).get("statement")
+        out.append(f"- {v['task']} / {_metric(v)} (headline: {v.get('headline_level')}): {v.get('crossover')}"
+                   + (f"; {eff}" if eff else "") + ".")
+    return "\n".join(out) + "\n\n"

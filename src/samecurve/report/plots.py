@@ -281,6 +281,45 @@ def diff_plot(verdicts: list[dict]) -> str:
         return to_svg(fig, "diff")
 
 
+def curve_plot(view: MetricView) -> str:
+    """(c) a budget ladder's curve: per rung, each family's selection-aware (out-of-fold) score with
+    its 95% CI over units, at what the side's named arm actually spent on the ladder's axis (the rung's
+    cap if it spent none of it), both families on one log axis; rung caps dotted, headline dashed."""
+    v = view.verdict
+    levels, axis = v.get("levels") or [], v.get("ladder_axis")
+    if len(levels) < 2 or not axis:
+        return ""
+    word = axis.replace("_", " ")
+    with plt.rc_context(RC):
+        fig, ax = _new_figure((FIGSIZE[0] + 1.0, FIGSIZE[1]))
+        for lv in levels:
+            ax.axvline(lv["amount"], color="#d1d5db", linestyle=":", linewidth=0.8)
+        ax.axvline(v["budget"][axis], color="#6b7280", linestyle="--", linewidth=0.9,
+                   label=f"headline rung ({_fmt_count(v['budget'][axis])})")
+        for side, mk in (("interp", "o"), ("baseline", "s")):
+            c = FAMILY_COLOURS[side]
+            pts = [(lv.get(f"{side}_spent") or lv["amount"], lv.get(f"{side}_score_oof"), *lv[f"{side}_oof_ci"])
+                   for lv in levels if lv.get(f"{side}_score_oof") is not None]
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, linewidth=1, alpha=0.6)
+            for i, (x, m, lo, hi) in enumerate(pts):
+                mean_and_ci(ax, x, m, lo if lo is not None else m, hi if hi is not None else m, vertical=True,
+                            color=c, marker=mk, label=f"{side} (best arm per rung, out-of-fold)" if i == 0 else None)
+        if view.chance is not None:
+            ax.axhline(view.chance, color="#9ca3af", linewidth=0.8, label=f"chance ({view.chance:g})")
+        ax.set_xscale("log")
+        amounts = sorted({float(lv["amount"]) for lv in levels})
+        ax.set_xticks(amounts, [_fmt_count(a) for a in amounts])
+        ax.minorticks_off()
+        ax.set_xlabel(f"{word} per job (spent by the named arm; log scale; ticks at the rungs)")
+        ax.set_ylabel(f"{view.metric} ({'↑' if view.higher_is_better else '↓'} better)")
+        ax.set_title(f"{view.task} / {view.metric}: the budget ladder")
+        ax.grid(alpha=0.25, linewidth=0.5)
+        _legend(ax)
+        return to_svg(fig, slug("curve", view.task, view.metric))
+
+
 def metric_plots(view: MetricView) -> dict[str, str]:
-    """Both per-metric figures, keyed 'spend' and 'arms'."""
-    return {"spend": spend_plot(view), "arms": arm_plot(view)}
+    """The per-metric figures, keyed 'spend', 'arms' and 'curve' (empty without a budget ladder)."""
+    return {"spend": spend_plot(view), "arms": arm_plot(view), "curve": curve_plot(view)}

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import verdict as V
+from ..ladder import budget_key
 from ..verdict import min_gate_units
 from ..store import Store
 
@@ -204,20 +205,22 @@ def toi_summary(verdicts: list[dict]) -> dict[str, str]:
 
 
 def build(rows: list[dict], meta: dict[str, dict], verdicts: list[dict] | None = None,
-          failures: list[dict] | None = None, where: str = "RUN_DIR") -> ReportData:
+          failures: list[dict] | None = None, where: str = "RUN_DIR", headline_budget: dict | None = None) -> ReportData:
     """The report's view of some score rows: verdicts (computed unless given), arm summaries, ToI summaries,
-    and the failed cells (`failed_cells`), which verdicts name when a side is missing because of them."""
+    and the failed cells (`failed_cells`), which verdicts name when a side is missing because of them.
+    On a budget ladder each metric's arms and figures are those of its verdict's (headline) rung; the
+    other rungs live in the verdict's `levels`."""
     failures = list(failures or [])
     if verdicts is None:
-        verdicts = V.compute(rows, meta, failed=failures) if failures else V.compute(rows, meta)
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        verdicts = V.compute(rows, meta, failed=failures, headline_budget=headline_budget)
+    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(r["task"], r["metric"])].append(r)
+        groups[(r["task"], r["metric"], budget_key(r.get("budget") or {}))].append(r)
     views = []
     for v in verdicts:
         info = meta.get(v["task"], {}).get("metrics", {}).get(v["metric"], {})
         hib = v.get("higher_is_better", True)
-        rs = groups[(v["task"], v["metric"])]
+        rs = groups[(v["task"], v["metric"], budget_key(v.get("budget") or {}))]
         gate_chance = v.get("chance") if v.get("control_gated", True) else None
         views.append(MetricView(v["task"], v["metric"], hib, info.get("description", ""), info.get("chance"), v,
                                 _summarise_arms(rs, hib, gate_chance), rs))
@@ -227,7 +230,9 @@ def build(rows: list[dict], meta: dict[str, dict], verdicts: list[dict] | None =
 def collect(store: Store, run_id: str | None = None, verdicts: list[dict] | None = None) -> ReportData:
     """Read the store once and derive verdicts, arm summaries, ToI summaries and failed cells from it."""
     rows = store.score_rows() if run_id is None else store.score_rows(run_id=run_id)
-    return build(rows, store.tasks(), verdicts, failed_cells(store, run_id), str(store.path.parent))
+    run = store.run(run_id)
+    return build(rows, store.tasks(), verdicts, failed_cells(store, run_id), str(store.path.parent),
+                 (run or {}).get("config", {}).get("budget"))
 
 
 # ---- formatting ------------------------------------------------------------------------------
@@ -780,9 +785,25 @@ def render(data: ReportData, compact: bool, width: int = 80) -> Group:
             parts += [Text(""), *failure_lines(data, width)]
         return Group(*parts)
     body = compact_scorecard(data, width) if compact else wide_scorecard(data)
+    ladders = ladder_lines(data, width)
+    if ladders:
+        body = Group(body, Text(""), *ladders)
     if not data.failures:
         return body
     return Group(*failure_banner(data, width), body, Text(""), *failure_lines(data, width))
+
+
+def ladder_lines(data: ReportData, width: int) -> list[Text]:
+    """Rows run on a budget ladder: the rung their verdict is at, and what happens along the ladder."""
+    rows = [v for v in data.verdicts if v.get("levels")]
+    if not rows:
+        return []
+    out = [Text("Budget ladders (each verdict above is at its headline rung)", style="bold")]
+    for v in rows:
+        eff = (v.get("efficiency") or {}).get("statement")
+        out += _wrap(f"{v['task']}/{v['metric']} (headline {v.get('headline_level')}): {v.get('crossover')}"
+                     + (f"; {eff}" if eff else ""), width, "  ")
+    return out
 
 
 def scorecard(store: Store, compact: bool = False, width: int = 80, run_id: str | None = None) -> Group:

@@ -1,0 +1,153 @@
+"""Budget ladders (issue 17): a verdict row at every rung of a suite's budget ladder, where the two
+sides cross, and how much budget each side needs.
+
+A ladder is a suite entry's list of budget factors (`SuiteEntry.ladder`); every rung's cells are
+ordinary cells keyed by their budget, so verdict.compute decides each rung on its own units exactly
+as it decides a single-budget row. This module only orders the rungs and reads across them:
+
+  axis        the budget field the ladder varies most (forward passes first on a tie): what the
+              curves' x axis and the statements below are in.
+  crossover   the per-rung verdicts, consecutive equal ones merged ("baseline ahead at ≤ 3,000
+              forward passes; no clear difference at 12,000"), and whether they change.
+  efficiency  per side, the smallest rung at which its selection-aware (out-of-fold) score reaches
+              a target (chance + 90% of the way to the best score any side reaches at any rung),
+              with a 95% percentile bootstrap CI over units, and the ratio of the two sides' needs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+# the x axis when several fields vary alike (a ladder scaled together): queries first, then labels
+AXIS_PREFERENCE = ("forward_passes", "labelled_examples", "backward_passes", "tuning_trials", "wall_seconds")
+AXIS_WORDS = {"forward_passes": "forward passes", "labelled_examples": "labelled examples",
+              "backward_passes": "backward passes", "tuning_trials": "tuning trials", "wall_seconds": "seconds"}
+TARGET_SHARE = 0.9
+N_BOOT = 2000
+
+
+def budget_key(budget: dict) -> str:
+    """A budget as a canonical string: rows at the same rung share it."""
+    return json.dumps(budget, sort_keys=True)
+
+
+def axis_of(budgets: list[dict]) -> str:
+    """The field the rungs vary most (largest max / min ratio); the preference order breaks ties."""
+    def spread(name: str) -> float:
+        vals = [float(b.get(name, 0) or 0) for b in budgets]
+        lo, hi = min(vals), max(vals)
+        return hi / lo if lo > 0 else (math.inf if hi > 0 else 1.0)
+
+    return max(AXIS_PREFERENCE, key=lambda n: (spread(n), -AXIS_PREFERENCE.index(n)))
+
+
+def order(budgets: list[dict]) -> list[dict]:
+    """Rungs smallest first, along the axis (then the other fields, for a stable order)."""
+    axis = axis_of(budgets)
+    return sorted(budgets, key=lambda b: (float(b.get(axis, 0)), [float(b.get(n, 0)) for n in AXIS_PREFERENCE]))
+
+
+def fmt_amount(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() or x >= 100 else f"{x:g}"
+
+
+def crossover(levels: list[dict], axis: str) -> dict:
+    """The per-rung verdicts merged into runs of equal verdicts, as one sentence, and whether the
+    verdict changes along the ladder (`crossover`) and whether each side is ahead somewhere
+    (`sides_cross`: interp ahead at one rung and baseline at another)."""
+    if len(levels) < 2:
+        return {"statement": None, "crossover": False, "sides_cross": False}
+    runs: list[list[dict]] = []
+    for lv in levels:
+        if runs and runs[-1][-1]["verdict"] == lv["verdict"]:
+            runs[-1].append(lv)
+        else:
+            runs.append([lv])
+    word = AXIS_WORDS.get(axis, axis)
+    amount = lambda lv: fmt_amount(lv["budget"][axis])
+    if len(runs) == 1:
+        return {"statement": f"no crossover within the ladder: {levels[0]['verdict']} at every rung "
+                             f"({amount(levels[0])} to {amount(levels[-1])} {word})",
+                "crossover": False, "sides_cross": False}
+    parts = []
+    for i, run in enumerate(runs):
+        if len(run) == 1:
+            where = f"at {amount(run[0])}"
+        elif i == 0:
+            where = f"at ≤ {amount(run[-1])}"
+        elif i == len(runs) - 1:
+            where = f"at ≥ {amount(run[0])}"
+        else:
+            where = f"at {amount(run[0])} to {amount(run[-1])}"
+        parts.append(f"{run[0]['verdict']} {where}")
+    kinds = {lv["verdict"] for lv in levels}
+    return {"statement": "; ".join(parts) + f" {word}", "crossover": True,
+            "sides_cross": {"interp ahead", "baseline ahead"} <= kinds}
+
+
+def _needed(values: np.ndarray, target: float, s: float, amounts: np.ndarray) -> float:
+    """The smallest rung amount whose mean (over the rows given) reaches the target; beyond the
+    ladder: twice the top rung (a finite stand-in the bootstrap can take percentiles of)."""
+    means = values.mean(0)
+    hit = np.flatnonzero(s * means >= s * target - 1e-12)
+    return float(amounts[hit[0]]) if len(hit) else float(2 * amounts[-1])
+
+
+def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: float | None,
+               min_units: int = 2, seed: int = 0) -> dict | None:
+    """Budget each side needs to reach the target, with a CI over units, and their ratio.
+
+    Per rung, each side's value on a unit is its out-of-fold score there (the side's best arm chosen
+    on the other units: `oof_units` of the level rows), so choosing the best arm per rung does not
+    inflate the curve. Units are the ones present at every rung for both sides; with fewer than
+    `min_units` (what a verdict needs to reach significance) the CI would mean nothing: none given."""
+    if len(levels) < 2 or any(not lv.get("oof_units") for lv in levels):
+        return None
+    units = sorted(set.intersection(*(set(lv["oof_units"]["interp"]) & set(lv["oof_units"]["baseline"])
+                                      for lv in levels)))
+    if len(units) < max(2, min_units):
+        return {"target": None, "axis": axis, "n_units": len(units),
+                "statement": f"too few units ({len(units)}) to say how much budget each side needs"}
+    s = 1.0 if higher_is_better else -1.0
+    mats = {side: np.array([[lv["oof_units"][side][u] for lv in levels] for u in units]) for side in ("interp", "baseline")}
+    c = 0.0 if chance is None else float(chance)
+    best = max((s * m.mean(0)).max() for m in mats.values()) * s
+    if s * (best - c) <= 0:
+        return {"target": None, "statement": "no side beats chance at any rung", "axis": axis}
+    target = c + TARGET_SHARE * (best - c)
+    amounts = np.array([float(lv["budget"][axis]) for lv in levels])
+    out: dict[str, Any] = {"target": target, "axis": axis, "target_rule": f"chance + {TARGET_SHARE:.0%} of the way to "
+                           "the best out-of-fold score of either side at any rung", "n_units": len(units)}
+    for side, m in mats.items():
+        need = _needed(m, target, s, amounts)
+        res = stats.bootstrap((np.arange(len(units)),), lambda idx: _needed(m[np.asarray(idx, int)], target, s, amounts),
+                              vectorized=False, method="percentile", n_resamples=N_BOOT,
+                              random_state=np.random.default_rng(seed))
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        beyond = float(2 * amounts[-1])
+        out[side] = {"needs": None if need >= beyond else need,
+                     "ci_low": None if lo >= beyond else lo, "ci_high": None if hi >= beyond else hi}
+    ni, nb = out["interp"]["needs"], out["baseline"]["needs"]
+    word = AXIS_WORDS.get(axis, axis)
+    tgt = f"{target:.3g}"
+    if ni is None and nb is None:
+        out["ratio"], out["statement"] = None, f"neither side reaches {tgt} within the ladder"
+    elif ni is None or nb is None:
+        who, need = ("baseline", nb) if ni is None else ("interp", ni)
+        other = "interp" if who == "baseline" else "baseline"
+        out["ratio"] = None
+        out["statement"] = f"{who} reaches {tgt} at {fmt_amount(need)} {word}; {other} never within the ladder"
+    else:
+        out["ratio"] = nb / ni
+        if ni == nb:
+            out["statement"] = f"both sides reach {tgt} at {fmt_amount(ni)} {word}"
+        else:
+            fewer, r = ("interp", nb / ni) if ni < nb else ("baseline", ni / nb)
+            out["statement"] = (f"{fewer} reaches {tgt} with {r:.3g}x fewer {word} "
+                                f"(interp {fmt_amount(ni)}, baseline {fmt_amount(nb)})")
+    return out

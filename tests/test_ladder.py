@@ -1,0 +1,121 @@
+"""Budget ladders (issue 17): rungs are ordinary cells, each decided on its own units, and the
+crossover and efficiency read across them say what synthetic rows with a known crossing say."""
+
+import numpy as np
+import pytest
+
+from samecurve import ladder, registry, runner, verdict
+from samecurve.budget import Budget
+from samecurve.errors import ConfigError
+from samecurve.registry import SuiteEntry
+
+META = {"t": {"tois": ["auditing"], "metrics": {"m": {"higher_is_better": True, "chance": 0.5}}}}
+N_UNITS = 10
+
+
+def _rows(arm, family, control, mean, fwd, noise, rng):
+    """One score per unit (10 organisms over 5 seeds) at the budget with `fwd` forward passes."""
+    return [{"task": "t", "metric": "m", "arm": arm, "family": family, "access": "white-box", "control": control,
+             "seed": u // 2, "instance": f"i{u}", "value": float(mean + noise * rng.standard_normal()),
+             "spend": {"forward_passes": fwd * 0.8, "labelled_examples": 16}, "budget": {"forward_passes": fwd}}
+            for u in range(N_UNITS)]
+
+
+def crossing_rows(seed=0):
+    """interp (a probe: flat) ahead at 100 and 1,000 forward passes; baseline (a search: climbs with
+    queries) level at 10,000 and ahead at 100,000. The sides cross between 1,000 and 100,000."""
+    rng = np.random.default_rng(seed)
+    search = {100: 0.55, 1_000: 0.65, 10_000: 0.85, 100_000: 0.99}
+    rows = []
+    for fwd, s in search.items():
+        rows += _rows("probe", "interp", "ctrl", 0.85, fwd, 0.005, rng)
+        rows += _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
+        rows += _rows("ctrl", "control", "", 0.5, fwd, 0.005, rng)
+    return rows
+
+
+def test_each_rung_is_decided_on_its_own_and_the_crossover_is_stated():
+    (v,) = verdict.compute(crossing_rows(), META, headline_budget={"forward_passes": 10_000})
+    assert v["budget"] == {"forward_passes": 10_000}  # the headline rung, not the largest
+    assert [lv["amount"] for lv in v["levels"]] == [100, 1_000, 10_000, 100_000]
+    assert [lv["verdict"] for lv in v["levels"]] == [verdict.INTERP_AHEAD, verdict.INTERP_AHEAD, verdict.NO_DIFF,
+                                                     verdict.BASELINE_AHEAD]
+    assert v["verdict"] == verdict.NO_DIFF and v["n_units"] == N_UNITS  # units are not pooled across rungs
+    assert v["ladder_axis"] == "forward_passes" and v["crosses"] and v["sides_cross"]
+    assert v["crossover"] == ("interp ahead at ≤ 1,000; no clear difference at 10,000; "
+                              "baseline ahead at 100,000 forward passes")
+    assert v["headline_level"] == "10,000 forward passes"
+    # every rung has a q from one Benjamini-Hochberg over all rungs
+    assert all(lv["q_value"] is not None for lv in v["levels"])
+
+
+def test_efficiency_names_the_rung_each_side_needs():
+    (v,) = verdict.compute(crossing_rows(), META)
+    e = v["efficiency"]
+    # target: chance + 90% of the way to the best (~0.99): ~0.94; the probe never gets there, the
+    # search does at 100,000
+    assert 0.93 < e["target"] < 0.95
+    assert e["interp"]["needs"] is None and e["baseline"]["needs"] == 100_000
+    assert e["statement"].startswith("baseline reaches 0.9") and "interp never within the ladder" in e["statement"]
+    assert v["budget"] == {"forward_passes": 100_000}  # no headline given: the largest rung
+
+
+def test_efficiency_ratio_when_both_reach_the_target():
+    rng = np.random.default_rng(1)
+    rows = []
+    for fwd, (p, s) in {100: (0.6, 0.55), 1_000: (0.95, 0.6), 10_000: (0.96, 0.95)}.items():
+        rows += _rows("probe", "interp", "ctrl", p, fwd, 0.005, rng) + _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
+        rows += _rows("ctrl", "control", "", 0.5, fwd, 0.005, rng)
+    (v,) = verdict.compute(rows, META)
+    e = v["efficiency"]
+    assert e["interp"]["needs"] == 1_000 and e["baseline"]["needs"] == 10_000 and e["ratio"] == pytest.approx(10)
+    assert e["interp"]["ci_low"] <= 1_000 <= e["interp"]["ci_high"]
+    assert "interp reaches" in e["statement"] and "10x fewer forward passes" in e["statement"]
+
+
+def test_one_budget_has_no_levels_and_same_verdict_as_before():
+    rows = [r for r in crossing_rows() if r["budget"] == {"forward_passes": 1_000}]
+    (v,) = verdict.compute(rows, META)
+    assert v["verdict"] == verdict.INTERP_AHEAD and "levels" not in v and "crossover" not in v
+
+
+def test_no_crossover_is_said_so():
+    levels = [{"verdict": verdict.NO_DIFF, "budget": {"labelled_examples": n}} for n in (16, 64)]
+    got = ladder.crossover(levels, "labelled_examples")
+    assert not got["crossover"] and got["statement"] == (
+        "no crossover within the ladder: no clear difference at every rung (16 to 64 labelled examples)")
+
+
+def test_axis_is_the_field_that_varies_most():
+    assert ladder.axis_of([{"forward_passes": 1000, "labelled_examples": 16},
+                           {"forward_passes": 1000, "labelled_examples": 256}]) == "labelled_examples"
+    together = [Budget().scaled(f).to_dict() for f in (0.25, 1.0, 4.0)]
+    assert ladder.axis_of(together) == "forward_passes"
+
+
+def test_budget_scaled():
+    b = Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8)
+    assert b.scaled(0.25) == Budget(16, 3_000, 150, 150.0, 2)
+    assert b.scaled(0.01, ("labelled_examples",)) == Budget(1, 12_000, 600, 600, 8)  # counts stay >= 1
+    with pytest.raises(ConfigError):
+        b.scaled(2.0, ("queries",))
+    with pytest.raises(ConfigError):
+        b.scaled(0.0)
+
+
+def test_a_ladder_must_hold_the_headline_rung():
+    with pytest.raises(ConfigError, match="including 1.0"):
+        SuiteEntry("t", "o", ("a",), ladder=(0.25, 4.0))
+
+
+def test_plan_makes_ordinary_cells_per_rung():
+    """smoke's latent-knowledge entry has a two-rung ladder: every arm and seed twice, keyed apart."""
+    registry.load_builtins()
+    s = registry.get_suite("smoke")
+    entry = next(e for e in s.entries if e.ladder)
+    _, cells = runner.plan("smoke", [entry.task], ["diffmean"])
+    budgets = [c.budget for c in cells]
+    assert len(cells) == len(entry.ladder) * len(s.seeds_of(entry))
+    assert s.budget.to_dict() in budgets
+    assert {b["labelled_examples"] for b in budgets} == {s.budget.scaled(f, entry.ladder_axes).labelled_examples
+                                                         for f in entry.ladder}
