@@ -16,3 +16,12 @@ class ConstantProbe:
 
 def not_an_arm():
     return None
+
+
+@arm("greedy-probe", family="interp", access="white-box", control="random-scores")
+class GreedyProbe:
+    """Asks for more forward passes than any suite gives: always over budget (tests/test_ladder.py)."""
+
+    def score_inputs(self, model, ctx, inputs):
+        model.logits(inputs.repeat(10_000, 1))
+        return np.zeros(len(inputs))

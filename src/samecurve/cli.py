@@ -138,7 +138,8 @@ def run(
         print_scorecard(store, console, run_id=s.run_id, verdicts=result.verdicts)
     for n in s.notes:
         console.print(Text(n, style="yellow" if n.startswith("warning") else "dim"))
-    console.print(f"{s.cells_done} cells run, {s.cells_skipped} already done, {s.cells_failed} failed "
+    over = f", {len(s.over_budget)} over budget" if s.over_budget else ""
+    console.print(f"{s.cells_done} cells run, {s.cells_skipped} already done, {s.cells_failed} failed{over} "
                   f"in {s.wall_seconds:.1f}s -> {out / api.REPORT}, {out / api.VERDICTS}")
     for f in s.organisms_failed:
         console.print(Text(f"organism failed {f}", style="red"))

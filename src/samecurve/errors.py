@@ -22,7 +22,12 @@ class CorruptCacheError(SamecurveError):
 
 
 class BudgetExceeded(SamecurveError):
-    """An arm tried to spend more than its budget allows."""
+    """An arm tried to spend more than its budget allows. `resource` names the budget field when
+    the meter raised it; "wall_seconds" marks the one overdraw that depends on the machine."""
+
+    def __init__(self, message: str = "", resource: str | None = None):
+        super().__init__(message)
+        self.resource = resource
 
 
 class AccessDenied(SamecurveError):

@@ -21,13 +21,13 @@ from typing import Any, Callable
 
 from . import __version__, registry
 from .budget import Budget
-from .errors import ConfigError, SamecurveError
+from .errors import BudgetExceeded, ConfigError, SamecurveError
 from .executors import Workers
 from .organisms.base import REPLACEMENT_RULE, get_family, resolve, spec_hash
 from .provenance import fingerprint, object_source_hash, package_hash, resolved_params
 from .registry import SuiteEntry
 from .seeding import seed_everything
-from .store import Store
+from .store import OVER_BUDGET, Store
 from .threads import single_threaded
 
 
@@ -49,6 +49,10 @@ class Cell:
     seed: int
     budget: dict
     arm_params: dict = field(default_factory=dict)
+    # False on a budget ladder's rungs other than the suite's own budget: there a method the budget
+    # cannot pay for is an outcome (`over-budget`), while at the suite's budget it fails the cell as
+    # the arm contract says. Not in the cell key: the budget already is.
+    headline: bool = True
 
 
 def _arm_key(ref: str) -> tuple[str, type]:
@@ -99,7 +103,8 @@ def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None
         for arm in dict.fromkeys(names):
             for budget in s.budgets_of(entry):  # a ladder's rungs are ordinary cells, each keyed by its budget
                 for seed in seeds if seeds is not None else s.seeds_of(entry):
-                    cells.append(Cell(entry.task, dict(entry.task_params), entry.organisms, arm, seed, budget.to_dict()))
+                    cells.append(Cell(entry.task, dict(entry.task_params), entry.organisms, arm, seed, budget.to_dict(),
+                                      headline=budget == s.budget))
     by_ctrl: dict[tuple[str, str], list[str]] = {}
     for ctrl, by, task_name in added:
         by_ctrl.setdefault((ctrl, task_name), [])
@@ -234,6 +239,16 @@ def execute_cell(cell: Cell) -> dict:
         scores = task.run_cell(factory, organisms, cell.seed, Budget.from_dict(cell.budget))
         return {"scores": scores, "units": score_units(organisms, scores), "error": None,
                 "wall_seconds": time.perf_counter() - t0}
+    except BudgetExceeded as exc:
+        if cell.headline or exc.resource == "wall_seconds":
+            # at the suite's budget an overdraw fails the cell (the arm contract); running out of
+            # seconds is the machine's speed, not the method: a failure, retried by a rerun
+            return {"scores": [], "error": f"BudgetExceeded: {exc}\n{traceback.format_exc()}",
+                    "wall_seconds": time.perf_counter() - t0}
+        # On a ladder's other rungs the method cannot do its job within that budget: an outcome, not
+        # a failure. Recorded as such, kept on resume (it is deterministic), scored nowhere.
+        return {"scores": [], "error": None, "over_budget": f"BudgetExceeded: {exc}",
+                "wall_seconds": time.perf_counter() - t0}
     except Exception as exc:  # one broken arm must not lose the rest of the run
         return {"scores": [], "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
                 "wall_seconds": time.perf_counter() - t0}
@@ -250,6 +265,7 @@ class RunSummary:
     wall_seconds: float
     failures: list[str]   # one line each: task/arm/seed: the error's first line (arm by registered name)
     notes: list[str] = field(default_factory=list)  # controls added, arms that run nowhere
+    over_budget: list[str] = field(default_factory=list)  # task/arm/seed @ budget: cells whose method the budget could not pay for
 
 
 def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: list[str] | None = None,
@@ -279,7 +295,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
     built: dict[str, dict] = {}
     done = store.done_keys()
     keys: dict[int, tuple[str, list[str]]] = {}
-    failures, failed_orgs, n_done, skipped, vers = [], [], 0, 0, versions()
+    failures, failed_orgs, over_budget, n_done, skipped, vers = [], [], [], 0, 0, versions()
     waiting_cells = list(range(len(cells)))
     ready: list[int] = []               # cells whose organisms are built, not yet submitted
     n_cells_run = 0
@@ -377,7 +393,11 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
                 continue
             n_cells_run += 1
             row = row_of(item, res)
-            if res["error"]:
+            if res.get("over_budget"):
+                over_budget.append(f"{item.task}/{row['arm']}/seed {item.seed} at {_budget_text(item.budget)}: "
+                                   f"{res['over_budget']}")
+                store.add_cell(row, [], status=OVER_BUDGET, error=res["over_budget"])
+            elif res["error"]:
                 failures.append(f"{item.task}/{row['arm']}/seed {item.seed}: {res['error'].splitlines()[0]}")
                 store.add_cell(row, [], status="failed", error=res["error"])
             else:
@@ -387,4 +407,8 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
             note("cells", n_cells_run, n_cells_run + len(ready) + len(waiting_cells) + workers.in_flight)
     resolve_cells()  # cells of dependants marked failed without a build
     return RunSummary(run_id, len(cells), skipped, n_done, len(failures), failed_orgs,
-                      round(time.perf_counter() - t0, 2), failures, notes)
+                      round(time.perf_counter() - t0, 2), failures, notes, over_budget)
+
+
+def _budget_text(budget: dict) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in sorted(budget.items()))

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 from .errors import SamecurveError
 from .evidence import decode, encode
 
+OVER_BUDGET = "over-budget"  # a cell whose method its budget could not pay for: an outcome, kept on resume
 SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -123,7 +124,7 @@ class Store:
 
     # ---- reads ------------------------------------------------------------------------------
     def done_keys(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT cell_key FROM cells WHERE status='done'")}
+        return {r[0] for r in self.db.execute("SELECT cell_key FROM cells WHERE status IN ('done', ?)", (OVER_BUDGET,))}
 
     def cell_costs(self) -> dict[tuple[str, str], float]:
         """Mean wall seconds of the finished cells per (task, arm), over every run in the store."""

@@ -258,7 +258,8 @@ def crossfit(interp: list[dict], base: list[dict], s: float) -> dict:
 def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], higher_is_better: bool = True,
                 control_gated: bool = True, chance: float | None = None, scope: str = "",
                 unit: str = "organism", with_ci: bool = True, failed: list[dict] | None = None) -> dict:
-    """One verdict row. `failed`: the task's failed cells (arm, family), which name a missing side."""
+    """One verdict row. `failed`: the task's failed cells (arm, family), which name a missing side;
+    those flagged `over_budget` (the method needs more than the budget gives) are named apart."""
     arms = arm_summaries(rows, higher_is_better, chance if control_gated else None, with_ci)
     s = _sign(higher_is_better)
     side = {f: [a for a in arms.values() if a["family"] == f] for f in ("interp", "baseline")}
@@ -275,7 +276,8 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
         "inference": INFERENCE, "selection": SELECTION,
         "seeds": sorted({r["seed"] for r in rows}), "budget": rows[0]["budget"] if rows else {},
         "interp_vs_control": None, "baseline_vs_control": None, "picks": {},
-        "failed_arms": sorted({f["arm"] for f in failed or []}),
+        "failed_arms": sorted({f["arm"] for f in failed or [] if not f.get("over_budget")}),
+        "over_budget_arms": sorted({f["arm"] for f in failed or [] if f.get("over_budget")}),
         "data_only": None,
     }
     # The arm each side would field if chosen on every unit (what the row names), and its gates.
@@ -290,7 +292,7 @@ def verdict_for(task: str, metric: str, rows: list[dict], tois: list[str], highe
             row[f"{key}_score"] = shown["mean"]
             row[f"{key}_spend"] = shown["spend"]
     row["data_only"] = data_only_check(arms, s, control_gated)
-    failed_families = {f.get("family") for f in failed or []}
+    failed_families = {f.get("family") for f in failed or [] if not f.get("over_budget")}
     if not side["interp"] or not side["baseline"]:
         if not side["interp"]:
             row["verdict"] = INTERP_FAILED if "interp" in failed_families else NO_INTERP
@@ -436,8 +438,8 @@ def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True,
             unit = "seed (one pretrained model)" if pretrained else "organism"
             levels.append(verdict_for(task, metric, rs, meta.get("tois", []), info.get("higher_is_better", True),
                                       info.get("control_gated", True), info.get("chance"), scope, unit, with_ci,
-                                      [f for f in failed_by_task.get(task, []) if f.get("metrics") is None
-                                       or metric in f["metrics"]]))
+                                      [f for f in failed_by_task.get(task, []) if (f.get("metrics") is None
+                                       or metric in f["metrics"]) and f.get("budget") in (None, budget)]))
         rungs += levels
         head = next((lv for lv in levels if headline_budget is not None
                      and _ladder.budget_key(lv["budget"]) == _ladder.budget_key(headline_budget)), levels[-1])

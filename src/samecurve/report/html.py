@@ -89,6 +89,16 @@ stored in <code>cells.error</code> of <code>{{ store_name }}</code>; print them 
 <td>{{ f.error }}<details><summary class="dim">traceback</summary><pre class="tb">{{ f.traceback }}</pre></details></td></tr>{% endfor %}
 </table>{% endif %}
 
+{% if over_budget %}<h2 id="over-budget">Cells over budget</h2>
+<p class="note">The method of each of these cells needed more than its budget gives (for example a
+ladder's low rung): an outcome, not a failure. They have no scores, so no verdict counts them; a row
+whose side has no other arm at that budget says so.</p>
+<table><tr><th>task</th><th>arm</th><th>family</th><th>seed</th><th>budget</th><th>what ran out</th></tr>
+{% for f in over_budget %}<tr><td class="nw">{{ f.task }}</td><td class="nw">{{ f.arm }}</td>
+<td class="fam-{{ f.family }}">{{ f.family }}</td><td class="num">{{ f.seed }}</td><td>{{ f.budget_text }}</td>
+<td>{{ f.error }}</td></tr>{% endfor %}
+</table>{% endif %}
+
 <h2>Verdicts</h2>
 {% if not verdicts %}<p class="meh">No finished cells in this store yet: nothing to grade.</p>{% else %}
 <p class="note">Δ = interp − baseline in the metric's own units with its 95% CI; std Δ is the same
@@ -379,6 +389,8 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": verdict_class(s) or "meh"} for t, s, p in toi_lines(data)],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
         "organisms": organisms or [], "replacement_rule": REPLACEMENT_RULE, "failures": data.failures, "where": data.where,
+        "over_budget": [{**f, "budget_text": ", ".join(f"{k} {v:g}" for k, v in sorted((f.get("budget") or {}).items()))}
+                        for f in data.over_budget],
     }
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(**context)

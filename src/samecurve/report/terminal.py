@@ -10,6 +10,7 @@ borders, nothing folded mid-word) for narrow terminals and CI logs.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from rich.text import Text
 from .. import verdict as V
 from ..ladder import budget_key
 from ..verdict import min_gate_units
-from ..store import Store
+from ..store import OVER_BUDGET, Store
 
 FAMILY_ORDER = ("interp", "baseline", "control")
 
@@ -84,20 +85,24 @@ class ReportData:
     rows: list[dict] = field(repr=False)
     failures: list[dict] = field(default_factory=list)  # failed_cells(): the run's cells that did not finish
     where: str = "RUN_DIR"  # the run directory, for the command that prints full tracebacks
+    over_budget: list[dict] = field(default_factory=list)  # failed_cells(..., OVER_BUDGET): outcomes, not failures
 
 
-def failed_cells(store: Store, run_id: str | None = None) -> list[dict]:
-    """The failed cells of one run's plan: task, arm (its registered name), family, seed, the error's
-    first line and the full traceback (the store's `cells.error`)."""
+def failed_cells(store: Store, run_id: str | None = None, status: str = "failed") -> list[dict]:
+    """The failed cells of one run's plan: task, arm (its registered name), family, seed, budget, the
+    error's first line and the full traceback (the store's `cells.error`). `status=OVER_BUDGET`: the
+    cells whose method their budget could not pay for instead (not failures: see runner.execute_cell)."""
     out = []
     for c in store.cells(run_id):
-        if c["status"] == "done":
+        if c["status"] == "done" or (c["status"] == OVER_BUDGET) != (status == OVER_BUDGET):
             continue
         err = (c.get("error") or "").strip()
         out.append({"task": c["task"], "arm": c["arm"], "family": c["family"], "seed": c["seed"],
                     "organism_set": c["organism_set"], "cell_key": c["cell_key"],
+                    "budget": json.loads(c["budget"]) if c.get("budget") else None,
                     "error": err.splitlines()[0] if err else "(no error recorded)", "traceback": err,
-                    "metrics": _would_score(c["task"], c["arm"])})
+                    "metrics": _would_score(c["task"], c["arm"]),
+                    **({"over_budget": True} if status == OVER_BUDGET else {})})
     return out
 
 
@@ -205,14 +210,15 @@ def toi_summary(verdicts: list[dict]) -> dict[str, str]:
 
 
 def build(rows: list[dict], meta: dict[str, dict], verdicts: list[dict] | None = None,
-          failures: list[dict] | None = None, where: str = "RUN_DIR", headline_budget: dict | None = None) -> ReportData:
+          failures: list[dict] | None = None, where: str = "RUN_DIR", headline_budget: dict | None = None,
+          over_budget: list[dict] | None = None) -> ReportData:
     """The report's view of some score rows: verdicts (computed unless given), arm summaries, ToI summaries,
     and the failed cells (`failed_cells`), which verdicts name when a side is missing because of them.
     On a budget ladder each metric's arms and figures are those of its verdict's (headline) rung; the
     other rungs live in the verdict's `levels`."""
-    failures = list(failures or [])
+    failures, over_budget = list(failures or []), list(over_budget or [])
     if verdicts is None:
-        verdicts = V.compute(rows, meta, failed=failures, headline_budget=headline_budget)
+        verdicts = V.compute(rows, meta, failed=failures + over_budget, headline_budget=headline_budget)
     groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["task"], r["metric"], budget_key(r.get("budget") or {}))].append(r)
@@ -224,7 +230,7 @@ def build(rows: list[dict], meta: dict[str, dict], verdicts: list[dict] | None =
         gate_chance = v.get("chance") if v.get("control_gated", True) else None
         views.append(MetricView(v["task"], v["metric"], hib, info.get("description", ""), info.get("chance"), v,
                                 _summarise_arms(rs, hib, gate_chance), rs))
-    return ReportData(verdicts, views, toi_summary(verdicts), rows, failures, where)
+    return ReportData(verdicts, views, toi_summary(verdicts), rows, failures, where, over_budget)
 
 
 def collect(store: Store, run_id: str | None = None, verdicts: list[dict] | None = None) -> ReportData:
@@ -232,7 +238,7 @@ def collect(store: Store, run_id: str | None = None, verdicts: list[dict] | None
     rows = store.score_rows() if run_id is None else store.score_rows(run_id=run_id)
     run = store.run(run_id)
     return build(rows, store.tasks(), verdicts, failed_cells(store, run_id), str(store.path.parent),
-                 (run or {}).get("config", {}).get("budget"))
+                 (run or {}).get("config", {}).get("budget"), failed_cells(store, run_id, OVER_BUDGET))
 
 
 # ---- formatting ------------------------------------------------------------------------------
@@ -428,10 +434,17 @@ def _missing_side_sentence(v: dict) -> str:
     if verdict == INTERP_FAILED:
         return (f"Interp arm failed: no interp arm finished on this metric ({failed} failed; see Failed cells), "
                 f"so {b or 'the baseline'} is not compared with anything.")
+    over = ", ".join(v.get("over_budget_arms") or [])
+    if verdict == NO_INTERP and over:
+        return (f"No interp arm finished within this budget ({over} needed more than it gives), "
+                f"so {b or 'the baseline'} is not compared with anything.")
     if verdict == NO_INTERP:
         return f"No interp arm was run on this metric, so {b or 'the baseline'} is not compared with anything."
     if verdict == BASELINE_FAILED:
         return (f"Baseline arm failed: no baseline finished on this metric ({failed} failed; see Failed cells), "
+                f"so {i or 'the interp arm'} is not compared with anything.")
+    if verdict == NO_BASELINE and over:
+        return (f"No baseline finished within this budget ({over} needed more than it gives), "
                 f"so {i or 'the interp arm'} is not compared with anything.")
     if verdict == NO_BASELINE:
         return f"No baseline was run on this metric, so {i or 'the interp arm'} is not compared with anything."
@@ -785,12 +798,28 @@ def render(data: ReportData, compact: bool, width: int = 80) -> Group:
             parts += [Text(""), *failure_lines(data, width)]
         return Group(*parts)
     body = compact_scorecard(data, width) if compact else wide_scorecard(data)
-    ladders = ladder_lines(data, width)
-    if ladders:
-        body = Group(body, Text(""), *ladders)
+    extra = ladder_lines(data, width) + over_budget_lines(data, width)
+    if extra:
+        body = Group(body, Text(""), *extra)
     if not data.failures:
         return body
     return Group(*failure_banner(data, width), body, Text(""), *failure_lines(data, width))
+
+
+def over_budget_lines(data: ReportData, width: int) -> list[Text]:
+    """Cells whose method their budget could not pay for: not failures, but no scores either."""
+    if not data.over_budget:
+        return []
+    by: dict[str, list[str]] = defaultdict(list)
+    for f in data.over_budget:
+        b = f.get("budget") or {}
+        by[f"{f['task']}/{f['arm']}"].append(", ".join(f"{k} {v:g}" for k, v in sorted(b.items())
+                                                      if k in ("forward_passes", "labelled_examples")))
+    out = [Text(f"{len(data.over_budget)} cell(s) over budget (the method needs more than the budget gives; "
+                "no scores, not failures)", style="yellow")]
+    for name, budgets in by.items():
+        out += _wrap(f"{name}: at {'; '.join(dict.fromkeys(budgets))}", width, "  ")
+    return out
 
 
 def ladder_lines(data: ReportData, width: int) -> list[Text]:

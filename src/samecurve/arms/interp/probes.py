@@ -55,12 +55,16 @@ class DefectionProbe:
         self.pos_ = seqs.shape[1] - 1
         feats = residuals(model, seqs, self.pos_)
         best = (-1.0, 0, self.Cs[0])
+        # as many folds as the smaller class allows (a small labelled budget, e.g. a ladder's low
+        # rung, gives few pairs); with one pair per class nothing can be cross-validated: every
+        # setting ties and the first is kept
+        folds = int(min(self.cv, np.bincount(labels.astype(int)).min()))
         for layer in range(feats.shape[1]):
             for C in self.Cs:
                 if not model.meter.try_charge("tuning_trials"):
                     break
                 clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-                acc = cross_val_score(clf, feats[:, layer], labels, cv=self.cv).mean()
+                acc = cross_val_score(clf, feats[:, layer], labels, cv=folds).mean() if folds >= 2 else 0.5
                 best = max(best, (acc, layer, C), key=lambda b: b[0])
         self.cv_accuracy_, self.layer_, self.C_ = best
         self.clf_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C_, max_iter=2000))
