@@ -190,3 +190,19 @@ def test_only_a_count_overdraw_off_the_headline_is_an_outcome():
             sets.return_value.specs.return_value = []
             res = runner.execute_cell(cell)
         assert bool(res.get("over_budget")) == over and bool(res["error"]) == (not over)
+
+
+def test_a_side_that_fails_its_control_reaches_nothing():
+    """A score no better than the control's never counts as reaching the target."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for fwd, (p, s) in {100: (0.5, 0.55), 1_000: (0.5, 0.9), 10_000: (0.5, 0.95)}.items():
+        rows += _rows("probe", "interp", "ctrl", p, fwd, 0.005, rng) + _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
+        rows += _rows("ctrl", "control", "", 0.5, fwd, 0.005, rng)
+    (v,) = verdict.compute(rows, META)
+    assert {lv["verdict"] for lv in v["levels"]} == {verdict.FAILS_CONTROL}
+    e = v["efficiency"]
+    assert e["interp"]["needs"] is None and e["baseline"]["needs"] == 10_000
+    rows = [r for r in rows if r["family"] != "baseline"] + [{**r, "value": 0.5} for r in rows if r["family"] == "baseline"]
+    (v,) = verdict.compute(rows, META)
+    assert v["efficiency"]["statement"] == "no side's arm beats its controls at any rung"

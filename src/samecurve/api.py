@@ -150,8 +150,11 @@ def list_names(kind: str, task: str | None = None) -> list[dict]:
         out = []
         for n, s in sorted(registry.suites().items()):
             b = s.budget
+            ladders = "; ".join(f"{e.task}: x {', '.join(f'{f:g}' for f in sorted(e.ladder))} of "
+                                f"{', '.join(e.ladder_axes) or 'every field'}" for e in s.entries if e.ladder)
             out.append({"name": n, "seeds": s.seeds_text(), "description": s.description,
                         "budget per job": f"{b.labelled_examples} labelled, {b.forward_passes:,} fwd, "
-                                          f"{b.backward_passes:,} bwd, {b.wall_seconds:g} s, {b.tuning_trials} trials"})
+                                          f"{b.backward_passes:,} bwd, {b.wall_seconds:g} s, {b.tuning_trials} trials"
+                                          + (f" (ladder: {ladders})" if ladders else "")})
         return out
     raise ConfigError(f"unknown kind {kind!r}; valid: tasks, arms, organisms, suites")

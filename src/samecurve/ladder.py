@@ -11,7 +11,8 @@ as it decides a single-budget row. This module only orders the rungs and reads a
               forward passes; no clear difference at 12,000"), and whether they change.
   efficiency  per side, the smallest rung at which its selection-aware (out-of-fold) score reaches
               a target (chance + 90% of the way to the best score any side reaches at any rung),
-              with a 95% percentile bootstrap CI over units, and the ratio of the two sides' needs.
+              counting only rungs where the side's arm passed its gates, with a 95% percentile
+              bootstrap CI over units, and the ratio of the two sides' needs.
 """
 
 from __future__ import annotations
@@ -90,11 +91,12 @@ def crossover(levels: list[dict], axis: str) -> dict:
             "sides_cross": {"interp ahead", "baseline ahead"} <= kinds}
 
 
-def _needed(values: np.ndarray, target: float, s: float, amounts: np.ndarray) -> float:
-    """The smallest rung amount whose mean (over the rows given) reaches the target; beyond the
-    ladder: twice the top rung (a finite stand-in the bootstrap can take percentiles of)."""
+def _needed(values: np.ndarray, target: float, s: float, amounts: np.ndarray, counts: np.ndarray) -> float:
+    """The smallest rung amount whose mean (over the rows given) reaches the target, among the rungs
+    that count (`counts`: the side's arm passed its gates there); beyond the ladder: twice the top
+    rung (a finite stand-in the bootstrap can take percentiles of)."""
     means = values.mean(0)
-    hit = np.flatnonzero(s * means >= s * target - 1e-12)
+    hit = np.flatnonzero((s * means >= s * target - 1e-12) & counts)
     return float(amounts[hit[0]]) if len(hit) else float(2 * amounts[-1])
 
 
@@ -104,8 +106,10 @@ def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: fl
 
     Per rung, each side's value on a unit is its out-of-fold score there (the side's best arm chosen
     on the other units: `oof_units` of the level rows), so choosing the best arm per rung does not
-    inflate the curve. Units are the ones present at every rung for both sides; with fewer than
-    `min_units` (what a verdict needs to reach significance) the CI would mean nothing: none given."""
+    inflate the curve. A rung counts for a side only where the side's named arm passed its gates
+    (beat its control and chance), so a score no better than a control's never "reaches" anything.
+    Units are the ones present at every rung for both sides; with fewer than `min_units` (what a
+    verdict needs to reach significance) the CI would mean nothing: none given."""
     if len(levels) < 2 or any(not lv.get("oof_units") for lv in levels):
         return None
     units = sorted(set.intersection(*(set(lv["oof_units"]["interp"]) & set(lv["oof_units"]["baseline"])
@@ -115,8 +119,13 @@ def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: fl
                 "statement": f"too few units ({len(units)}) to say how much budget each side needs"}
     s = 1.0 if higher_is_better else -1.0
     mats = {side: np.array([[lv["oof_units"][side][u] for lv in levels] for u in units]) for side in ("interp", "baseline")}
+    counts = {side: np.array([lv.get(f"{side}_gated") is not False or not lv.get("control_gated", True)
+                              for lv in levels]) for side in mats}
+    if not any(c.any() for c in counts.values()):
+        return {"target": None, "axis": axis, "n_units": len(units),
+                "statement": "no side's arm beats its controls at any rung"}
     c = 0.0 if chance is None else float(chance)
-    best = max((s * m.mean(0)).max() for m in mats.values()) * s
+    best = max((s * m.mean(0))[counts[side]].max() for side, m in mats.items() if counts[side].any()) * s
     if s * (best - c) <= 0:
         return {"target": None, "statement": "no side beats chance at any rung", "axis": axis}
     target = c + TARGET_SHARE * (best - c)
@@ -124,8 +133,9 @@ def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: fl
     out: dict[str, Any] = {"target": target, "axis": axis, "target_rule": f"chance + {TARGET_SHARE:.0%} of the way to "
                            "the best out-of-fold score of either side at any rung", "n_units": len(units)}
     for side, m in mats.items():
-        need = _needed(m, target, s, amounts)
-        res = stats.bootstrap((np.arange(len(units)),), lambda idx: _needed(m[np.asarray(idx, int)], target, s, amounts),
+        need = _needed(m, target, s, amounts, counts[side])
+        res = stats.bootstrap((np.arange(len(units)),),
+                              lambda idx: _needed(m[np.asarray(idx, int)], target, s, amounts, counts[side]),
                               vectorized=False, method="percentile", n_resamples=N_BOOT,
                               random_state=np.random.default_rng(seed))
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)

@@ -1,5 +1,5 @@
 """The named suites: smoke (1 seed, tiny; for tests), quick (3 seeds; the README's main job), full
-(5 seeds, larger pools and budgets)."""
+(5 seeds, larger pools and budgets), curves (quick's organisms on a budget ladder: issue 17)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ FORECAST_ARMS = ("induction-score", "fourier-sparsity", "restricted-loss", "excl
                  "in-context-loss", "targeted-eval", "loss-trend", "train-loss-trend", "random-head",
                  "induction-score-shuffled-order", "fourier-sparsity-shuffled-order", "restricted-loss-shuffled-order",
                  "excluded-loss-shuffled-order", "weight-norm-shuffled-order")
+QUICK_BUDGET = Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8)
 EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 
 suite(Suite(
@@ -63,7 +64,7 @@ suite(Suite(
              SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1, 0.25), "eval_size": 400}),
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
                         {"fractions": (0.05, 0.25), "eval_size": 400})),
-    budget=Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8),
+    budget=QUICK_BUDGET,
 ))
 
 suite(Suite(
@@ -85,4 +86,18 @@ suite(Suite(
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
                         {"fractions": (0.05, 0.1, 0.25, 0.5), "eval_size": 1000})),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
+))
+
+# Budget ladders (issue 17) on the tasks where labels are what the arms spend, at quick's organisms
+# and seeds (so after `quick` only cells run): 8, 16, 64 (quick's headline) and 128 labelled examples.
+# harm-filter's unlabelled set is 250 here (as in full): at 128 labels, 300 would no longer fit the
+# 720-sentence pool beside the 300 test sentences, and the rungs would differ in more than labels.
+LABEL_LADDER = dict(ladder=(0.125, 0.25, 1.0, 2.0), ladder_axes=("labelled_examples",))
+suite(Suite(
+    "curves", "quick's organisms and budget, labelled examples on a 4-rung ladder (8-128): where the sides cross",
+    seeds=(0, 1, 2),
+    entries=(SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}, seeds=tuple(range(9)),
+                        **LABEL_LADDER),
+             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}, **LABEL_LADDER)),
+    budget=QUICK_BUDGET,
 ))

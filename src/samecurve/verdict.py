@@ -462,7 +462,7 @@ def _level_summary(row: dict, axis: str) -> dict:
     """What a rung contributes to its row's curve and ladder table."""
     keep = ("budget", "verdict", "best_interp_arm", "best_baseline_arm", "interp_score", "baseline_score",
             "interp_score_oof", "baseline_score_oof", "diff", "diff_ci_low", "diff_ci_high", "p_value", "q_value",
-            "n_units", "oof_units")
+            "n_units", "oof_units", "interp_gated", "baseline_gated")
     out = {k: row.get(k) for k in keep}
     out["amount"] = row["budget"].get(axis)
     for side in ("interp", "baseline"):  # what the side's named arm actually spent on the ladder's axis
