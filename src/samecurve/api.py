@@ -12,6 +12,7 @@ from .runner import RunSummary
 from .runner import run as _run
 from .store import OVER_BUDGET, Store
 from .errors import ConfigError
+from .ladder import describe
 
 RESULTS, REPORT, VERDICTS = "results.sqlite", "report.html", "verdicts.json"
 
@@ -150,8 +151,7 @@ def list_names(kind: str, task: str | None = None) -> list[dict]:
         out = []
         for n, s in sorted(registry.suites().items()):
             b = s.budget
-            ladders = "; ".join(f"{e.task}: x {', '.join(f'{f:g}' for f in sorted(e.ladder))} of "
-                                f"{', '.join(e.ladder_axes) or 'every field'}" for e in s.entries if e.ladder)
+            ladders = "; ".join(f"{e.task}: {describe(e)}" for e in s.entries if e.ladder)
             out.append({"name": n, "seeds": s.seeds_text(), "description": s.description,
                         "budget per job": f"{b.labelled_examples} labelled, {b.forward_passes:,} fwd, "
                                           f"{b.backward_passes:,} bwd, {b.wall_seconds:g} s, {b.tuning_trials} trials"

@@ -37,6 +37,16 @@ def budget_key(budget: dict) -> str:
     return json.dumps(budget, sort_keys=True)
 
 
+def describe(entry: Any) -> str:
+    """A suite entry's ladder in words: 'x 0.25, 1 of labelled_examples'."""
+    return f"x {', '.join(f'{f:g}' for f in sorted(entry.ladder))} of {', '.join(entry.ladder_axes) or 'every field'}"
+
+
+def budget_text(budget: dict, fields: tuple[str, ...] = ()) -> str:
+    """A budget (or the given fields of it) as one line: 'forward_passes 1000, labelled_examples 16'."""
+    return ", ".join(f"{k} {v:g}" for k, v in sorted(budget.items()) if not fields or k in fields)
+
+
 def axis_of(budgets: list[dict]) -> str:
     """The field the rungs vary most (largest max / min ratio); the preference order breaks ties."""
     def spread(name: str) -> float:

@@ -23,6 +23,7 @@ from . import __version__, registry
 from .budget import Budget
 from .errors import BudgetExceeded, ConfigError, SamecurveError
 from .executors import Workers
+from .ladder import budget_text
 from .organisms.base import REPLACEMENT_RULE, get_family, resolve, spec_hash
 from .provenance import fingerprint, object_source_hash, package_hash, resolved_params
 from .registry import SuiteEntry
@@ -394,7 +395,7 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
             n_cells_run += 1
             row = row_of(item, res)
             if res.get("over_budget"):
-                over_budget.append(f"{item.task}/{row['arm']}/seed {item.seed} at {_budget_text(item.budget)}: "
+                over_budget.append(f"{item.task}/{row['arm']}/seed {item.seed} at {budget_text(item.budget)}: "
                                    f"{res['over_budget']}")
                 store.add_cell(row, [], status=OVER_BUDGET, error=res["over_budget"])
             elif res["error"]:
@@ -408,7 +409,3 @@ def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: 
     resolve_cells()  # cells of dependants marked failed without a build
     return RunSummary(run_id, len(cells), skipped, n_done, len(failures), failed_orgs,
                       round(time.perf_counter() - t0, 2), failures, notes, over_budget)
-
-
-def _budget_text(budget: dict) -> str:
-    return ", ".join(f"{k} {v:g}" for k, v in sorted(budget.items()))

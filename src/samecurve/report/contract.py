@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import registry
 from ..budget import Budget, MeteredModel
+from ..ladder import describe
 
 BEGIN = "<!-- BEGIN GENERATED: samecurve list tasks --contract -->"
 END = "<!-- END GENERATED -->"
@@ -132,6 +133,11 @@ def budget_section() -> list[str]:
         b = s.budget.to_dict()
         out.append(f"| `{name}` | {s.seeds_text()} | " + " | ".join(f"{b[k]:,}" if isinstance(b[k], int)
                                                                            else f"{b[k]:g}" for k in keys) + " |")
+    ladders = [f"`{name}` / {e.task}: {describe(e)}" for name, s in sorted(registry.suites().items())
+               for e in s.entries if e.ladder]
+    if ladders:  # an arm on a ladder is handed each rung's caps in turn (README, "Budget ladders")
+        out += ["", "Budget ladders (the caps above are the headline rung; each rung scales them): "
+                + "; ".join(ladders) + "."]
     return out + [""]
 
 

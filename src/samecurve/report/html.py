@@ -19,6 +19,7 @@ from ..organisms.base import REPLACEMENT_RULE
 from ..store import Store
 from . import plots
 from . import terminal as T
+from ..ladder import budget_text
 from .figure_pool import map_figures
 from .task_figures import attach_items, figures_of, rows_by_task
 from .terminal import (FAMILY_ORDER, ReportData, arm_note, collect, control_name, control_status,
@@ -389,8 +390,7 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": verdict_class(s) or "meh"} for t, s, p in toi_lines(data)],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
         "organisms": organisms or [], "replacement_rule": REPLACEMENT_RULE, "failures": data.failures, "where": data.where,
-        "over_budget": [{**f, "budget_text": ", ".join(f"{k} {v:g}" for k, v in sorted((f.get("budget") or {}).items()))}
-                        for f in data.over_budget],
+        "over_budget": [{**f, "budget_text": budget_text(f.get("budget") or {})} for f in data.over_budget],
     }
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(**context)

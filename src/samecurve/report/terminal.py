@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import verdict as V
-from ..ladder import budget_key
+from ..ladder import budget_key, budget_text
 from ..verdict import min_gate_units
 from ..store import OVER_BUDGET, Store
 
@@ -812,9 +812,7 @@ def over_budget_lines(data: ReportData, width: int) -> list[Text]:
         return []
     by: dict[str, list[str]] = defaultdict(list)
     for f in data.over_budget:
-        b = f.get("budget") or {}
-        by[f"{f['task']}/{f['arm']}"].append(", ".join(f"{k} {v:g}" for k, v in sorted(b.items())
-                                                      if k in ("forward_passes", "labelled_examples")))
+        by[f"{f['task']}/{f['arm']}"].append(budget_text(f.get("budget") or {}, ("forward_passes", "labelled_examples")))
     out = [Text(f"{len(data.over_budget)} cell(s) over budget (the method needs more than the budget gives; "
                 "no scores, not failures)", style="yellow")]
     for name, budgets in by.items():
