@@ -21,17 +21,21 @@ def _rows(arm, family, control, mean, fwd, noise, rng):
             for u in range(N_UNITS)]
 
 
+def ladder_rows(means: dict[int, tuple[float, float]], seed: int) -> list[dict]:
+    """Per rung (forward passes -> (probe mean, search mean)): an interp probe, a baseline search and
+    their control at 0.5, each on 10 units."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for fwd, (p, s) in means.items():
+        rows += _rows("probe", "interp", "ctrl", p, fwd, 0.005, rng) + _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
+        rows += _rows("ctrl", "control", "", 0.5, fwd, 0.005, rng)
+    return rows
+
+
 def crossing_rows(seed=0):
     """interp (a probe: flat) ahead at 100 and 1,000 forward passes; baseline (a search: climbs with
     queries) level at 10,000 and ahead at 100,000. The sides cross between 1,000 and 100,000."""
-    rng = np.random.default_rng(seed)
-    search = {100: 0.55, 1_000: 0.65, 10_000: 0.85, 100_000: 0.99}
-    rows = []
-    for fwd, s in search.items():
-        rows += _rows("probe", "interp", "ctrl", 0.85, fwd, 0.005, rng)
-        rows += _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
-        rows += _rows("ctrl", "control", "", 0.5, fwd, 0.005, rng)
-    return rows
+    return ladder_rows({100: (0.85, 0.55), 1_000: (0.85, 0.65), 10_000: (0.85, 0.85), 100_000: (0.85, 0.99)}, seed)
 
 
 def test_each_rung_is_decided_on_its_own_and_the_crossover_is_stated():
@@ -61,12 +65,7 @@ def test_efficiency_names_the_rung_each_side_needs():
 
 
 def test_efficiency_ratio_when_both_reach_the_target():
-    rng = np.random.default_rng(1)
-    rows = []
-    for fwd, (p, s) in {100: (0.6, 0.55), 1_000: (0.95, 0.6), 10_000: (0.96, 0.95)}.items():
-        rows += _rows("probe", "interp", "ctrl", p, fwd, 0.005, rng) + _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
-        rows += _rows("ctrl", "control", "", 0.5, fwd, 0.005, rng)
-    (v,) = verdict.compute(rows, META)
+    (v,) = verdict.compute(ladder_rows({100: (0.6, 0.55), 1_000: (0.95, 0.6), 10_000: (0.96, 0.95)}, 1), META)
     e = v["efficiency"]
     assert e["interp"]["needs"] == 1_000 and e["baseline"]["needs"] == 10_000 and e["ratio"] == pytest.approx(10)
     assert e["interp"]["ci_low"] <= 1_000 <= e["interp"]["ci_high"]
@@ -194,11 +193,7 @@ def test_only_a_count_overdraw_off_the_headline_is_an_outcome():
 
 def test_a_side_that_fails_its_control_reaches_nothing():
     """A score no better than the control's never counts as reaching the target."""
-    rng = np.random.default_rng(2)
-    rows = []
-    for fwd, (p, s) in {100: (0.5, 0.55), 1_000: (0.5, 0.9), 10_000: (0.5, 0.95)}.items():
-        rows += _rows("probe", "interp", "ctrl", p, fwd, 0.005, rng) + _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
-        rows += _rows("ctrl", "control", "", 0.5, fwd, 0.005, rng)
+    rows = ladder_rows({100: (0.5, 0.55), 1_000: (0.5, 0.9), 10_000: (0.5, 0.95)}, 2)
     (v,) = verdict.compute(rows, META)
     assert {lv["verdict"] for lv in v["levels"]} == {verdict.FAILS_CONTROL}
     e = v["efficiency"]
