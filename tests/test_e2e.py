@@ -39,7 +39,7 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
         assert v["tois"] == list(registry.get_task(v["task"]).tois)
         assert v["baseline_score"] is not None and math.isfinite(v["baseline_score"])
     html = (out / "report.html").read_text()
-    assert "<svg" in html
+    assert "<svg" in html and 'id="toi-map"' in html  # the map of theories of impact (issue 16)
     for e in entries:
         assert e.task in html
         for arm in e.arms:

@@ -157,4 +157,8 @@ def list_names(kind: str, task: str | None = None) -> list[dict]:
                                           f"{b.backward_passes:,} bwd, {b.wall_seconds:g} s, {b.tuning_trials} trials"
                                           + (f" (ladder: {ladders})" if ladders else "")})
         return out
-    raise ConfigError(f"unknown kind {kind!r}; valid: tasks, arms, organisms, suites")
+    if kind == "tois":
+        from .tois import rows
+
+        return rows()
+    raise ConfigError(f"unknown kind {kind!r}; valid: tasks, arms, organisms, suites, tois")

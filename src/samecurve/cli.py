@@ -33,7 +33,7 @@ def _seeds(text: Optional[str]) -> Optional[list[int]]:
         raise ConfigError(f"--seeds must be comma-separated integers like 0,1,2, not {text!r}") from None
 
 
-NAME_COLUMNS = ("name", "family", "access", "label", "hash", "seeds")
+NAME_COLUMNS = ("name", "family", "access", "label", "hash", "seeds", "toi")
 LIST_COLUMNS = ("controls", "metrics")  # lists of names: one name per line, never broken
 
 
@@ -81,11 +81,13 @@ def _print_rows(title: str, rows: list[dict]) -> None:
 
 
 @app.command("list")
-def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | suites"),
+def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | suites | tois"),
           task: Optional[str] = typer.Option(None, "--task", help="arms: only those this task scores, with the protocol each serves"),
           contract: bool = typer.Option(False, "--contract", help="tasks: the arm contract (docs/arm-contract.md) as markdown"),
+          markdown: bool = typer.Option(False, "--markdown", help="print the rows as a markdown table"),
           ) -> None:
-    """List registered tasks, arms (family, access, controls, description), organism sets or suites."""
+    """List registered tasks, arms (family, access, controls, description), organism sets, suites, or the
+    map of theories of impact (tois: which tasks test each, which are planned, which no benchmark can)."""
     if contract:
         if kind != "tasks":
             raise ConfigError("--contract goes with `list tasks`")
@@ -94,6 +96,13 @@ def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | su
         sys.stdout.write(contract_markdown())
         return
     rows = api.list_names(kind, task=task)
+    if markdown:
+        from .report.markdown import cell
+
+        keys = list(rows[0]) if rows else []
+        sys.stdout.write("\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+                                   + ["| " + " | ".join(cell(str(r[k]) or "—") for k in keys) + " |" for r in rows]) + "\n")
+        return
     _print_rows(f"samecurve {kind}" + (f" scored by {task}" if task else ""), rows)
 
 

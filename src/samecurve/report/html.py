@@ -20,6 +20,7 @@ from ..store import Store
 from . import plots
 from . import terminal as T
 from ..ladder import budget_text
+from ..tois import rows as toi_map
 from .figure_pool import map_figures
 from .task_figures import attach_items, figures_of, rows_by_task
 from .terminal import (FAMILY_ORDER, ReportData, arm_note, collect, control_name, control_status,
@@ -121,6 +122,14 @@ Every row's <b>inference</b>: {{ common.inference }}; its <b>selection</b>: {{ c
 <ul class="plain">{% for t in tois %}<li><b>{{ t.toi }}</b>: <span class="{{ t.cls }}">{{ t.summary }}</span>
 <span class="dim">({{ t.parts }})</span></li>{% endfor %}</ul>
 {% endif %}
+
+<h2 id="toi-map">The map of theories of impact</h2>
+<p class="note">The twenty of the longlist (Nanda 2022) and the topics of the critique samecurve answers:
+what this run says of each, which tasks test it, or why none does yet (<code>samecurve list tois</code>).</p>
+<div class="wide"><table><tr><th>theory of impact</th><th>source</th><th>in this run</th><th>status</th><th>tasks, or why not</th></tr>
+{% for t in toi_map %}<tr><td class="nw">{{ t.toi }}</td><td class="nw dim">{{ t.source }}</td>
+<td>{% if t.summary %}<span class="{{ t.cls }}">{{ t.summary }}</span>{% else %}<span class="dim">—</span>{% endif %}</td>
+<td class="nw">{{ t.status }}</td><td>{{ t.tasks or t.note|replace("`", "") }}</td></tr>{% endfor %}</table></div>
 
 {% for m in metrics %}
 <h2 id="{{ m.anchor }}">{{ m.task }} / {{ m.metric }}</h2>
@@ -388,6 +397,8 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
         "n_cells": "—" if n_cells is None else n_cells, "n_scores": len(data.rows),
         "runs": runs or [], "verdicts": rows, "common": _shared_method(rows), "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": verdict_class(s) or "meh"} for t, s, p in toi_lines(data)],
+        "toi_map": [{**r, "summary": data.toi.get(r["toi"], ""), "cls": verdict_class(data.toi.get(r["toi"], "")) or "meh"}
+                    for r in toi_map()],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
         "organisms": organisms or [], "replacement_rule": REPLACEMENT_RULE, "failures": data.failures, "where": data.where,
         "over_budget": [{**f, "budget_text": budget_text(f.get("budget") or {})} for f in data.over_budget],
