@@ -120,22 +120,23 @@ def test_plan_makes_ordinary_cells_per_rung():
                                                          for f in entry.ladder}
 
 
-def _audit_ladder_suite() -> str:
-    """smoke's backdoor-audit entry on a two-rung forward-pass ladder (registered once per process)."""
+def _audit_ladder_suite(monkeypatch) -> str:
+    """smoke's backdoor-audit entry on a two-rung forward-pass ladder, registered for this test only
+    (a suite left behind would show up in every later listing, e.g. the arm contract page)."""
     import dataclasses
 
-    from samecurve.registry import Suite, suite
+    from samecurve.registry import Suite
 
     name = "test-audit-ladder"
-    if name not in registry.suites():
-        smoke = registry.get_suite("smoke")
-        entry = next(e for e in smoke.entries if e.task == "backdoor-audit")
-        suite(Suite(name, "smoke's backdoor-audit at 1/4 and all of smoke's budget", smoke.seeds,
-                    (dataclasses.replace(entry, ladder=(0.25, 1.0), ladder_axes=("forward_passes",)),), smoke.budget))
+    smoke = registry.get_suite("smoke")
+    entry = next(e for e in smoke.entries if e.task == "backdoor-audit")
+    monkeypatch.setitem(registry._SUITES, name, Suite(
+        name, "smoke's backdoor-audit at 1/4 and all of smoke's budget", smoke.seeds,
+        (dataclasses.replace(entry, ladder=(0.25, 1.0), ladder_axes=("forward_passes",)),), smoke.budget))
     return name
 
 
-def test_a_method_its_budget_cannot_pay_for_is_an_outcome_not_a_failure(tmp_path, smoke_population):
+def test_a_method_its_budget_cannot_pay_for_is_an_outcome_not_a_failure(tmp_path, smoke_population, monkeypatch):
     """On a ladder's low rung, an arm whose method needs more forward passes than the rung gives is
     recorded `over-budget`: not a failure, no scores, kept on resume, named in its rows. At the
     suite's own budget the same overdraw fails the cell (the arm contract)."""
@@ -145,7 +146,7 @@ def test_a_method_its_budget_cannot_pay_for_is_an_outcome_not_a_failure(tmp_path
     from samecurve.store import OVER_BUDGET, Store
 
     registry.load_builtins()
-    name = _audit_ladder_suite()
+    name = _audit_ladder_suite(monkeypatch)
     arms = ["tests.plugin_arm:GreedyProbe", "random-scores"]
     res = api.run(name, tmp_path, arms=arms, executor="inline")
     s = res.summary

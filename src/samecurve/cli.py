@@ -97,11 +97,10 @@ def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | su
         return
     rows = api.list_names(kind, task=task)
     if markdown:
-        from .report.markdown import cell
+        from .report.markdown import pipe_table
 
         keys = list(rows[0]) if rows else []
-        sys.stdout.write("\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-                                   + ["| " + " | ".join(cell(str(r[k]) or "—") for k in keys) + " |" for r in rows]) + "\n")
+        sys.stdout.write(pipe_table(keys, [[r[k] for k in keys] for r in rows]) + "\n")
         return
     _print_rows(f"samecurve {kind}" + (f" scored by {task}" if task else ""), rows)
 

@@ -468,19 +468,8 @@ def _level_summary(row: dict, axis: str) -> dict:
     for side in ("interp", "baseline"):  # what the side's named arm actually spent on the ladder's axis
         out[f"{side}_spent"] = (row.get(f"{side}_spend") or {}).get(axis)
         vals = list((row.get("oof_units") or {}).get(side, {}).values())
-        out[f"{side}_oof_ci"] = _mean_ci(vals)
+        out[f"{side}_oof_ci"] = bootstrap_ci(vals) if vals else (None, None)  # the rows' own CI, BCa over units
     return out
-
-
-def _mean_ci(vals: list[float]) -> tuple[float | None, float | None]:
-    """95% percentile bootstrap CI of a mean over units (scipy.stats.bootstrap); None when undefined."""
-    if len(vals) < 2 or np.ptp(vals) == 0:
-        return (float(vals[0]), float(vals[0])) if vals else (None, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = stats.bootstrap((np.asarray(vals, float),), np.mean, method="percentile", n_resamples=N_BOOT,
-                              random_state=np.random.default_rng(0))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def by_toi(verdicts: list[dict]) -> dict[str, list[dict]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .terminal import arm_note, data_only_marker, fmt_diff, fmt_p, fmt_score, fmt_units
+from .terminal import arm_note, data_only_marker, fmt_diff, fmt_p, fmt_score, fmt_units, ladder_sentence
 
 COLUMNS = ("task", "metric", "verdict", "best interp (score)", "best baseline (score)", "diff [95% CI]", "q", "units")
 MINUS = "\u2212"
@@ -92,13 +92,16 @@ def fingerprint_line(fingerprint: dict, run: dict | None = None, verdicts: list[
     return f"**Fingerprint.** {body or 'none recorded'}."
 
 
+def pipe_table(header: list[str] | tuple[str, ...], body: list[list[str]]) -> str:
+    """A GitHub markdown table (each cell made safe by `cell`), no trailing newline."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in body])
+
+
 def markdown_table(verdicts: list[dict], fingerprint: dict, run: dict | None = None) -> str:
     """GitHub markdown: the verdict table, a blank line, the fingerprint paragraph; ends with a newline."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(c) for c in row(v)) + " |" for v in verdicts]
-    if not verdicts:
-        lines.append("| " + " | ".join(["—"] * len(COLUMNS)) + " |")
-    return "\n".join(lines) + "\n\n" + ladder_lines(verdicts) + fingerprint_line(fingerprint, run, verdicts) + "\n"
+    body = [row(v) for v in verdicts] or [["—"] * len(COLUMNS)]
+    return pipe_table(COLUMNS, body) + "\n\n" + ladder_lines(verdicts) + fingerprint_line(fingerprint, run, verdicts) + "\n"
 
 
 def ladder_lines(verdicts: list[dict]) -> str:
@@ -109,7 +112,5 @@ def ladder_lines(verdicts: list[dict]) -> str:
         return ""
     out = ["**Budget ladders** (the table's verdict is at the headline rung):", ""]
     for v in rows:
-        eff = (v.get("efficiency") or {}).get("statement")
-        out.append(f"- {v['task']} / {_metric(v)} (headline: {v.get('headline_level')}): {v.get('crossover')}"
-                   + (f"; {eff}" if eff else "") + ".")
+        out.append(f"- {v['task']} / {_metric(v)} (headline: {v.get('headline_level')}): {ladder_sentence(v)}.")
     return "\n".join(out) + "\n\n"

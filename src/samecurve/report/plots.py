@@ -304,8 +304,8 @@ def curve_plot(view: MetricView) -> str:
                 continue
             ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, linewidth=1, alpha=0.6)
             for i, (x, m, lo, hi) in enumerate(pts):
-                mean_and_ci(ax, x, m, lo if lo is not None else m, hi if hi is not None else m, vertical=True,
-                            color=c, marker=mk, label=f"{side} (best arm per rung, out-of-fold)" if i == 0 else None)
+                mean_and_ci(ax, x, m, lo, hi, vertical=True, color=c, marker=mk,
+                            label=f"{side} (best arm per rung, out-of-fold)" if i == 0 else None)
         if view.chance is not None:
             ax.axhline(view.chance, color="#9ca3af", linewidth=0.8, label=f"chance ({view.chance:g})")
         ax.set_xscale("log")

@@ -827,10 +827,14 @@ def ladder_lines(data: ReportData, width: int) -> list[Text]:
         return []
     out = [Text("Budget ladders (each verdict above is at its headline rung)", style="bold")]
     for v in rows:
-        eff = (v.get("efficiency") or {}).get("statement")
-        out += _wrap(f"{v['task']}/{v['metric']} (headline {v.get('headline_level')}): {v.get('crossover')}"
-                     + (f"; {eff}" if eff else ""), width, "  ")
+        out += _wrap(f"{v['task']}/{v['metric']} (headline {v.get('headline_level')}): {ladder_sentence(v)}", width, "  ")
     return out
+
+
+def ladder_sentence(v: dict) -> str:
+    """A laddered row's crossover statement, then its efficiency statement if it has one."""
+    eff = (v.get("efficiency") or {}).get("statement")
+    return f"{v.get('crossover')}" + (f"; {eff}" if eff else "")
 
 
 def scorecard(store: Store, compact: bool = False, width: int = 80, run_id: str | None = None) -> Group:
