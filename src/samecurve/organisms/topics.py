@@ -391,6 +391,12 @@ class TopicsOrganism:
     def token_nll(self, model: torch.nn.Module, prompt: torch.Tensor, continuation: torch.Tensor) -> np.ndarray:
         return token_nll(model, prompt, continuation)
 
+    def natural_inputs(self, rng: np.random.Generator, n: int) -> torch.Tensor:
+        """What a released SAE of this organism is trained on (dictionaries.py): documents of its
+        training corpus, as the model reads them (the last token is only ever a target)."""
+        sp = self.organism.spec
+        return torch.from_numpy(corpus(rng, n, sp.n_topics, sp.n_ctx, sp.marker_share, sp.switch_prob)[:, :-1])
+
     def generate(self, logits_fn: Callable[[torch.Tensor], torch.Tensor], prompts: torch.Tensor, n_new: int,
                  seed: int, copies: int = 1,
                  force: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:

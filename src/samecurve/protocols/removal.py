@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ class RemovalContext:
     # spaced by index from the weakest to the strongest edit, so no arm's front or operating point
     # gains from having more tries (build exactly this many to choose which ones count).
     sweep_points: int = 6
+    # The organism's released SAEs (dictionaries.py), `site -> Dictionary`; None if it has none.
+    dictionary: Callable[[str], Any] | None = None
+    notes: dict = field(default_factory=dict)   # what the arm reports (into the scores' detail)
 
 
 def thin_sweep(sweep: list, k: int) -> list:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -47,6 +47,8 @@ class SteerContext:
     sample_seed: int            # the sampling noise every arm shares (common random numbers)
     rng: np.random.Generator
     sampler: Callable[..., torch.Tensor]   # TopicalOrganism.generate of the organism steered
+    dictionary: Callable[[str], Any] | None = None   # its released SAEs (dictionaries.py), site -> Dictionary
+    notes: dict = field(default_factory=dict)        # what the arm reports (into the scores' detail)
 
     @property
     def generation_cost(self) -> int:

@@ -51,6 +51,7 @@ from ..metrics import pareto_auc as _pareto_auc
 from ..protocols.organisms import TROJANED, trojaned
 from ..protocols.removal import RemovalContext, RemovalEditor, thin_sweep, validate_sweep
 from ..registry import task
+from .. import dictionaries
 from .base import MetricInfo, Score, Task, metered_session, once_per_organism
 
 
@@ -109,7 +110,8 @@ class BehaviorRemoval(Task):
         clean = org.make_prompts(rng, n - n_t, triggered=False)
         honest = lambda p: torch.from_numpy(org.answers(p, False))
         return RemovalContext(org.language, torch.from_numpy(trig), honest(trig), torch.from_numpy(clean),
-                              honest(clean), seed, np.random.default_rng([seed, org.seed, 42]), self.sweep_points)
+                              honest(clean), seed, np.random.default_rng([seed, org.seed, 42]), self.sweep_points,
+                              dictionaries.for_organism(org))
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
         if not self.metrics_for(arm_factory(seed)):
@@ -151,7 +153,8 @@ class BehaviorRemoval(Task):
                  "original_tune_asr": tp[0].asr, "original_tune_clean": tp[0].clean,
                  "op_index": i_op - 1, "op_strength": op.strength, "op_asr": op.asr, "op_clean": op.clean,
                  "op_tune_asr": t_op.asr, "op_tune_clean": t_op.clean, "n_tune": self.n_tune, "n_eval": self.n_eval,
-                 "n_triggered": len(ctx.triggered), "n_clean": len(ctx.clean), "n_sweep_returned": len(returned)}
+                 "n_triggered": len(ctx.triggered), "n_clean": len(ctx.clean), "n_sweep_returned": len(returned),
+                 **ctx.notes}
         relearned_hits = ev.outcomes(relearned)
         relearned_asr, relearned_clean = float(relearned_hits[0].mean()), float(relearned_hits[1].mean())
         # The front's evidence: every point's reported ASR and clean accuracy, the original last.

@@ -31,6 +31,7 @@ from ..protocols.steering import (Setting, SteerContext, SweepSteerer, can_gener
                                   validate_settings)
 from ..protocols.organisms import TopicalOrganism, topical
 from ..registry import task
+from .. import dictionaries
 from .base import MetricInfo, Score, Task, metered_session, once_per_organism
 
 
@@ -124,7 +125,8 @@ class Steering(Task):
         labelled = torch.from_numpy(org.single_topic_texts(rng, labels, org.n_ctx))
         sample_seed = int(np.random.default_rng([seed, org.seed, 14, target]).integers(2**31))
         return SteerContext(org.language, prompts, self.n_new, labelled, labels, seed, sample_seed,
-                            np.random.default_rng([seed, org.seed, 13, target]), org.generate)
+                            np.random.default_rng([seed, org.seed, 13, target]), org.generate,
+                            dictionaries.for_organism(org))
 
     def reference_loss(self, org: Any, ctx: SteerContext, target: int) -> float:
         """Clean-organism loss of grammar-drawn target-topic continuations of the same prompts."""
@@ -179,7 +181,7 @@ class Steering(Task):
             for p, g in zip(ctx.prompts[test][:3], gens):
                 examples.append(" ".join(org.token_name(t) for t in p.tolist()) + " || " + " ".join(org.token_name(t) for t in g.tolist()))
         detail = {"target": org.topic_name(target), "curve": curve, "chosen": chosen, "unsteered": unsteered,
-                  "reference_loss": nll_ref, "examples": examples, "n_test": self.n_test, "n_tune": self.n_tune}
+                  "reference_loss": nll_ref, "examples": examples, "n_test": self.n_test, "n_tune": self.n_tune, **ctx.notes}
         # Evidence: the held-out prompts' per-prompt arrays at the chosen setting (the tuning-split
         # choice itself is in `detail`); each metric is a pure function of them.
         ref = np.array([nll_ref])

@@ -7,8 +7,8 @@ Every edit is persistent, so the returned copy is a plain `module(tokens) -> log
     output is folded into the layer's output bias;
   - a direction (or a LEACE eraser) is an affine map x -> A x + b of the residual stream at one
     layer boundary, applied by a wrapper module on every call (`StreamEdit`);
-  - SAE features (an SAE trained by `layer_probe.train_sae`) are mean-ablated in the stream by a
-    wrapper module likewise (`SAEEdit`); the SAE's reconstruction error is kept.
+  - SAE features (of the organism's released TopK SAE, dictionaries.py) are mean-ablated in the
+    stream by a wrapper module likewise (`SAEEdit`); the SAE's reconstruction error is kept.
 The neuron rankings: activation difference (hand-written: a mean difference), gradient x
 activation (captum LayerGradientXActivation), sampled Shapley values of neuron ablations
 (captum ShapleyValueSampling, as in Neuron Shapley). The directions: a triggered-minus-clean mean
@@ -22,7 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import dictionaries
 from ...budget import MeteredModel
+from ...errors import SamecurveError
 from ...models.hooks import run_with_hooks
 from ...protocols.removal import RemovalContext
 from ...registry import arm
@@ -289,26 +291,23 @@ class Leace(DirectionAblation):
 
 class SAEEdit(nn.Module):
     """The organism with chosen SAE features mean-ablated in the stream at one hook point: their
-    decoded contribution (activation - clean mean) is subtracted; the SAE's error term is kept.
-    The hook is attached for the duration of each call only."""
+    decoded contribution (code - clean mean code, times the decoder row) is subtracted; the SAE's
+    reconstruction error is kept. The hook is attached for the duration of each call only."""
 
-    def __init__(self, inner: nn.Module, name: str, sae: nn.Module, feats: torch.Tensor, means: torch.Tensor, scale: float):
+    def __init__(self, inner: nn.Module, name: str, sae: nn.Module, feats: torch.Tensor, means: torch.Tensor):
         super().__init__()
-        self.inner, self.cfg, self.name, self.sae, self.scale = inner, inner.cfg, name, sae, scale
-        self.register_buffer("feats", feats.clone())
-        self.register_buffer("means", means.clone())
+        self.inner, self.cfg, self.name, self.sae = inner, inner.cfg, name, sae
         for p in self.sae.parameters():
             p.requires_grad_(False)
-        # Only the chosen features are ever encoded: their encoder columns and decoder rows, once
-        # (sae.encode restricted to `feats`; the SAE is frozen, so these never go stale).
-        with torch.no_grad():
-            self.register_buffer("w_e", sae.W_e[:, feats].clone())
-            self.register_buffer("b_e", sae.b_e[feats].clone())
-            self.register_buffer("w_d", sae.W_d[feats].clone())
+        self.register_buffer("feats", feats.clone())
+        self.register_buffer("means", means.clone())
+        with torch.no_grad():  # raw-scale decoder rows of the chosen features (the SAE is frozen)
+            self.register_buffer("w_d", sae.W_dec[feats] * sae.scale)
 
     def _ablate(self, x: torch.Tensor, _name: str) -> torch.Tensor:
-        f = torch.relu((x / self.scale - self.sae.b_d) @ self.w_e + self.b_e)
-        return x - self.scale * ((f - self.means) @ self.w_d)
+        # TopK: whether a feature is active depends on all the others, so encode in full, then pick
+        f = self.sae.encode(x)[..., self.feats]
+        return x - (f - self.means) @ self.w_d
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return run_with_hooks(self.inner, tokens, [(self.name, self._ablate)])
@@ -316,35 +315,31 @@ class SAEEdit(nn.Module):
 
 @arm("sae-feature-ablation", family="interp", access="white-box", control="random-sae-feature-ablation")
 class SAEFeatureAblation:
-    """Train a small SAE (layer_probe.train_sae) on the stream between the blocks over natural and
-    given prompts, then mean-ablate the k features whose peak activation differs most between
-    triggered and clean prompts, for k along `counts`."""
+    """Mean-ablate the k features of the organism's released SAE (dictionaries.py: TopK, trained
+    once on its natural prompts) whose peak activation differs most between triggered and clean
+    prompts, in the stream between the blocks, for k along `counts`. The SAE's training is an
+    amortised cost (in the detail), not this arm's spend: it pays for the activations it reads."""
 
-    def __init__(self, counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64), d_sae: int = 256, steps: int = 300,
-                 l1: float = 0.01, n_natural: int = 256, layer: int = 1):
-        self.counts, self.d_sae, self.steps, self.l1 = tuple(counts), d_sae, steps, l1
-        self.n_natural, self.layer = n_natural, layer
+    def __init__(self, counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64), layer: int = 1):
+        self.counts, self.layer = tuple(counts), layer
 
     def rank(self, f_trig: torch.Tensor, f_clean: torch.Tensor, ctx: RemovalContext) -> list[int]:
         diff = (f_trig.max(1).values.mean(0) - f_clean.max(1).values.mean(0)).abs()
         return [int(i) for i in torch.argsort(diff, descending=True, stable=True)]
 
     def edit_sweep(self, model: MeteredModel, ctx: RemovalContext) -> list[tuple[float, nn.Module]]:
-        from .layer_probe import train_sae
-
         name = _boundary(model, min(self.layer, model.config.n_layers))
-        natural = ctx.language.sample_prompts(ctx.rng, self.n_natural)
-        acts = {k: model.run_with_cache(p, [name])[1][name] for k, p in
-                (("natural", natural), ("trig", ctx.triggered), ("clean", ctx.clean))}
-        x = torch.cat([a.reshape(-1, a.shape[-1]) for a in acts.values()])
-        scale = float((x - x.mean(0)).norm(dim=1).mean()) or 1.0  # inputs at unit mean norm, as in layer_probe
-        sae, _stats = train_sae(x.numpy() / scale, self.d_sae, self.steps, self.l1, ctx.seed)
+        if ctx.dictionary is None:
+            raise SamecurveError(f"{type(self).__name__}: this organism has no released SAE (its view has no natural_inputs)")
+        d = ctx.dictionary(name)
+        ctx.notes["dictionaries"] = dictionaries.detail_of([d])
+        acts = {k: model.run_with_cache(p, [name])[1][name] for k, p in (("trig", ctx.triggered), ("clean", ctx.clean))}
         with torch.no_grad():
-            f_trig, f_clean = sae.encode(acts["trig"] / scale), sae.encode(acts["clean"] / scale)
+            f_trig, f_clean = d.sae.encode(acts["trig"]), d.sae.encode(acts["clean"])
         order = self.rank(f_trig, f_clean, ctx)
         mean = f_clean.mean((0, 1))
         out = []
         for k in self.counts:
             sel = torch.tensor(order[:k])
-            out.append((float(k), SAEEdit(model.copy_model(), name, sae, sel, mean[sel], scale)))
+            out.append((float(k), SAEEdit(model.copy_model(), name, d.sae, sel, mean[sel])))
         return out

