@@ -142,5 +142,4 @@ def for_organism(org: Any) -> Callable[[str], Dictionary] | None:
 
 def detail_of(dicts: list[Dictionary]) -> dict:
     """What an SAE arm reports of the dictionaries it used: quality and amortised cost per site."""
-    return {d.site: {k: d.record[k] for k in ("fvu", "l0", "dead_share", "d_sae", "k")} | {"amortised": d.record["amortised"]}
-            for d in dicts}
+    return {d.site: {k: d.record[k] for k in ("key", "fvu", "l0", "dead_share", "d_sae", "k", "amortised")} for d in dicts}

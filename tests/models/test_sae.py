@@ -92,3 +92,19 @@ def test_an_organism_without_natural_inputs_has_no_dictionary():
         model, weights_sha256 = _model(), "w"
 
     assert dictionaries.for_organism(View()) is None
+
+
+def test_the_report_lists_each_released_sae_once_with_its_users():
+    from samecurve.report.html import _released_saes
+
+    d = {"key": "k1", "fvu": 0.02, "l0": 8.0, "dead_share": 0.03, "d_sae": 512, "k": 8,
+         "amortised": {"forward_passes": 30016, "cpu_seconds": 5.7}}
+    rows = [{"arm": "sae-feature-ablation", "instance": "triple/trojan/s1", "spend": {"forward_passes": 64},
+             "detail": {"dictionaries": {"blocks.1.hook_resid_pre": d}}},
+            {"arm": "random-sae-feature-ablation", "instance": "triple/trojan/s1", "spend": {"forward_passes": 64},
+             "detail": {"dictionaries": {"blocks.1.hook_resid_pre": d}}},
+            {"arm": "layer-probe", "instance": "x", "spend": {}, "detail": {}}]
+    (only,) = _released_saes(rows)
+    assert only["organism"] == "triple/trojan/s1" and only["d_sae"] == 512 and only["dead"] == "3%"
+    assert only["fwd"] == "30,016"
+    assert only["used_by"] == "random-sae-feature-ablation (64), sae-feature-ablation (64)"

@@ -41,8 +41,7 @@ class RemovalContext:
     # spaced by index from the weakest to the strongest edit, so no arm's front or operating point
     # gains from having more tries (build exactly this many to choose which ones count).
     sweep_points: int = 6
-    # The organism's released SAEs (dictionaries.py), `site -> Dictionary`; None if it has none.
-    dictionary: Callable[[str], Any] | None = None
+    dictionary: Callable[[str], Any] | None = None   # its released SAEs (dictionaries.py), site -> Dictionary
     notes: dict = field(default_factory=dict)   # what the arm reports (into the scores' detail)
 
 

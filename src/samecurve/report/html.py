@@ -174,6 +174,18 @@ share of held-out clean prompts the proposal flips to the planted defect.</p>
 {% for row in model_scores.rows %}<tr><td>{{ row.organism }}</td>{% for s in row.scores %}<td class="num">{{ s }}</td>{% endfor %}</tr>{% endfor %}
 </table>{% endif %}
 
+{% if saes %}<h2 id="released-saes">Released SAEs</h2>
+<p class="note">The sparse autoencoders the SAE arms read: one TopK SAE per organism and site, trained once
+on the organism's natural inputs and cached, as released SAE suites are. Their training is an amortised
+cost, shown here beside the arm's own metered spend per job and never charged to it. FVU is the fraction
+of variance unexplained on held-out activations; dead: latents that fire on none of them.</p>
+<table><tr><th>organism</th><th>site</th><th>latents</th><th>k</th><th>L0</th><th>held-out FVU</th><th>dead</th>
+<th>amortised fwd</th><th>amortised CPU-s</th><th>used by (own fwd per job)</th></tr>
+{% for d in saes %}<tr><td>{{ d.organism }}</td><td><code>{{ d.site }}</code></td><td class="num">{{ d.d_sae }}</td>
+<td class="num">{{ d.k }}</td><td class="num">{{ d.l0 }}</td><td class="num">{{ d.fvu }}</td><td class="num">{{ d.dead }}</td>
+<td class="num">{{ d.fwd }}</td><td class="num">{{ d.cpu }}</td><td>{{ d.used_by }}</td></tr>{% endfor %}
+</table>{% endif %}
+
 <h2>Organisms</h2>
 {% set refused = organisms | selectattr("refused") | list %}
 {% if refused %}<p class="note">{{ refused | length }} organism{{ "s" if refused | length > 1 }} refused by
@@ -378,6 +390,27 @@ def _model_scores(rows: list[dict]) -> dict | None:
                                                               if acc.get((o, a)) else "—" for a in arms]} for o in orgs]}
 
 
+def _released_saes(rows: list[dict]) -> list[dict]:
+    """One row per released SAE (dictionaries.py) the score details name, with the arms that read
+    it and their own forward passes per job (the amortised training cost is the SAE's)."""
+    found: dict[str, dict] = {}
+    users: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        organism = r["instance"].rsplit("/to-", 1)[0]  # without a per-target suffix (steering's "/to-<topic>")
+        for site, d in ((r["detail"] or {}).get("dictionaries") or {}).items():
+            key = d.get("key", f"{organism}/{site}")
+            found.setdefault(key, {"organism": organism, "site": site, **d})
+            users[key][r["arm"]].append(float((r.get("spend") or {}).get("forward_passes", 0)))
+    out = []
+    for key, d in sorted(found.items(), key=lambda kv: (kv[1]["organism"], kv[1]["site"])):
+        am = d.get("amortised") or {}
+        used = ", ".join(f"{a} ({fmt_int(sum(v) / len(v))})" for a, v in sorted(users[key].items()))
+        out.append({"organism": d["organism"], "site": d["site"], "d_sae": d.get("d_sae"), "k": d.get("k"),
+                    "l0": fmt(d.get("l0")), "fvu": fmt(d.get("fvu")), "dead": f"{100 * float(d.get('dead_share', 0)):.0f}%",
+                    "fwd": fmt_int(am.get("forward_passes", 0)), "cpu": f"{float(am.get('cpu_seconds', 0)):.1f}", "used_by": used})
+    return out
+
+
 def _organisms(store: Store) -> list[dict]:
     out = []
     for o in store.organisms():
@@ -400,7 +433,7 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
         "toi_map": [{**r, "summary": data.toi.get(r["toi"], ""), "cls": verdict_class(data.toi.get(r["toi"], "")) or "meh"}
                     for r in toi_map()],
         "metrics": _metric_sections(data), "triggers": _triggers(data.rows), "model_scores": _model_scores(data.rows),
-        "organisms": organisms or [], "replacement_rule": REPLACEMENT_RULE, "failures": data.failures, "where": data.where,
+        "saes": _released_saes(data.rows), "organisms": organisms or [], "replacement_rule": REPLACEMENT_RULE, "failures": data.failures, "where": data.where,
         "over_budget": [{**f, "budget_text": budget_text(f.get("budget") or {})} for f in data.over_budget],
     }
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
