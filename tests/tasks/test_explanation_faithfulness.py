@@ -121,7 +121,7 @@ def test_organisms_without_a_known_algorithm_are_refused():
 
     from samecurve.organisms import emergence
 
-    grok = SimpleNamespace(spec=emergence.EmergenceSpec("grokking", "lr3e-2", 0, replace(emergence.GROK_TRAINING, steps=10), 10), label="grokking/x")
+    grok = SimpleNamespace(spec=emergence.EmergenceSpec("grokking", "lr1e-2", 0, replace(emergence.GROK_TRAINING, steps=10), 10), label="grokking/x")
     with pytest.raises(ConfigError):
         ef.behaviour_of(grok)
 

@@ -92,7 +92,7 @@ class EmergenceSpec:
     # induction
     repeat_share: float = 1.0
     # grokking
-    modulus: int = 23
+    modulus: int = 37
     train_frac: float = 0.5
     # kept aside to calibrate alarm thresholds (forecast-emergence never evaluates it)
     calibration: bool = False
@@ -274,7 +274,7 @@ def induction_model(seed: int = 0, lr: float = 1e-3, steps: int = 300, **overrid
 # ---- recipes and sets ---------------------------------------------------------------------------
 
 IND_TRAINING = Recipe(steps=300, batch_size=32, lr=1e-3, weight_decay=0.0)
-GROK_TRAINING = Recipe(steps=800, batch_size=32, lr=3e-2, weight_decay=1.0)  # full batch: batch_size unused
+GROK_TRAINING = Recipe(steps=1500, batch_size=32, lr=1e-2, weight_decay=1.0)  # full batch: batch_size unused (grokking.py: the dev study)
 
 
 def _ind(lr: float, **spec: Any) -> dict:
@@ -282,7 +282,7 @@ def _ind(lr: float, **spec: Any) -> dict:
 
 
 def _grok(lr: float, weight_decay: float = GROK_TRAINING.weight_decay, **spec: Any) -> dict:
-    return dict(training=replace(GROK_TRAINING, lr=lr, weight_decay=weight_decay), ckpt_every=25, **spec)
+    return dict(training=replace(GROK_TRAINING, lr=lr, weight_decay=weight_decay), ckpt_every=50, **spec)
 
 
 RECIPES: dict[str, dict[str, dict]] = {   # recipe name -> the EmergenceSpec fields after its seed
@@ -295,20 +295,20 @@ RECIPES: dict[str, dict[str, dict]] = {   # recipe name -> the EmergenceSpec fie
         "lr2e-4": _ind(2e-4),                           # too slow for this run: no jump
     },
     "grokking": {
-        "lr3e-2": _grok(3e-2),
-        "lr3e-2-frac0.6": _grok(3e-2, train_frac=0.6),
-        "lr5e-2": _grok(5e-2),
-        "wd0.1": _grok(3e-2, weight_decay=0.1),         # little weight decay: no grokking
-        "frac0.3": _grok(3e-2, train_frac=0.3),         # too small a train split: no grokking
-        "lr3e-2-wd2-h64": _grok(3e-2, weight_decay=2.0, shape=replace(SHAPE, d_mlp=64)),  # near miss
+        "lr1e-2": _grok(1e-2),
+        "lr1e-2-frac0.6": _grok(1e-2, train_frac=0.6),
+        "lr2e-2": _grok(2e-2),
+        "wd0.1": _grok(1e-2, weight_decay=0.1),         # little weight decay: no grokking
+        "frac0.3": _grok(1e-2, train_frac=0.3),         # too small a train split: no grokking
+        "lr5e-3": _grok(5e-3),                          # near miss: too slow for this run
     },
 }
 JUMP_RECIPES = {"induction": ("lr1e-3", "lr5e-4", "lr7e-4-d48", "lr1e-3-half-repeats"),
-                "grokking": ("lr3e-2", "lr3e-2-frac0.6", "lr5e-2")}
+                "grokking": ("lr1e-2", "lr1e-2-frac0.6", "lr2e-2")}
 # no-jump recipes, most informative first. The last grokking one is a near miss: test accuracy
-# climbs to ~0.8 and often stalls below the rule's threshold, but in some seeds crosses it late
-# (measured: 3 of 5 full-suite seeds). The rule, not this list, labels every run.
-NO_JUMP_RECIPES = {"induction": ("lr2e-4", "no-repeats"), "grokking": ("wd0.1", "frac0.3", "lr3e-2-wd2-h64")}
+# climbs to ~0.7-0.85 by the end and often stays below the rule's threshold, but in some seeds
+# crosses it at the last checkpoints (dev seeds: 2 of 3). The rule, not this list, labels every run.
+NO_JUMP_RECIPES = {"induction": ("lr2e-4", "no-repeats"), "grokking": ("wd0.1", "frac0.3", "lr5e-3")}
 
 
 # Calibration recipes, a jump recipe and a no-jump one in turn (the near miss left out: the

@@ -154,7 +154,7 @@ def _ce(logits: np.ndarray, targets: torch.Tensor) -> float:
 class _KeyFrequencyLoss:
     """`grid_pairs` inputs drawn uniformly from the P x P grid (one draw per run, every checkpoint
     the same) carry the fit; fewer if the budget cannot pay them at every checkpoint. 300 pairs
-    (of 529 at P = 23) keep a quick-suite run (33 checkpoints, 48 train inputs) within its 12,000
+    (of 1,369 at P = 37) keep a quick-suite run (31 checkpoints, 48 train inputs) within its 12,000
     forward passes; the whole grid would not."""
 
     kinds = ("grokking",)
