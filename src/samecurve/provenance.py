@@ -96,7 +96,7 @@ def object_source_hash(obj: Any) -> str:
         path = inspect.getsourcefile(obj)
     except TypeError:
         path = None
-    if not path:
+    if not path or not Path(path).is_file():  # e.g. defined in `python -c` or a notebook cell
         return "unknown-source"
     src = Path(path).read_text()
     inner = sorted(_imports_of(src, mod, Path(path).name == "__init__.py"))

@@ -85,6 +85,7 @@ def test_dictionary_key_tracks_weights_site_and_recipe():
     assert key != dictionaries.dictionary_key("w1", "blocks.1.hook_resid_pre", cfg)
     assert key != dictionaries.dictionary_key("w0", "blocks.0.hook_resid_pre", cfg)
     assert key != dictionaries.dictionary_key("w0", "blocks.1.hook_resid_pre", SAEConfig(k=16))
+    assert key != dictionaries.dictionary_key("w0", "blocks.1.hook_resid_pre", cfg, natural_source="another sampler")
 
 
 def test_an_organism_without_natural_inputs_has_no_dictionary():

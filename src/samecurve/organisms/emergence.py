@@ -307,7 +307,7 @@ JUMP_RECIPES = {"induction": ("lr1e-3", "lr5e-4", "lr7e-4-d48", "lr1e-3-half-rep
                 "grokking": ("lr1e-2", "lr1e-2-frac0.6", "lr2e-2")}
 # no-jump recipes, most informative first. The last grokking one is a near miss: test accuracy
 # climbs to ~0.7-0.85 by the end and often stays below the rule's threshold, but in some seeds
-# crosses it at the last checkpoints (dev seeds: 2 of 3). The rule, not this list, labels every run.
+# crosses it at the last checkpoints (dev seeds: 1 of 3). The rule, not this list, labels every run.
 NO_JUMP_RECIPES = {"induction": ("lr2e-4", "no-repeats"), "grokking": ("wd0.1", "frac0.3", "lr5e-3")}
 
 
