@@ -12,7 +12,7 @@ the report shows beside the arm's own spend.
 The cache key is the organism's weights hash, the site, the SAE recipe and the source of this
 module's closure (provenance.source_hash), so editing the trainer or the sampling retrains.
 Files: `$SAMECURVE_CACHE/dictionaries/<key>.safetensors` (weights, written last) and `<key>.json`
-(the record). Two workers that need the same dictionary at once both train it (deterministically,
+(the record, with the weights' sha256: a file that no longer matches it is retrained). Two workers that need the same dictionary at once both train it (deterministically,
 same bytes) and the second rename wins: harmless.
 """
 
@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -90,22 +91,45 @@ def released(model: torch.nn.Module, weights_sha256: str, site: str, natural: Sa
         return _MEMO[key]
     root = dictionaries_root()
     weights, meta = root / f"{key}.safetensors", root / f"{key}.json"
-    if weights.exists() and meta.exists():
-        record = json.loads(meta.read_text())
-        state = load_file(str(weights))
-        sae = TopKSAE(record["d_in"], record["d_sae"], record["k"])
-        sae.load_state_dict(state)
-        found = Dictionary(sae.eval(), site, record)
-    else:
+    found = _load(weights, meta, site) if weights.exists() and meta.exists() else None
+    if found is None:
         found = _train(model, site, natural, cfg, seed, key)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = f".tmp-{os.getpid()}"
-        meta.with_suffix(meta.suffix + tmp).write_text(json.dumps(found.record, indent=1))
-        os.replace(meta.with_suffix(meta.suffix + tmp), meta)
-        save_file({k: v.contiguous() for k, v in found.sae.state_dict().items()}, str(weights) + tmp)
-        os.replace(str(weights) + tmp, weights)   # written last: its presence means the pair is whole
+        _save(found, weights, meta)
     _MEMO[key] = found
     return found
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load(weights: Path, meta: Path, site: str) -> Dictionary | None:
+    """The cached dictionary, or None (with a warning: it is retrained) if its weights no longer
+    match the sha256 its record holds."""
+    record = json.loads(meta.read_text())
+    if record.get("weights_sha256") != _sha256(weights):
+        warnings.warn(f"released SAE {weights} does not match its recorded sha256: retraining it", stacklevel=3)
+        return None
+    sae = TopKSAE(record["d_in"], record["d_sae"], record["k"])
+    sae.load_state_dict(load_file(str(weights)))
+    return Dictionary(sae.eval(), site, record)
+
+
+def _save(found: Dictionary, weights: Path, meta: Path) -> None:
+    """Weights to a temporary file, their sha256 into the record, the record in place, then the
+    weights renamed in place last (their presence means the pair is whole). A cache that cannot be
+    written costs only the reuse: the dictionary in hand is used, with a warning."""
+    tmp = f".tmp-{os.getpid()}"
+    w_tmp, m_tmp = weights.with_name(weights.name + tmp), meta.with_name(meta.name + tmp)
+    try:
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in found.sae.state_dict().items()}, str(w_tmp))
+        found.record["weights_sha256"] = _sha256(w_tmp)
+        m_tmp.write_text(json.dumps(found.record, indent=1))
+        os.replace(m_tmp, meta)
+        os.replace(w_tmp, weights)
+    except OSError as exc:
+        warnings.warn(f"released-SAE cache {weights.parent} not writable ({exc}); using it uncached", stacklevel=3)
 
 
 def _train(model: torch.nn.Module, site: str, natural: Sampler, cfg: SAEConfig, seed: int, key: str) -> Dictionary:

@@ -79,6 +79,20 @@ def test_released_dictionary_is_trained_once_and_cached(tmp_path, monkeypatch):
     assert again.record == rec
 
 
+def test_a_corrupted_cached_dictionary_is_retrained(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMECURVE_CACHE", str(tmp_path))
+    monkeypatch.setattr(dictionaries, "_MEMO", {})
+    cfg = SAEConfig(expansion=2, k=2, train_tokens=2_000, batch=128, heldout_tokens=300)
+    first = dictionaries.released(_model(), "w0", "blocks.0.hook_resid_pre", _natural, cfg)
+    (weights,) = (tmp_path / "dictionaries").glob("*.safetensors")
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    monkeypatch.setattr(dictionaries, "_MEMO", {})
+    with pytest.warns(UserWarning, match="does not match its recorded sha256"):
+        again = dictionaries.released(_model(), "w0", "blocks.0.hook_resid_pre", _natural, cfg)
+    for name, t in first.sae.state_dict().items():   # retrained: the same deterministic weights
+        assert torch.equal(t, again.sae.state_dict()[name]), name
+
+
 def test_dictionary_key_tracks_weights_site_and_recipe():
     cfg = SAEConfig()
     key = dictionaries.dictionary_key("w0", "blocks.1.hook_resid_pre", cfg)
