@@ -9,11 +9,12 @@ meter: it is recorded as an *amortised* cost in `Dictionary.record` (the organis
 that produced its activations, tokens, CPU seconds), which the arm puts in its score's detail and
 the report shows beside the arm's own spend.
 
-The cache key is the organism's weights hash, the site, the SAE recipe and the source of this
-module's closure (provenance.source_hash), so editing the trainer or the sampling retrains.
-Files: `$SAMECURVE_CACHE/dictionaries/<key>.safetensors` (weights, written last) and `<key>.json`
-(the record, with the weights' sha256: a file that no longer matches it is retrained). Two workers that need the same dictionary at once both train it (deterministically,
-same bytes) and the second rename wins: harmless.
+The cache key is the organism's weights hash, the site, the SAE recipe, the source of this
+module's closure (provenance.source_hash) and the source of the organism's sampler, so editing the
+trainer or the sampling retrains. Files: `$SAMECURVE_CACHE/dictionaries/<key>.safetensors`
+(weights, renamed in place last) and `<key>.json` (the record, with the weights' sha256: a file
+that no longer matches it is retrained). Two workers that need the same dictionary at once both
+train it (deterministically, same bytes) and the second rename wins: harmless.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ evaluating sparse autoencoders"; the architecture of EleutherAI's `sparsify` and
 
 - sparsity is set by k (L0 <= k by construction), not by an L1 coefficient that also shrinks codes;
 - decoder rows are kept at unit norm, the encoder starts as the decoder's transpose and b_dec at
-  the data's mean (the paper uses the geometric median; on these activations the two are close);
+  the held-out activations' mean (the paper uses the geometric median);
 - dead latents (none of the last `dead_window` training tokens fired them) get the paper's AuxK
   loss: the top `k_aux` of them reconstruct the main model's residual, weight `aux_coef` (1/32);
 - inputs are rescaled once to unit mean centred norm (the scale is stored with the weights), so
