@@ -123,3 +123,22 @@ def test_the_report_lists_each_released_sae_once_with_its_users():
     assert only["organism"] == "triple/trojan/s1" and only["d_sae"] == 512 and only["dead"] == "3%"
     assert only["fwd"] == "30,016"
     assert only["used_by"] == "random-sae-feature-ablation (64), sae-feature-ablation (64)"
+
+
+def test_an_sae_arm_reports_its_released_sae_and_is_not_charged_for_it(smoke_population, smoke_budget):
+    """behavior-removal end to end: the arm reads the organism's released SAE through its context;
+    the SAE's quality and amortised cost land in the score detail, the arm's meter holds only the
+    arm's own passes (one over each labelled prompt), far below the SAE's training passes."""
+    from samecurve import registry
+    from samecurve.tasks.behavior_removal import BehaviorRemoval
+
+    org = next(o for o in smoke_population if o.spec.planted)
+    arm = registry.get_arm("sae-feature-ablation")()
+    scores = BehaviorRemoval(n_eval=50, relearn_steps=0).score_organism(arm, org, 0, smoke_budget)
+    detail = next(s.detail for s in scores if s.metric == "residual-asr")
+    (site, d), = detail["dictionaries"].items()
+    assert site == "blocks.1.hook_resid_pre"
+    assert d["l0"] <= d["k"] < org.model.cfg.d_model and 0 <= d["fvu"] < 0.5
+    spent = scores[0].spend["forward_passes"]
+    assert spent == smoke_budget.labelled_examples
+    assert d["amortised"]["forward_passes"] > 50 * spent
