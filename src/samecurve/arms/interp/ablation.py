@@ -292,7 +292,9 @@ class Leace(DirectionAblation):
 class SAEEdit(nn.Module):
     """The organism with chosen SAE features mean-ablated in the stream at one hook point: their
     decoded contribution (code - clean mean code, times the decoder row) is subtracted; the SAE's
-    reconstruction error is kept. The hook is attached for the duration of each call only."""
+    reconstruction error is kept. Position 0 (BOS) is left alone: the SAE never saw it (released
+    SAEs are trained without it, dictionaries.py) and TopK would give it k spurious codes. The hook
+    is attached for the duration of each call only."""
 
     def __init__(self, inner: nn.Module, name: str, sae: nn.Module, feats: torch.Tensor, means: torch.Tensor):
         super().__init__()
@@ -306,8 +308,8 @@ class SAEEdit(nn.Module):
 
     def _ablate(self, x: torch.Tensor, _name: str) -> torch.Tensor:
         # TopK: whether a feature is active depends on all the others, so encode in full, then pick
-        f = self.sae.encode(x)[..., self.feats]
-        return x - (f - self.means) @ self.w_d
+        f = self.sae.encode(x[:, 1:])[..., self.feats]
+        return torch.cat([x[:, :1], x[:, 1:] - (f - self.means) @ self.w_d], 1)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return run_with_hooks(self.inner, tokens, [(self.name, self._ablate)])
@@ -333,7 +335,8 @@ class SAEFeatureAblation:
             raise SamecurveError(f"{type(self).__name__}: this organism has no released SAE (its view has no natural_inputs)")
         d = ctx.dictionary(name)
         ctx.notes["dictionaries"] = dictionaries.detail_of([d])
-        acts = {k: model.run_with_cache(p, [name])[1][name] for k, p in (("trig", ctx.triggered), ("clean", ctx.clean))}
+        # positions after BOS, as the SAE was trained (and as SAEEdit edits)
+        acts = {k: model.run_with_cache(p, [name])[1][name][:, 1:] for k, p in (("trig", ctx.triggered), ("clean", ctx.clean))}
         with torch.no_grad():
             f_trig, f_clean = d.sae.encode(acts["trig"]), d.sae.encode(acts["clean"])
         order = self.rank(f_trig, f_clean, ctx)
