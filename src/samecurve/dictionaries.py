@@ -32,9 +32,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .errors import SamecurveError
 from .models.hooks import run_with_cache
 from .models.sae import SAEConfig, TopKSAE, train_topk_sae
-from .provenance import object_source_hash, source_hash
+from .organisms.base import cache_root
+from .provenance import file_sha256, object_source_hash, source_hash
 
 # natural(rng, n) -> [n, seq] int64 token ids drawn from the organism's natural input distribution
 Sampler = Callable[[np.random.Generator, int], Any]
@@ -49,7 +51,7 @@ class Dictionary:
 
 def dictionaries_root() -> Path:
     """`$SAMECURVE_CACHE/dictionaries`, beside `organisms/` and `encodings/`."""
-    return Path(os.environ.get("SAMECURVE_CACHE", Path.home() / ".cache" / "samecurve")) / "dictionaries"
+    return cache_root().parent / "dictionaries"
 
 
 def dictionary_key(weights_sha256: str, site: str, cfg: SAEConfig, natural_source: str = "") -> str:
@@ -100,15 +102,11 @@ def released(model: torch.nn.Module, weights_sha256: str, site: str, natural: Sa
     return found
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _load(weights: Path, meta: Path, site: str) -> Dictionary | None:
     """The cached dictionary, or None (with a warning: it is retrained) if its weights no longer
     match the sha256 its record holds."""
     record = json.loads(meta.read_text())
-    if record.get("weights_sha256") != _sha256(weights):
+    if record.get("weights_sha256") != file_sha256(weights):
         warnings.warn(f"released SAE {weights} does not match its recorded sha256: retraining it", stacklevel=3)
         return None
     sae = TopKSAE(record["d_in"], record["d_sae"], record["k"])
@@ -125,7 +123,7 @@ def _save(found: Dictionary, weights: Path, meta: Path) -> None:
     try:
         weights.parent.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in found.sae.state_dict().items()}, str(w_tmp))
-        found.record["weights_sha256"] = _sha256(w_tmp)
+        found.record["weights_sha256"] = file_sha256(w_tmp)
         m_tmp.write_text(json.dumps(found.record, indent=1))
         os.replace(m_tmp, meta)
         os.replace(w_tmp, weights)
@@ -168,6 +166,13 @@ def for_organism(org: Any) -> Callable[[str], Dictionary] | None:
     return lambda site: released(org.model, sha, site, natural, cfg)
 
 
-def detail_of(dicts: list[Dictionary]) -> dict:
-    """What an SAE arm reports of the dictionaries it used: quality and amortised cost per site."""
-    return {d.site: {k: d.record[k] for k in ("key", "fvu", "l0", "dead_share", "d_sae", "k", "amortised")} for d in dicts}
+def read(ctx: Any, site: str, arm: str) -> Dictionary:
+    """What an SAE arm calls: the organism's released SAE at `site` from its context (one clear
+    error if the organism has none), its quality and amortised cost noted for the score's detail
+    (`ctx.notes["dictionaries"]`, one entry per site read)."""
+    if ctx.dictionary is None:
+        raise SamecurveError(f"{arm}: this organism has no released SAE (its view has no natural_inputs)")
+    d = ctx.dictionary(site)
+    ctx.notes.setdefault("dictionaries", {})[site] = {
+        k: d.record[k] for k in ("key", "fvu", "l0", "dead_share", "d_sae", "k", "amortised")}
+    return d

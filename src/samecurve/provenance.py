@@ -70,6 +70,16 @@ def closure(module: str) -> frozenset[str]:
     return frozenset(seen - NOT_NUMERIC)
 
 
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in chunks and never cached: what weights caches record and
+    check (organisms, released SAEs), where a file may have changed since it was last read."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 @lru_cache(maxsize=None)
 def _file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -54,6 +54,12 @@ class SAEConfig:
         return asdict(self)
 
 
+def topk_codes(pre: torch.Tensor, k: int) -> torch.Tensor:
+    """ReLU of the k largest pre-activations per row, every other latent zero."""
+    top = pre.topk(k, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
+
+
 class TopKSAE(nn.Module):
     def __init__(self, d_in: int, d_sae: int, k: int):
         super().__init__()
@@ -70,9 +76,7 @@ class TopKSAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Codes [..., d_sae] of raw activations x [..., d_in]: at most k non-zero per row."""
-        pre = self.pre_acts(x)
-        top = pre.topk(self.k, dim=-1)
-        return torch.zeros_like(pre).scatter_(-1, top.indices, top.values.relu())
+        return topk_codes(self.pre_acts(x), self.k)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Raw-scale reconstruction of codes z."""
@@ -118,10 +122,9 @@ def train_topk_sae(batches: Callable[[int], torch.Tensor], heldout: torch.Tensor
     for step in range(steps):
         if step:
             xb = batches(cfg.batch)
-        x = xb / sae.scale
-        pre = (x - sae.b_dec) @ sae.W_enc + sae.b_enc
-        top = pre.topk(sae.k, dim=-1)
-        z = torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
+        x = xb / sae.scale   # the loss is taken at the SAE's own scale
+        pre = sae.pre_acts(xb)
+        z = topk_codes(pre, sae.k)
         rec = z @ sae.W_dec + sae.b_dec
         err = x - rec
         loss = (err ** 2).sum(-1).mean() / (x - x.mean(0)).pow(2).sum(-1).mean()
@@ -131,8 +134,7 @@ def train_topk_sae(batches: Callable[[int], torch.Tensor], heldout: torch.Tensor
         dead = since_fired >= cfg.dead_window
         if dead.any():  # AuxK: the dead latents' best guesses at what the live ones missed
             aux_pre = pre.masked_fill(~dead, float("-inf"))
-            a = aux_pre.topk(min(k_aux, int(dead.sum())), dim=-1)
-            z_aux = torch.zeros_like(pre).scatter(-1, a.indices, a.values.relu())
+            z_aux = topk_codes(aux_pre, min(k_aux, int(dead.sum())))
             aux = ((err.detach() - z_aux @ sae.W_dec) ** 2).sum(-1).mean() / (err.detach() ** 2).sum(-1).mean().clamp(min=1e-8)
             loss = loss + cfg.aux_coef * aux
         opt.zero_grad(set_to_none=True)

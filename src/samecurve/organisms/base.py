@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import ConfigError, CorruptCacheError, OrganismFailedError, UnknownNameError
-from ..provenance import object_source_hash
+from ..provenance import file_sha256, object_source_hash
 from ..registry import _REGISTRY, register
 
 _FAMILIES: dict[str, "Family"] = _REGISTRY["organism family"]  # the one registry's table of families
@@ -81,14 +81,6 @@ def cache_root() -> Path:
     return Path(os.environ.get("SAMECURVE_CACHE", Path.home() / ".cache" / "samecurve")) / "organisms"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass
 class Organism:
     spec: Any
@@ -125,7 +117,7 @@ def cache_dir(spec: Any) -> Path:
 def _load_cached(spec: Any, path: Path) -> Organism:
     meta = json.loads((path / "meta.json").read_text())
     weights = path / "model.safetensors"
-    digest = _sha256(weights)
+    digest = file_sha256(weights)
     if digest != meta["weights_sha256"]:
         raise CorruptCacheError(f"cached organism {path} does not match its recorded hash")
     model = get_family(spec.family).make_model(spec)
@@ -150,7 +142,7 @@ def load_or_build(spec: Any) -> Organism:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    digest = _sha256(tmp / "model.safetensors")
+    digest = file_sha256(tmp / "model.safetensors")
     meta = {"spec": spec_dict(spec), "recipe": fam.recipe_version, "source": object_source_hash(fam.build),
             "metrics": metrics, "weights_sha256": digest}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))

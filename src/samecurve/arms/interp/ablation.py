@@ -24,7 +24,6 @@ from torch import nn
 
 from ... import dictionaries
 from ...budget import MeteredModel
-from ...errors import SamecurveError
 from ...models.hooks import run_with_hooks
 from ...protocols.removal import RemovalContext
 from ...registry import arm
@@ -331,10 +330,7 @@ class SAEFeatureAblation:
 
     def edit_sweep(self, model: MeteredModel, ctx: RemovalContext) -> list[tuple[float, nn.Module]]:
         name = _boundary(model, min(self.layer, model.config.n_layers))
-        if ctx.dictionary is None:
-            raise SamecurveError(f"{type(self).__name__}: this organism has no released SAE (its view has no natural_inputs)")
-        d = ctx.dictionary(name)
-        ctx.notes["dictionaries"] = dictionaries.detail_of([d])
+        d = dictionaries.read(ctx, name, type(self).__name__)
         # positions after BOS, as the SAE was trained (and as SAEEdit edits)
         acts = {k: model.run_with_cache(p, [name])[1][name][:, 1:] for k, p in (("trig", ctx.triggered), ("clean", ctx.clean))}
         with torch.no_grad():

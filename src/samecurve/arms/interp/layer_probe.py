@@ -30,6 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ...models.pretrained import MeteredEncoder
+from ...models.sae import quality
 from ...registry import arm
 
 CONTROLS = ("random-direction", "shuffled-labels-probe")
@@ -181,11 +182,6 @@ class SAEFeatureProbe(LayerProbe):
         h = model.hidden_states(texts)[:, self.layer_]
         # held-out quality: these texts never entered the SAE's training (one FVU per scored set, in
         # the order scored: in-distribution, held-out templates, attacked)
-        ctx.notes["sae"].setdefault("fvu_scored_sets", []).append(round(self._fvu(h), 4))
-        return self.clf_.decision_function(self._features(h))
-
-    def _fvu(self, h: np.ndarray) -> float:
         x = torch.from_numpy(np.asarray(h / self.scale_, dtype=np.float32))
-        with torch.no_grad():
-            rec, _ = self.sae_(x)
-        return float(((rec - x) ** 2).sum() / ((x - x.mean(0)) ** 2).sum().clamp(min=1e-12))
+        ctx.notes["sae"].setdefault("fvu_scored_sets", []).append(quality(self.sae_, x)["fvu"])
+        return self.clf_.decision_function(self._features(h))

@@ -57,7 +57,6 @@ from sklearn.preprocessing import StandardScaler
 
 from ... import dictionaries
 from ...budget import MeteredModel
-from ...errors import SamecurveError
 from ...protocols.steering import Setting, SteerContext, affordable, steered_logits, steered_logits_per_copy
 from ...registry import arm
 
@@ -240,10 +239,7 @@ class SAEFeatureSteering(VectorSteerer):
     amortised cost (in the detail), not this arm's spend."""
 
     def direction(self, x, labels, target, ctx, layer):
-        if ctx.dictionary is None:
-            raise SamecurveError("sae-feature-steering: this organism has no released SAE (its view has no natural_inputs)")
-        d = ctx.dictionary(f"blocks.{layer}.hook_resid_pre")
-        ctx.notes.setdefault("dictionaries", {}).update(dictionaries.detail_of([d]))
+        d = dictionaries.read(ctx, f"blocks.{layer}.hook_resid_pre", "sae-feature-steering")
         with torch.no_grad():
             codes = d.sae.encode(x)
         is_t = torch.from_numpy(np.asarray(labels) == target)
