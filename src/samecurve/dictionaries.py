@@ -4,7 +4,7 @@ once on the organism's natural input distribution and cached beside the organism
 This is how SAEs are used in practice: an interpretability researcher downloads a released suite
 (Gemma Scope, Llama Scope, the OpenAI GPT-2 SAEs) trained on the model's pretraining distribution
 and spends their own budget only on what they do with it. So an SAE arm gets its dictionary from
-its context (`ctx.dictionary(site)`), and the dictionary's training is not charged to the arm's
+its context (`read(ctx, site, arm)`), and the dictionary's training is not charged to the arm's
 meter: it is recorded as an *amortised* cost in `Dictionary.record` (the organism forward passes
 that produced its activations, tokens, CPU seconds), which the arm puts in its score's detail and
 the report shows beside the arm's own spend.
