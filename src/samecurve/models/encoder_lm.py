@@ -17,8 +17,8 @@ What differs from a causal LM, and why it is still the CausalLM contract as arms
   - No attention mask: the organism's prompts have a fixed layout with [PAD] tokens inside it, and
     the model is fine-tuned with them visible, so a sequence's numbers never depend on a mask that
     `token_embeds` could not carry.
-  - Only the bottom `n_layers` blocks are kept (CPU cost: two of MiniLM's six blocks run 3x faster,
-    and every audit arm spends thousands of forward passes).
+  - Only the bottom `n_layers` blocks are kept (CPU cost: every audit arm spends thousands of
+    forward passes, and each block is a sixth of MiniLM's).
 
 Written by hand: TransformerLens' TransformerBridge would wrap the whole Hugging Face model (and
 pull ~1.8 GB of dependencies); the blocks here call Hugging Face's own attention and MLP modules,
