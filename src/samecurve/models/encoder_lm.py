@@ -19,6 +19,8 @@ What differs from a causal LM, and why it is still the CausalLM contract as arms
     `token_embeds` could not carry.
   - Only the bottom `n_layers` blocks are kept (CPU cost: every audit arm spends thousands of
     forward passes, and each block is a sixth of MiniLM's).
+  - The last block runs at the last position alone unless a hook watches it (`decision_residual`):
+    the decision reads nothing else, so a forward, and a fine-tuning step, cost about a quarter.
 
 Written by hand: TransformerLens' TransformerBridge would wrap the whole Hugging Face model (and
 pull ~1.8 GB of dependencies); the blocks here call Hugging Face's own attention and MLP modules,
@@ -31,6 +33,7 @@ import copy
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .hooks import HookPoint, hook_points
@@ -77,6 +80,23 @@ class EncoderBlock(nn.Module):
         attended = self.attention(x, None)[0]
         return self.hook_resid_post(self.mlp(attended))
 
+    def last_position(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output at the last position only [n, 1, d], the same numbers (to float
+        rounding) as `forward(x)[:, -1:]`: keys and values at every position, the query, the
+        attention output and the MLP at the last one. The decision reads nothing else, and the
+        MLP and the query are most of a block's arithmetic, so training and plain forwards cost
+        about a quarter. Hugging Face's attention module computes every position's query, hence
+        the attention written out here (its own projections, scale and dropout; PyTorch's fused
+        kernel, as Hugging Face's sdpa path uses)."""
+        sa, n, t = self.attention.self, x.shape[0], x.shape[1]
+        heads = (sa.num_attention_heads, sa.attention_head_size)
+        q = sa.query(x[:, -1:]).view(n, 1, *heads).transpose(1, 2)
+        k, v = (proj(x).view(n, t, *heads).transpose(1, 2) for proj in (sa.key, sa.value))
+        z = F.scaled_dot_product_attention(q, k, v, dropout_p=sa.dropout.p if self.training else 0.0,
+                                           scale=sa.scaling)
+        attended = self.attention.output(z.transpose(1, 2).reshape(n, 1, -1), x[:, -1:])
+        return self.hook_resid_post(self.mlp(attended))
+
 
 class EncoderClassifierLM(nn.Module):
     """The bottom `n_layers` blocks of a BERT-style model on a trimmed vocabulary, deciding among
@@ -105,23 +125,37 @@ class EncoderClassifierLM(nn.Module):
                                    n_layers=len(layers), d_model=d, d_mlp=int(inter.out_features),
                                    n_heads=int(bert.config.num_attention_heads))
 
-    def residual(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
-        """The last block's residual stream [n, t, d]."""
+    def _embedded(self, tokens: torch.Tensor | None, token_embeds: torch.Tensor | None) -> torch.Tensor:
         x = self.embed(tokens) if token_embeds is None else token_embeds
         t = x.shape[1]
-        x = self.hook_embed(self.ln_embed(x + self.pos_embed.weight[:t] + self.token_type_embed.weight[0]))
+        return self.hook_embed(self.ln_embed(x + self.pos_embed.weight[:t] + self.token_type_embed.weight[0]))
+
+    def residual(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """The last block's residual stream [n, t, d]."""
+        x = self._embedded(tokens, token_embeds)
         for block in self.blocks:
             x = block(x)
         return x
 
-    def decide(self, residual: torch.Tensor) -> torch.Tensor:
-        """Answer logits [n, n_answers] from the last position."""
-        return self.head(residual[:, -1])
+    def decision_residual(self, tokens: torch.Tensor | None = None, *,
+                          token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """The last block's residual stream at the last position [n, d], which is all the decision
+        reads. Computed at that position alone (EncoderBlock.last_position) unless a hook watches
+        the last block, whose hooks then see every position as they would in `residual`."""
+        if _watched(self.blocks[-1]):
+            return self.residual(tokens, token_embeds=token_embeds)[:, -1]
+        x = self._embedded(tokens, token_embeds)
+        for block in self.blocks[:-1]:
+            x = block(x)
+        return self.blocks[-1].last_position(x)[:, 0]
+
+    def decide(self, last: torch.Tensor) -> torch.Tensor:
+        """Answer logits [n, n_answers] from the last position's residual stream [n, d]."""
+        return self.head(last)
 
     def forward(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.residual(tokens, token_embeds=token_embeds)
-        n, t = x.shape[:2]
-        answer = self.decide(x)
+        n, t = (tokens if token_embeds is None else token_embeds).shape[:2]
+        answer = self.decide(self.decision_residual(tokens, token_embeds=token_embeds))
         row = answer.new_full((n, self.cfg.vocab_size), NEG).index_copy(1, self.answer_ids, answer)
         return row[:, None, :].expand(n, t, self.cfg.vocab_size)
 
@@ -137,3 +171,11 @@ class EncoderClassifierLM(nn.Module):
             if mod is not fresh and callable(getattr(mod, "reset_parameters", None)):
                 mod.reset_parameters()
         return fresh
+
+
+def _watched(block: nn.Module) -> bool:
+    """Does any hook (ours, a user's on a Hugging Face submodule, or a global one) watch the block?"""
+    from torch.nn.modules import module as _module
+
+    return bool(_module._global_forward_hooks or _module._global_forward_pre_hooks) or any(
+        m._forward_hooks or m._forward_pre_hooks for m in block.modules())

