@@ -54,3 +54,26 @@ def test_fused_attention_matches_the_hookable_path():
             model(tokens).logsumexp(-1).sum().backward()
         grads.append(model.blocks[0].attn.qkv.weight.grad.clone())
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_logits_from_a_position_are_the_full_forwards():
+    """The training shortcut (last block at positions >= start only) gives the same logits and
+    gradients; a hook on the last block takes the full forward and sees every position."""
+    m = _model().train()
+    x = torch.randint(0, 30, (4, 9))
+    for start in (0, 5, 8):
+        full = m(x)[:, start:]
+        assert torch.allclose(m.logits_from(x, start), full, atol=1e-5)
+    grads = []
+    for logits in (lambda: m.logits_from(x, 6), lambda: m(x)[:, 6:]):
+        m.zero_grad()
+        logits().square().sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None]))
+    assert torch.allclose(*grads, atol=1e-4)
+    seen = []
+    handle = m.blocks[-1].hook_resid_post.register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+    try:
+        m.logits_from(x, 6)
+    finally:
+        handle.remove()
+    assert seen == [(4, 9, 32)]

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import HookPoint, hook_points
+from .hooks import HookPoint, hook_points, watched
 
 NEG = -1e4  # the logit of a token the model can never answer with
 
@@ -142,7 +142,7 @@ class EncoderClassifierLM(nn.Module):
         """The last block's residual stream at the last position [n, d], which is all the decision
         reads. Computed at that position alone (EncoderBlock.last_position) unless a hook watches
         the last block, whose hooks then see every position as they would in `residual`."""
-        if _watched(self.blocks[-1]):
+        if watched(self.blocks[-1]):
             return self.residual(tokens, token_embeds=token_embeds)[:, -1]
         x = self._embedded(tokens, token_embeds)
         for block in self.blocks[:-1]:
@@ -172,10 +172,3 @@ class EncoderClassifierLM(nn.Module):
                 mod.reset_parameters()
         return fresh
 
-
-def _watched(block: nn.Module) -> bool:
-    """Does any hook (ours, a user's on a Hugging Face submodule, or a global one) watch the block?"""
-    from torch.nn.modules import module as _module
-
-    return bool(_module._global_forward_hooks or _module._global_forward_pre_hooks) or any(
-        m._forward_hooks or m._forward_pre_hooks for m in block.modules())

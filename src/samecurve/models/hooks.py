@@ -27,6 +27,16 @@ class HookPoint(nn.Module):
         return x
 
 
+def watched(module: nn.Module) -> bool:
+    """Does any forward hook watch the module or one of its submodules (a hook point of ours, a
+    user's hook on any submodule, or a global module hook)? Models take their shortcuts (a fused
+    attention kernel, the last block at the positions a loss reads) only when none does."""
+    from torch.nn.modules import module as _module
+
+    return bool(_module._global_forward_hooks or _module._global_forward_pre_hooks) or any(
+        m._forward_hooks or m._forward_pre_hooks for m in module.modules())
+
+
 def hook_points(model: nn.Module) -> dict[str, HookPoint]:
     return {name: mod for name, mod in model.named_modules() if isinstance(mod, HookPoint)}
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import HookPoint
+from .hooks import HookPoint, watched
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Attention(nn.Module):
         # [batch, head, pos, d_head] views of one projection; unbind + transpose keeps them strided
         # views (the fused kernel reads them as they are: same numbers, one copy fewer than permute)
         q, k, v = (part.transpose(1, 2) for part in self.qkv(x).view(b, t, 3, h, dh).unbind(2))
-        if _pattern_is_watched(self.hook_pattern):
+        if watched(self.hook_pattern):
             # Explicit softmax so the pattern is a real tensor hooks can read and patch.
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
             scores = scores.masked_fill(~self.mask[:t, :t], float("-inf"))
@@ -60,13 +60,13 @@ class Attention(nn.Module):
         z = self.hook_z(heads.transpose(1, 2))  # [batch, pos, head, d_head]
         return self.out(z.reshape(b, t, h * dh))
 
-
-def _pattern_is_watched(point: HookPoint) -> bool:
-    """A hook on the pattern (or a global module hook) needs the explicit softmax path."""
-    from torch.nn.modules import module as _module
-
-    return bool(point._forward_hooks or point._forward_pre_hooks
-                or _module._global_forward_hooks or _module._global_forward_pre_hooks)
+    def queries_from(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """`forward(x)[:, start:]`: queries at positions >= start only (keys and values at all)."""
+        b, t, _ = x.shape
+        h, dh = self.cfg.n_heads, self.cfg.d_head
+        q, k, v = (part.transpose(1, 2) for part in self.qkv(x).view(b, t, 3, h, dh).unbind(2))
+        heads = F.scaled_dot_product_attention(q[:, :, start:], k, v, attn_mask=self.mask[start:t, :t])
+        return self.out(heads.transpose(1, 2).reshape(b, t - start, h * dh))
 
 
 class MLP(nn.Module):
@@ -102,6 +102,14 @@ class Block(nn.Module):
             x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
         return self.hook_resid_post(x)
 
+    def positions_from(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """`forward(x)[:, start:]`, computing the query, attention output and MLP at positions >=
+        start only (hook points are not called: callers take this path only when none watches)."""
+        x = x[:, start:] + self.attn.queries_from(self.ln1(x), start)
+        if not self.cfg.attn_only:
+            x = x + self.mlp(self.ln2(x))
+        return x
+
 
 class TinyTransformer(nn.Module):
     """Token ids [batch, pos] -> logits [batch, pos, vocab]; `token_embeds` replaces the lookup (for
@@ -134,7 +142,22 @@ class TinyTransformer(nn.Module):
             x = block(x)
         return self.unembed(self.ln_final(x))
 
+    def logits_from(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
+        """`self(tokens)[:, start:]` (to float rounding) for a training loss that reads only those
+        positions: the last block computes its queries, attention output and MLP there alone, and
+        only they are unembedded (namemover's one answer position of 10: a training step ~25%
+        cheaper, for its organisms and for distill's students). A hook on the last block takes the
+        full forward, so it sees every position."""
+        if watched(self.blocks[-1]):
+            return self(tokens)[:, start:]
+        t = tokens.shape[1]
+        x = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed.weight[:t])
+        for block in self.blocks[:-1]:
+            x = block(x)
+        return self.unembed(self.ln_final(self.blocks[-1].positions_from(x, start)))
+
     def hook_names(self) -> list[str]:
         from .hooks import hook_points
 
         return list(hook_points(self))
+

@@ -139,7 +139,7 @@ def train(model: torch.nn.Module, prompts: torch.Tensor, targets: torch.Tensor, 
     answer distribution) turn it into distillation."""
 
     def loss_at(step: int) -> torch.Tensor:
-        logits = model(prompts[step])[:, ANSWER_POS]
+        logits = model.logits_from(prompts[step], ANSWER_POS)[:, 0]  # the one position the loss reads
         if soft_targets is None:
             return F.cross_entropy(logits, targets[step])
         return F.kl_div(logits.log_softmax(-1), soft_targets[step], reduction="batchmean")

@@ -131,12 +131,15 @@ class Distill:
 
     def _train(self, student: nn.Module, prompts: torch.Tensor, scored: torch.Tensor, soft: torch.Tensor,
                idx: torch.Tensor) -> None:
-        """KL(teacher || student) at the behaviour's positions; the ladder's optimiser and schedule."""
+        """KL(teacher || student) at the behaviour's positions; the ladder's optimiser and schedule.
+        The student's last block runs from the first scored position on (the same loss, to float
+        rounding; a step ~25% cheaper where only the last position is scored)."""
+        start = int(scored.any(0).nonzero()[0])
 
         def loss_at(step: int) -> torch.Tensor:
             rows = idx[step]
             s = scored[rows]
-            logp = student(prompts[rows]).log_softmax(-1)[s]
+            logp = student.logits_from(prompts[rows], start).log_softmax(-1)[s[:, start:]]
             return F.kl_div(logp, soft[rows][s], reduction="batchmean")
 
         train_one_cycle(student, student.parameters(), loss_at, len(idx), self.lr, weight_decay=0.01)
