@@ -7,7 +7,7 @@ from the processes executor instead.
 
 A limiter reaches only the libraries already loaded, and scipy's OpenBLAS and scikit-learn's
 OpenMP load later, on a cell's first fit: they came up with a thread per core in every worker
-(steering and behavior-removal cells took 2x as long beside a second worker as alone). So the
+(tests/test_threads.py; a cold quick run took 1944 CPU-s with the fix against 2105 before). So the
 thread variables are set too: libraries read them when they load, and worker processes (spawned
 or Ray's) inherit them.
 """

@@ -171,4 +171,3 @@ class EncoderClassifierLM(nn.Module):
             if mod is not fresh and callable(getattr(mod, "reset_parameters", None)):
                 mod.reset_parameters()
         return fresh
-

@@ -160,4 +160,3 @@ class TinyTransformer(nn.Module):
         from .hooks import hook_points
 
         return list(hook_points(self))
-
