@@ -31,6 +31,7 @@ bench: install
 	$(PY) bench/bench_capture.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_patching.py
+	$(PY) bench/bench_encoder.py
 	$(PY) bench/bench_suite.py
 
 clean:
