@@ -134,10 +134,13 @@ class TinyTransformer(nn.Module):
         if isinstance(mod, nn.Linear) and mod.bias is not None:
             nn.init.zeros_(mod.bias)
 
-    def forward(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+    def _embedded(self, tokens: torch.Tensor | None, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """The residual stream entering the first block: token (or given) embeddings + positions."""
         emb = self.embed(tokens) if token_embeds is None else token_embeds
-        t = emb.shape[1]
-        x = self.hook_embed(emb) + self.hook_pos_embed(self.pos_embed.weight[:t])
+        return self.hook_embed(emb) + self.hook_pos_embed(self.pos_embed.weight[:emb.shape[1]])
+
+    def forward(self, tokens: torch.Tensor | None = None, *, token_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._embedded(tokens, token_embeds)
         for block in self.blocks:
             x = block(x)
         return self.unembed(self.ln_final(x))
@@ -150,8 +153,7 @@ class TinyTransformer(nn.Module):
         full forward, so it sees every position."""
         if watched(self.blocks[-1]):
             return self(tokens)[:, start:]
-        t = tokens.shape[1]
-        x = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed.weight[:t])
+        x = self._embedded(tokens)
         for block in self.blocks[:-1]:
             x = block(x)
         return self.unembed(self.ln_final(self.blocks[-1].positions_from(x, start)))
