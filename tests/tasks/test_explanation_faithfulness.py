@@ -102,7 +102,14 @@ def test_figures_draw_the_curve_beside_the_tiny_model_line(organism):
     figs = fig.figures(rows)
     assert [f["title"] for f in figs][0] == "Explanation-faithfulness (ioi): loss recovered vs size"
     assert all(f["svg"].startswith("<svg") and "tiny models from scratch" in figs[0]["svg"] for f in figs)
-    assert fig.figures([r for r in rows if r["metric"] != "ioi/loss-recovered-mean"]) == []
+    assert fig.figures([r for r in rows if r["metric"] != "ioi/compute-equivalent"]) == []
+
+
+def test_one_size_has_no_mean_row_duplicating_it(organism):
+    task = ef.ExplanationFaithfulness(fractions=(0.1,), eval_size=100)
+    assert task.metrics_for(registry.get_arm("random-subgraph")()) == ["*/loss-recovered@10%", "*/compute-equivalent"]
+    scores = task.score_organism(registry.get_arm("random-subgraph")(), organism, [], 0, BUDGET)
+    assert [s.metric for s in scores] == ["ioi/loss-recovered@10%", "ioi/compute-equivalent"]
 
 
 def test_induction_behaviour_scores_the_second_copy_of_the_segment():
@@ -130,7 +137,7 @@ def test_run_cell_separates_the_organism_from_its_from_scratch_ladder():
     orgs = [load_or_build(s) for s in registry.get_organism_set("namemover-tiny").specs(0)]
     task = ef.ExplanationFaithfulness(fractions=(0.1,), eval_size=100)
     scores = task.run_cell(lambda s: registry.get_arm("random-subgraph")(), orgs, 0, BUDGET)
-    assert [s.instance for s in scores] == ["organism/d64/s0"] * 3  # yardsticks are the ruler, not instances
+    assert [s.instance for s in scores] == ["organism/d64/s0"] * 2  # 1 size + compute-equivalent; no yardstick rows
     ladder = scores[0].detail["ladder"]
     assert [r["params"] for r in ladder] == sorted(r["params"] for r in ladder) and len(ladder) == len(orgs)
     assert ladder[-1]["recovered"] == 1.0  # the organism is the top rung

@@ -3,7 +3,7 @@ models trained from scratch, once against the share of the model kept (edges for
 parameters for models: the task's matching convention) and once against parameters held (for a
 subgraph: what its nodes own); and the compute-equivalent ("performs like a model N x smaller").
 
-Drawn only from `detail` of the `{ioi|induction}/loss-recovered-mean` rows (one set of figures per
+Drawn only from `detail` of the `{ioi|induction}/compute-equivalent` rows (one set of figures per
 algorithm): each holds the arm's whole curve, the organism's parameter count and the from-scratch
 ladder measured on the same prompts.
 """
@@ -21,10 +21,11 @@ Y_FLOOR = -1.0  # points below are drawn on this line (fully ablated paths misle
 
 
 def _mean_rows(rows: list[dict]) -> dict[str, list[dict]]:
-    """behaviour key -> its `loss-recovered-mean` rows (each holds the whole curve)."""
+    """behaviour key -> its `compute-equivalent` rows (each holds the whole curve; a task run at one
+    size has no `loss-recovered-mean` row, every run has these)."""
     out: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        if r["metric"].endswith("loss-recovered-mean") and (r.get("detail") or {}).get("curve"):
+        if r["metric"].endswith("compute-equivalent") and (r.get("detail") or {}).get("curve"):
             out[r["detail"].get("behaviour", "ioi")].append(r)
     return dict(sorted(out.items()))
 

@@ -33,7 +33,8 @@ smaller".
 Rows (per organism; one arm instance and ONE meter per organism: the whole curve is paid from one
 budget, sizes asked largest first so that an arm may reuse its work), each `{ioi|induction}/...`:
   loss-recovered@{f}    fraction of loss recovered at size share f
-  loss-recovered-mean   its mean over the size grid (area under the faithfulness curve)
+  loss-recovered-mean   its mean over the size grid (area under the faithfulness curve); only with
+                        two sizes or more (with one it would repeat that size's row)
   compute-equivalent    mean over the grid of log10(equivalent params / P); 0 = as good as the
                         organism, -1 = like a model 10x smaller
 """
@@ -178,7 +179,9 @@ class ExplanationFaithfulness(Task):
         """Explainers and compressors alike (the per-algorithm prefix comes from the organism)."""
         if not isinstance(arm, (Explainer, Compressor)):
             return []
-        return [_share_name(f, "*") for f in sorted(self.fractions)] + ["*/loss-recovered-mean", "*/compute-equivalent"]
+        # the mean over one size would be that size's row again (the same verdict twice)
+        mean = ["*/loss-recovered-mean"] if len(self.fractions) > 1 else []
+        return [_share_name(f, "*") for f in sorted(self.fractions)] + mean + ["*/compute-equivalent"]
 
     @staticmethod
     def _check_fractions(fractions: tuple[float, ...]) -> None:
@@ -287,8 +290,10 @@ class ExplanationFaithfulness(Task):
                      items={"losses": per_position[pt["fraction"]], "full_losses": ref.full_losses,
                             "unigram_losses": ref.unigram_losses}, kind="loss-recovered")
                for pt in sorted(points, key=lambda q: q["fraction"])]
-        out.append(Score(f"{key}/loss-recovered-mean", org.label, float(np.mean([pt["recovered"] for pt in points])),
-                         spend, common, items={"values": np.array([pt["recovered"] for pt in points]), **grid}, kind="mean"))
+        if len(points) > 1:
+            out.append(Score(f"{key}/loss-recovered-mean", org.label, float(np.mean([pt["recovered"] for pt in points])),
+                             spend, common, items={"values": np.array([pt["recovered"] for pt in points]), **grid},
+                             kind="mean"))
         out.append(Score(f"{key}/compute-equivalent", org.label,
                          float(np.mean([math.log10(pt["equivalent_params"] / n_full) for pt in points])), spend, common,
                          items={"values": log_ratio, **grid,
