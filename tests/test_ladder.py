@@ -1,6 +1,8 @@
 """Budget ladders (issue 17): rungs are ordinary cells, each decided on its own units, and the
 crossover and efficiency read across them say what synthetic rows with a known crossing say."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -118,6 +120,21 @@ def test_plan_makes_ordinary_cells_per_rung():
     assert s.budget.to_dict() in budgets
     assert {b["labelled_examples"] for b in budgets} == {s.budget.scaled(f, entry.ladder_axes).labelled_examples
                                                          for f in entry.ladder}
+
+
+def test_full_runs_every_task_on_at_least_four_rungs():
+    """Issue 17: full's every entry is a ladder of >= 4 rungs holding its own budget (the headline),
+    and the plan holds a cell per rung, arm and seed."""
+    registry.load_builtins()
+    s = registry.get_suite("full")
+    assert {e.task for e in s.entries} == set(registry.tasks())
+    for e in s.entries:
+        budgets = s.budgets_of(e)
+        assert len({json.dumps(b.to_dict(), sort_keys=True) for b in budgets}) >= 4, (e.task, e.organisms)
+        assert s.budget in budgets
+    entry = next(e for e in s.entries if e.task == "forecast-emergence")
+    _, cells = runner.plan("full", [entry.task], ["weight-norm"])
+    assert len(cells) == len(entry.ladder) * len(s.seeds_of(entry))
 
 
 def _audit_ladder_suite(monkeypatch) -> str:

