@@ -133,8 +133,15 @@ def budget_section() -> list[str]:
         b = s.budget.to_dict()
         out.append(f"| `{name}` | {s.seeds_text()} | " + " | ".join(f"{b[k]:,}" if isinstance(b[k], int)
                                                                            else f"{b[k]:g}" for k in keys) + " |")
-    ladders = [f"`{name}` / {e.task}: {describe(e)}" for name, s in sorted(registry.suites().items())
-               for e in s.entries if e.ladder]
+    # one line per suite and ladder: entries on the same ladder are named together (full's twelve)
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for name, s in sorted(registry.suites().items()):
+        for e in s.entries:
+            if e.ladder:
+                where = grouped.setdefault((name, describe(e)), [])
+                if e.task not in where:
+                    where.append(e.task)
+    ladders = [f"`{name}` / {', '.join(tasks)}: {how}" for (name, how), tasks in grouped.items()]
     if ladders:  # an arm on a ladder is handed each rung's caps in turn (README, "Budget ladders")
         out += ["", "Budget ladders (the caps above are the headline rung; each rung scales them): "
                 + "; ".join(ladders) + "."]
