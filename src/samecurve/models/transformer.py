@@ -41,12 +41,18 @@ class Attention(nn.Module):
         self.hook_z = HookPoint()
         self.register_buffer("mask", torch.tril(torch.ones(cfg.n_ctx, cfg.n_ctx, dtype=torch.bool)), persistent=False)
 
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Queries, keys and values [batch, head, pos, d_head] as views of one projection; unbind +
+        transpose keeps them strided views (the fused kernel reads them as they are: same numbers,
+        one copy fewer than permute)."""
+        b, t, _ = x.shape
+        parts = self.qkv(x).view(b, t, 3, self.cfg.n_heads, self.cfg.d_head).unbind(2)
+        return tuple(part.transpose(1, 2) for part in parts)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
         h, dh = self.cfg.n_heads, self.cfg.d_head
-        # [batch, head, pos, d_head] views of one projection; unbind + transpose keeps them strided
-        # views (the fused kernel reads them as they are: same numbers, one copy fewer than permute)
-        q, k, v = (part.transpose(1, 2) for part in self.qkv(x).view(b, t, 3, h, dh).unbind(2))
+        q, k, v = self._qkv(x)
         if watched(self.hook_pattern):
             # Explicit softmax so the pattern is a real tensor hooks can read and patch.
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
@@ -63,10 +69,9 @@ class Attention(nn.Module):
     def queries_from(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """`forward(x)[:, start:]`: queries at positions >= start only (keys and values at all)."""
         b, t, _ = x.shape
-        h, dh = self.cfg.n_heads, self.cfg.d_head
-        q, k, v = (part.transpose(1, 2) for part in self.qkv(x).view(b, t, 3, h, dh).unbind(2))
+        q, k, v = self._qkv(x)
         heads = F.scaled_dot_product_attention(q[:, :, start:], k, v, attn_mask=self.mask[start:t, :t])
-        return self.out(heads.transpose(1, 2).reshape(b, t - start, h * dh))
+        return self.out(heads.transpose(1, 2).reshape(b, t - start, self.cfg.n_heads * self.cfg.d_head))
 
 
 class MLP(nn.Module):

@@ -20,7 +20,7 @@ MARKERS = "o^vDsP*X"
 Y_FLOOR = -1.0  # points below are drawn on this line (fully ablated paths mislead; see the note)
 
 
-def _mean_rows(rows: list[dict]) -> dict[str, list[dict]]:
+def _curve_rows(rows: list[dict]) -> dict[str, list[dict]]:
     """behaviour key -> its `compute-equivalent` rows (each holds the whole curve; a task run at one
     size has no `loss-recovered-mean` row, every run has these)."""
     out: dict[str, list[dict]] = defaultdict(list)
@@ -109,12 +109,12 @@ def _equivalent_figure(rows: list[dict], key: str) -> dict:
 
 def figures(rows: list[dict]) -> list[dict]:
     out = []
-    for key, mean_rows in _mean_rows(rows).items():
-        out += _figures(mean_rows, key)
+    for key, curve_rows in _curve_rows(rows).items():
+        out += _figures(curve_rows, key)
     return out
 
 
-def _figures(mean_rows: list[dict], key: str) -> list[dict]:
+def _figures(curve_rows: list[dict], key: str) -> list[dict]:
     share_note = ("y: (L_unigram - L) / (L_unigram - L_organism) on held-out prompts; edges outside a subgraph are "
                   "resample-ablated. x: share of edges kept for subgraphs, share of parameters for compressed and "
                   f"from-scratch models (the task's convention). Points below {Y_FLOOR:g} are drawn at {Y_FLOOR:g}; "
@@ -123,10 +123,10 @@ def _figures(mean_rows: list[dict], key: str) -> list[dict]:
     params_note = ("The same curves with a subgraph placed at the parameters its nodes own (embedding, heads' q/k/v/o "
                    "slices, MLPs, unembedding): a subgraph that touches every node counts as the whole model.")
     return [
-        _curve_figure(mean_rows, lambda pt, n: pt["fraction"], "share of the model kept (edges | parameters)",
+        _curve_figure(curve_rows, lambda pt, n: pt["fraction"], "share of the model kept (edges | parameters)",
                       f"Explanation-faithfulness ({key}): loss recovered vs size", share_note, f"{key}-share"),
-        _curve_figure(mean_rows, lambda pt, n: pt.get("params_touched", pt.get("params", n)) / n,
+        _curve_figure(curve_rows, lambda pt, n: pt.get("params_touched", pt.get("params", n)) / n,
                       "parameters held / organism parameters",
                       f"Explanation-faithfulness ({key}): loss recovered vs parameters held", params_note, f"{key}-params"),
-        _equivalent_figure(mean_rows, key),
+        _equivalent_figure(curve_rows, key),
     ]

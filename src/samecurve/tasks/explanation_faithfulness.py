@@ -291,11 +291,10 @@ class ExplanationFaithfulness(Task):
                             "unigram_losses": ref.unigram_losses}, kind="loss-recovered")
                for pt in sorted(points, key=lambda q: q["fraction"])]
         if len(points) > 1:
-            out.append(Score(f"{key}/loss-recovered-mean", org.label, float(np.mean([pt["recovered"] for pt in points])),
-                             spend, common, items={"values": np.array([pt["recovered"] for pt in points]), **grid},
-                             kind="mean"))
-        out.append(Score(f"{key}/compute-equivalent", org.label,
-                         float(np.mean([math.log10(pt["equivalent_params"] / n_full) for pt in points])), spend, common,
+            recovered = np.array([pt["recovered"] for pt in points])
+            out.append(Score(f"{key}/loss-recovered-mean", org.label, float(recovered.mean()), spend, common,
+                             items={"values": recovered, **grid}, kind="mean"))
+        out.append(Score(f"{key}/compute-equivalent", org.label, float(log_ratio.mean()), spend, common,
                          items={"values": log_ratio, **grid,
                                 "equivalent_params": np.array([pt["equivalent_params"] for pt in points]),
                                 "n_params": np.array([n_full]), "ladder_params": np.array([p for p, _ in ref.ladder]),
