@@ -38,6 +38,8 @@ FORECAST_ARMS = ("induction-score", "fourier-sparsity", "restricted-loss", "excl
                  "induction-score-shuffled-order", "fourier-sparsity-shuffled-order", "restricted-loss-shuffled-order",
                  "excluded-loss-shuffled-order", "weight-norm-shuffled-order")
 QUICK_BUDGET = Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8)
+EXIT_ARMS = ("logit-lens-exit", "tuned-lens-exit", "calm-exit-classifier", "hidden-saturation-exit", "distilled-cascade",
+             "data-bigram-exit", "random-exit")
 EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 
 suite(Suite(
@@ -55,7 +57,8 @@ suite(Suite(
                         {"k": 5, "horizon": 10, "probe_size": 32, "train_sample": 32}),
              SuiteEntry("explanation-faithfulness", "namemover-tiny", EF_ARMS, {"fractions": (0.1,), "eval_size": 300}),
              SuiteEntry("explanation-faithfulness", "induction-circuit-tiny", EF_ARMS,
-                        {"fractions": (0.25,), "eval_size": 300})),
+                        {"fractions": (0.25,), "eval_size": 300}),
+             SuiteEntry("early-exit", "layered-tiny", EXIT_ARMS, {"n_select": 128, "n_test": 128})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -81,7 +84,8 @@ suite(Suite(
              # recover >= 0.99 on induction): each size is a distilled student per organism, ~60 CPU-s a size
              SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1,), "eval_size": 400}),
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
-                        {"fractions": (0.05,), "eval_size": 400})),
+                        {"fractions": (0.05,), "eval_size": 400}),
+             SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 256, "n_test": 512})),
     budget=QUICK_BUDGET,
 ))
 
@@ -115,7 +119,9 @@ suite(Suite(
              SuiteEntry("explanation-faithfulness", "namemover-full", EF_ARMS,
                         {"fractions": (0.02, 0.05, 0.1, 0.25, 0.5), "eval_size": 1000}, **FULL_LADDER),
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
-                        {"fractions": (0.05, 0.1, 0.25, 0.5), "eval_size": 1000}, **FULL_LADDER)),
+                        {"fractions": (0.05, 0.1, 0.25, 0.5), "eval_size": 1000}, **FULL_LADDER),
+             # forward passes are what exit arms spend (their calibration set is a 32nd of them)
+             SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 512, "n_test": 1024}, **FULL_LADDER)),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
 

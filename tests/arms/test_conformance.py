@@ -28,11 +28,11 @@ from samecurve.budget import Budget, Meter, MeteredModel
 from samecurve.errors import BudgetExceeded
 from samecurve.models.graph import Graph, n_params
 from samecurve.organisms.base import load_or_build
-from samecurve.protocols import (PROTOCOLS, ArmOutputError, Attacker, Compressor, Explainer, Forecaster, InputDetector, ModelDetector,
+from samecurve.protocols import (PROTOCOLS, ArmOutputError, Attacker, Compressor, EarlyExiter, Explainer, Forecaster, InputDetector, ModelDetector,
                                  RemovalEditor, SweepSteerer, TextFilter, TruthScorer, protocols_of,
                                  validate_checkpoint_scores, validate_compressed, validate_edges, validate_input_scores,
                                  validate_model_score, validate_settings, validate_sweep, validate_text_scores,
-                                 validate_triggers, validate_truth_scores)
+                                 validate_plan, validate_triggers, validate_truth_scores)
 from samecurve.seeding import seed_everything
 
 ARMS = registry.arms()
@@ -231,6 +231,27 @@ def filter_case() -> Case:
                 lambda arm, out, meter: validate_text_scores(arm, out, len(texts)))
 
 
+def exit_case() -> Case:
+    from samecurve.protocols.organisms import layered
+    from samecurve.tasks.early_exit import EarlyExit
+
+    org = cached("layered", lambda: load_or_build(registry.get_organism_set("layered-tiny").specs(0)[0]))
+    lm, task = layered(org), EarlyExit(n_select=16, n_test=16)
+    budget = _budget(forward_passes=1_024)
+    trace, full, _ = task.split(lm, 0, 2, 16)
+
+    def call(arm, m):
+        ctx = task.context(lm, 0, budget)
+        arm.fit(m, ctx)
+        return arm.plan(m, ctx, trace)
+
+    def check(arm, out, meter):
+        plan = validate_plan(arm, out, len(full), lm.n_layers, lm.model.cfg.vocab_size)
+        return [(s.layer, s.extra_flops, s.confidence.tolist(), s.prediction.tolist()) for s in plan.stages], plan.overhead_flops
+
+    return Case(budget, _one(org.model), [org.model], call, check)
+
+
 def case_for(name: str, protocol: type, variant: Any = None) -> Case:
     if protocol in (InputDetector, ModelDetector, Attacker):
         return audit_case(protocol)
@@ -246,6 +267,8 @@ def case_for(name: str, protocol: type, variant: Any = None) -> Case:
         return faithfulness_case(protocol)
     if protocol is TextFilter:
         return filter_case()
+    if protocol is EarlyExiter:
+        return exit_case()
     raise AssertionError(f"the battery has no case for protocol {protocol.__name__}: add one")
 
 

@@ -12,6 +12,7 @@ protocols; a task scores the ones it knows. Plain numpy arrays / token tensors i
     faithfulness   Explainer, Compressor, FaithfulnessContext, Behaviour, Edge, Patcher
                                                                                (explanation-faithfulness)
     filtering      TextFilter, HarmContext                                     (harm-filter)
+    exiting        EarlyExiter, ExitContext, ExitTrace, Stage, ExitPlan         (early-exit)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .detection import (Attacker, AuditContext, InputDetector, ModelDetector, va
                         validate_model_score, validate_triggers)
 from .faithfulness import (Behaviour, Compressor, Edge, Explainer, FaithfulnessContext, Patcher,
                            validate_compressed, validate_edges)
+from .exiting import EarlyExiter, ExitContext, ExitPlan, ExitTrace, Stage, validate_plan
 from .filtering import HarmContext, TextFilter, validate_text_scores
 from .forecasting import ForecastContext, Forecaster, validate_checkpoint_scores
 from .removal import RemovalContext, RemovalEditor, validate_sweep
@@ -32,7 +34,7 @@ from .truth import ElkContext, TruthScorer, validate_truth_scores
 # Every protocol a task scores. Each method takes the model as its first argument after self (a
 # MeteredModel; a list of them for Forecaster; a MeteredEncoder for TextFilter).
 PROTOCOLS: tuple[type, ...] = (InputDetector, ModelDetector, Attacker, RemovalEditor, SweepSteerer, TruthScorer,
-                               Forecaster, Explainer, Compressor, TextFilter)
+                               Forecaster, Explainer, Compressor, TextFilter, EarlyExiter)
 
 
 def protocol_methods(protocol: type) -> tuple[str, ...]:
@@ -51,11 +53,11 @@ def protocols_of(arm: Any) -> tuple[type, ...]:
 
 
 __all__ = [
-    "PROTOCOLS", "ArmOutputError", "Attacker", "AuditContext", "Behaviour", "Compressor", "Edge", "ElkContext",
-    "Explainer", "FaithfulnessContext", "ForecastContext", "Forecaster", "HarmContext", "InputDetector",
-    "ModelDetector", "Patcher", "RemovalContext", "RemovalEditor", "Setting", "SteerContext", "SweepSteerer",
+    "PROTOCOLS", "ArmOutputError", "Attacker", "AuditContext", "Behaviour", "Compressor", "EarlyExiter", "Edge",
+    "ElkContext", "ExitContext", "ExitPlan", "ExitTrace", "Explainer", "FaithfulnessContext", "ForecastContext", "Forecaster", "HarmContext", "InputDetector",
+    "ModelDetector", "Patcher", "RemovalContext", "RemovalEditor", "Setting", "Stage", "SteerContext", "SweepSteerer",
     "TextFilter", "TruthScorer", "can_generate", "implements", "protocol_methods", "protocols_of", "steered_logits",
     "validate_checkpoint_scores", "validate_compressed", "validate_edges", "validate_input_scores",
-    "validate_model_score", "validate_sweep", "validate_settings", "validate_text_scores", "validate_triggers",
+    "validate_model_score", "validate_plan", "validate_sweep", "validate_settings", "validate_text_scores", "validate_triggers",
     "validate_truth_scores",
 ]

@@ -10,6 +10,8 @@ beside this module).
     EmergentOrganism   a training run's checkpoints and its behaviourally located jump (forecast-emergence)
     KnownAlgorithmOrganism  a model implementing a known algorithm, or its from-scratch yardstick
                        (explanation-faithfulness)
+    LayeredLM          a multi-layer language model whose next tokens are planted at known depths
+                       of difficulty (early-exit)
 
 A family offers a protocol through a *view*: `Family(..., views={"trojaned": MyOrganism})` (see
 organisms/base.py), a callable from the built organism (`.spec`, `.model`, `.label`,
@@ -129,6 +131,7 @@ TOPICAL = "topical"                  # TopicalOrganism (steering)
 QUIRKY = "quirky"                    # QuirkyOrganism (latent-knowledge)
 EMERGENT = "emergent"                # EmergentOrganism (forecast-emergence)
 KNOWN_ALGORITHM = "known-algorithm"  # KnownAlgorithmOrganism (explanation-faithfulness)
+LAYERED = "layered"                  # LayeredLM (early-exit)
 EMERGENCE_KINDS = ("induction", "grokking")  # the kinds of capability jump forecast-emergence scores
 
 
@@ -254,6 +257,24 @@ class KnownAlgorithmOrganism(Protocol):
         """Raise OrganismFailedError if this organism (not a yardstick) lacks the algorithm."""
 
 
+@runtime_checkable
+class LayeredLM(Protocol):
+    """A causal LM of `n_layers` blocks (residual stream hooks `blocks.{l}.hook_resid_pre/post`, a
+    final `ln_final` and `unembed`, as TinyTransformer) on a language whose planted positions come in
+    kinds of difficulty (early-exit scores agreement with the full model there)."""
+
+    label: str
+    seed: int
+    weights_sha256: str
+    model: CausalLM
+    language: Any
+    n_layers: int
+
+    def sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """n sequences int64 [n, t] and each position's kind [n, t]: 0 where the next token is random
+        (unscored), else the kind of its planted next token (1 easy, 2 hard, ...)."""
+
+
 def view_of(org: Any, name: str, protocol: type) -> Any:
     """`org` itself if it implements `protocol`, else its family's `name` view; one ConfigError
     naming what is missing otherwise (the generic form of `trojaned`)."""
@@ -286,3 +307,8 @@ def emergent(org: Any) -> EmergentOrganism:
 def known_algorithm(org: Any) -> KnownAlgorithmOrganism:
     """The known-algorithm view of an organism (explanation-faithfulness)."""
     return view_of(org, KNOWN_ALGORITHM, KnownAlgorithmOrganism)
+
+
+def layered(org: Any) -> LayeredLM:
+    """The layered-language view of an organism (early-exit)."""
+    return view_of(org, LAYERED, LayeredLM)

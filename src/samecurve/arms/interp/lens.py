@@ -1,0 +1,125 @@
+"""Lenses as exit rules (early-exit): read each layer's residual stream as next-token logits and let
+a token leave once the lens is sure.
+
+`logit-lens-exit`: the logit lens (nostalgebraist 2020): the model's own final layer norm and
+unembedding applied to an intermediate residual stream. Its confidence is the top softmax
+probability, which is CALM's "softmax response" measure (Schuster et al. 2022): the critique's
+example of interpretability used to speed up inference. Zero-shot: it needs no calibration data.
+
+`tuned-lens-exit`: the tuned lens (Belrose et al. 2023): a learned affine translator per layer
+(`h + A h + b`, A and b from zero) before the same head, trained to minimise KL(final || lens) on
+the calibration sequences' residual streams (one charged forward pass each), every position, in
+minibatches. Adam instead of the
+paper's SGD with Nesterov momentum: on a few thousand positions full-batch Adam converges in the
+`steps` given, and nothing here depends on the optimiser's path.
+
+`random-exit` (control): the logit lens's answers with a random confidence, at the logit lens's
+cost: what leaving at random layers buys. An exit rule that does not beat it has learned nothing
+about *when* a layer's answer is final.
+
+Every stage computes the head (and the translator) on top of the blocks it ran: a token that leaves
+at layer l paid l + 1 readouts, one that never leaves paid n_layers of them beyond the full model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...budget import MeteredModel
+from ...protocols.exiting import ExitContext, ExitPlan, ExitTrace, Stage, linear_flops
+from ...registry import arm
+
+
+def softmax_response(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Top softmax probability (the confidence) and the top token (the answer)."""
+    conf, pred = logits.softmax(-1).max(-1)
+    return conf.numpy().astype(np.float64), pred.numpy()
+
+
+class _Lens:
+    """The organism's own head (final layer norm + unembedding), copied once per fit."""
+
+    def _take_head(self, model: MeteredModel) -> None:
+        net = model.copy_model()
+        self.head_ = nn.Sequential(net.ln_final, net.unembed).eval()
+
+    def translate(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        return h
+
+    def translator_flops(self, ctx: ExitContext) -> float:
+        return 0.0
+
+    def lens_stages(self, ctx: ExitContext, trace: ExitTrace) -> list[tuple[np.ndarray, np.ndarray]]:
+        with torch.no_grad():
+            return [softmax_response(self.head_(self.translate(l, trace.resid[l]))) for l in range(ctx.n_layers)]
+
+    def plan(self, model: MeteredModel, ctx: ExitContext, trace: ExitTrace) -> ExitPlan:
+        per_stage = ctx.head_flops + self.translator_flops(ctx)
+        stages = [Stage(l, (l + 1) * per_stage, conf, pred) for l, (conf, pred) in enumerate(self.lens_stages(ctx, trace))]
+        return ExitPlan(stages, overhead_flops=ctx.n_layers * per_stage)
+
+
+@arm("logit-lens-exit", family="interp", access="white-box", control="random-exit")
+class LogitLensExit(_Lens):
+    """Leave at the first layer whose logit lens is sure (CALM's softmax response)."""
+
+    def fit(self, model: MeteredModel, ctx: ExitContext) -> "LogitLensExit":
+        self._take_head(model)
+        return self
+
+
+@arm("tuned-lens-exit", family="interp", access="white-box", control="random-exit")
+class TunedLensExit(_Lens):
+    """Leave at the first layer whose tuned lens is sure."""
+
+    def __init__(self, steps: int = 300, lr: float = 1e-2, minibatch: int = 1024):
+        self.steps, self.lr, self.minibatch = steps, lr, minibatch
+
+    def fit(self, model: MeteredModel, ctx: ExitContext) -> "TunedLensExit":
+        self._take_head(model)
+        for p in self.head_.parameters():
+            p.requires_grad_(False)
+        hs, finals = [], []
+        for i in range(0, ctx.calibration.shape[0], 512):
+            logits, cache = model.run_with_cache(ctx.calibration[i:i + 512], ctx.resid_names)
+            finals.append(logits.reshape(-1, logits.shape[-1]))
+            hs.append(torch.stack([cache[n].reshape(-1, ctx.d_model) for n in ctx.resid_names[:-1]]))
+        h, target = torch.cat(hs, 1), torch.cat(finals).log_softmax(-1)
+        torch.manual_seed(ctx.seed)
+        self.translators_ = nn.ModuleList(nn.Linear(ctx.d_model, ctx.d_model) for _ in range(ctx.n_layers))
+        for t in self.translators_:
+            nn.init.zeros_(t.weight)
+            nn.init.zeros_(t.bias)
+        opt = torch.optim.Adam(self.translators_.parameters(), lr=self.lr)
+        rows = torch.randint(0, h.shape[1], (self.steps, min(self.minibatch, h.shape[1])))
+        for step in range(self.steps):
+            r = rows[step]
+            loss = sum(F.kl_div(self.head_(self.translate(l, h[l, r])).log_softmax(-1), target[r], log_target=True,
+                                reduction="batchmean") for l in range(ctx.n_layers))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        self.translators_.eval()
+        return self
+
+    def translate(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        return h + self.translators_[layer](h)
+
+    def translator_flops(self, ctx: ExitContext) -> float:
+        return linear_flops(ctx.d_model, ctx.d_model)
+
+
+@arm("random-exit", family="control", access="white-box")
+class RandomExit(_Lens):
+    """The logit lens's answers, leaving at random: uniform confidences at every layer."""
+
+    def fit(self, model: MeteredModel, ctx: ExitContext) -> "RandomExit":
+        self._take_head(model)
+        self.rng_ = np.random.default_rng([ctx.seed, 41])
+        return self
+
+    def lens_stages(self, ctx: ExitContext, trace: ExitTrace) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(self.rng_.random(len(pred)), pred) for _, pred in super().lens_stages(ctx, trace)]

@@ -1,0 +1,61 @@
+"""`early-exit` figure: where each arm saves compute, on easy tokens (bigrams: the current token
+decides) and on hard ones (copied from the first copy: attention decides), at the threshold chosen
+for 99% agreement. Drawn from what each score recorded (`detail["by_kind"]`), never re-run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from . import plots
+
+KINDS = (("kind1", "easy tokens", "o"), ("kind2", "hard tokens", "s"))
+METRIC = "saved@99%"
+
+
+def saved_by_kind(rows: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """arm -> kind -> saved share per (seed, organism) at the full budget's rung."""
+    top = max((r["budget"] or {}).get("forward_passes", 0) for r in rows) if rows else 0
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if (r["budget"] or {}).get("forward_passes", 0) != top:   # a ladder's top rung only
+            continue
+        for kind, _, _ in KINDS:
+            got = (r["detail"] or {}).get("by_kind", {}).get(kind)
+            if got is not None:
+                out[r["arm"]][kind].append(float(got["saved"]))
+    return out
+
+
+def _figure(saved: dict[str, dict[str, list[float]]], family: dict[str, str]) -> str:
+    arms = sorted(saved, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
+    with plots.plt.rc_context(plots.RC):
+        fig, ax = plots.plt.subplots(figsize=(6.0, 0.3 * len(arms) + 1.3))
+        for j, (kind, label, marker) in enumerate(KINDS):
+            ys = [i + (0.12 if j else -0.12) for i in range(len(arms))]
+            means = [float(np.mean(saved[a][kind])) if saved[a][kind] else np.nan for a in arms]
+            sds = [float(np.std(saved[a][kind])) if saved[a][kind] else np.nan for a in arms]
+            ax.errorbar(means, ys, xerr=sds, fmt="none", ecolor="#9ca3af", elinewidth=0.6)
+            ax.scatter(means, ys, marker=marker, s=24, edgecolors="black", linewidths=0.3,
+                       color=[plots.FAMILY_COLOURS.get(family[a], plots.OTHER_COLOUR) for a in arms])
+            ax.scatter([], [], marker=marker, s=24, color="white", edgecolors="black", linewidths=0.5, label=label)
+        ax.axvline(0.0, color="#9ca3af", linestyle="--", linewidth=0.8)
+        plots.arms_down_unit_across(ax, arms, "share of the full model's FLOPs saved at 99% agreement (mean ± sd)")
+        return plots.to_svg(fig, "early-exit-kinds")
+
+
+def figures(rows: list[dict]) -> list[dict]:
+    rows = [r for r in rows if r["metric"] == METRIC]
+    saved = saved_by_kind(rows)
+    if not saved:
+        return []
+    family = {r["arm"]: r["family"] for r in rows}
+    return [{"title": "Early exit: compute saved on easy and on hard tokens (99% agreement)",
+             "note": "Circles: easy tokens, whose next token the current one decides (a bigram); squares: hard "
+                     "tokens, copied from the first half of the sequence, which only attention decides. The data's "
+                     "bigram table saves everything on easy tokens and nothing on hard ones; an exit rule that reads "
+                     "the layers can also let hard tokens leave once their layer has decided. Negative: the rule's "
+                     "checks cost more than its exits saved. Dashed: no saving (the full model).",
+             "svg": _figure(saved, family)}]
