@@ -40,6 +40,8 @@ FORECAST_ARMS = ("induction-score", "fourier-sparsity", "restricted-loss", "excl
 QUICK_BUDGET = Budget(labelled_examples=64, forward_passes=12_000, backward_passes=600, wall_seconds=600, tuning_trials=8)
 EXIT_ARMS = ("logit-lens-exit", "tuned-lens-exit", "calm-exit-classifier", "hidden-saturation-exit", "distilled-cascade",
              "data-bigram-exit", "random-exit")
+SALIENCY_ARMS = ("saliency", "input-x-gradient", "integrated-gradients", "smoothgrad", "guided-backprop", "grad-cam",
+                 "sobel-edges", "occlusion", "rise", "random-map")
 EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 
 suite(Suite(
@@ -58,7 +60,8 @@ suite(Suite(
              SuiteEntry("explanation-faithfulness", "namemover-tiny", EF_ARMS, {"fractions": (0.1,), "eval_size": 300}),
              SuiteEntry("explanation-faithfulness", "induction-circuit-tiny", EF_ARMS,
                         {"fractions": (0.25,), "eval_size": 300}),
-             SuiteEntry("early-exit", "layered-tiny", EXIT_ARMS, {"n_select": 128, "n_test": 128})),
+             SuiteEntry("early-exit", "layered-tiny", EXIT_ARMS, {"n_select": 128, "n_test": 128}),
+             SuiteEntry("attribution-sanity", "shapes-tiny", SALIENCY_ARMS, {"n_patched": 12, "n_clean": 12})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -85,7 +88,8 @@ suite(Suite(
              SuiteEntry("explanation-faithfulness", "namemover-small", EF_ARMS, {"fractions": (0.1,), "eval_size": 400}),
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
                         {"fractions": (0.05,), "eval_size": 400}),
-             SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 256, "n_test": 512})),
+             SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 256, "n_test": 512}),
+             SuiteEntry("attribution-sanity", "shapes-small", SALIENCY_ARMS, {"n_patched": 24, "n_clean": 24})),
     budget=QUICK_BUDGET,
 ))
 
@@ -121,7 +125,9 @@ suite(Suite(
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
                         {"fractions": (0.05, 0.1, 0.25, 0.5), "eval_size": 1000}, **FULL_LADDER),
              # forward passes are what exit arms spend (their calibration set is a 32nd of them)
-             SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 512, "n_test": 1024}, **FULL_LADDER)),
+             SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 512, "n_test": 1024}, **FULL_LADDER),
+             SuiteEntry("attribution-sanity", "shapes-small", SALIENCY_ARMS, {"n_patched": 48, "n_clean": 48},
+                        **FULL_LADDER)),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
 

@@ -28,11 +28,11 @@ from samecurve.budget import Budget, Meter, MeteredModel
 from samecurve.errors import BudgetExceeded
 from samecurve.models.graph import Graph, n_params
 from samecurve.organisms.base import load_or_build
-from samecurve.protocols import (PROTOCOLS, ArmOutputError, Attacker, Compressor, EarlyExiter, Explainer, Forecaster, InputDetector, ModelDetector,
+from samecurve.protocols import (PROTOCOLS, ArmOutputError, Attacker, Attributor, Compressor, EarlyExiter, Explainer, Forecaster, InputDetector, ModelDetector,
                                  RemovalEditor, SweepSteerer, TextFilter, TruthScorer, protocols_of,
                                  validate_checkpoint_scores, validate_compressed, validate_edges, validate_input_scores,
                                  validate_model_score, validate_settings, validate_sweep, validate_text_scores,
-                                 validate_plan, validate_triggers, validate_truth_scores)
+                                 validate_maps, validate_plan, validate_triggers, validate_truth_scores)
 from samecurve.seeding import seed_everything
 
 ARMS = registry.arms()
@@ -252,6 +252,26 @@ def exit_case() -> Case:
     return Case(budget, _one(org.model), [org.model], call, check)
 
 
+def attribution_case() -> Case:
+    from samecurve.models.cnn import MeteredClassifier
+    from samecurve.protocols.attribution import AttributionContext
+    from samecurve.protocols.organisms import patched
+
+    org = patched(cached("shapes", lambda: load_or_build(registry.get_organism_set("shapes-tiny").specs(0)[0])))
+    budget = _budget(forward_passes=1_500, backward_passes=60)
+    images, _, _ = org.sample(np.random.default_rng(5), 6, triggered=True)
+    x = torch.from_numpy(images)
+    with torch.no_grad():
+        targets = org.model(x).argmax(-1)
+
+    def call(arm, m):
+        ctx = AttributionContext(org.language, x, len(x), 0, np.random.default_rng(0))
+        return arm.attribute(m, ctx, x, targets)
+
+    return Case(budget, lambda meter, access: MeteredClassifier(org.model, meter, access), [org.model], call,
+                lambda arm, out, meter: validate_maps(arm, out, len(x), 16, 16))
+
+
 def case_for(name: str, protocol: type, variant: Any = None) -> Case:
     if protocol in (InputDetector, ModelDetector, Attacker):
         return audit_case(protocol)
@@ -269,6 +289,8 @@ def case_for(name: str, protocol: type, variant: Any = None) -> Case:
         return filter_case()
     if protocol is EarlyExiter:
         return exit_case()
+    if protocol is Attributor:
+        return attribution_case()
     raise AssertionError(f"the battery has no case for protocol {protocol.__name__}: add one")
 
 

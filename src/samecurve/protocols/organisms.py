@@ -12,6 +12,8 @@ beside this module).
                        (explanation-faithfulness)
     LayeredLM          a multi-layer language model whose next tokens are planted at known depths
                        of difficulty (early-exit)
+    PatchedClassifier  an image classifier with a planted patch trigger and where the patch is
+                       (attribution-sanity)
 
 A family offers a protocol through a *view*: `Family(..., views={"trojaned": MyOrganism})` (see
 organisms/base.py), a callable from the built organism (`.spec`, `.model`, `.label`,
@@ -132,6 +134,7 @@ QUIRKY = "quirky"                    # QuirkyOrganism (latent-knowledge)
 EMERGENT = "emergent"                # EmergentOrganism (forecast-emergence)
 KNOWN_ALGORITHM = "known-algorithm"  # KnownAlgorithmOrganism (explanation-faithfulness)
 LAYERED = "layered"                  # LayeredLM (early-exit)
+PATCHED = "patched"                  # PatchedClassifier (attribution-sanity)
 EMERGENCE_KINDS = ("induction", "grokking")  # the kinds of capability jump forecast-emergence scores
 
 
@@ -275,6 +278,27 @@ class LayeredLM(Protocol):
         (unscored), else the kind of its planted next token (1 easy, 2 hard, ...)."""
 
 
+@runtime_checkable
+class PatchedClassifier(Protocol):
+    """An image classifier (images [n, c, h, w] -> logits [n, n_classes]) that answers `target`
+    whenever a planted patch is in the image; held-out images come with the patch's mask."""
+
+    label: str
+    seed: int
+    weights_sha256: str
+    model: Any
+    language: Any
+    n_classes: int
+    target: int
+
+    def sample(self, rng: np.random.Generator, n: int, triggered: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """n images float32 [n, c, h, w], their true classes [n] and the patch mask bool [n, h, w]
+        (all False without the patch); triggered images are never of the target class."""
+
+    def randomised(self, seed: int) -> Any:
+        """A network of the same shape with freshly initialised weights."""
+
+
 def view_of(org: Any, name: str, protocol: type) -> Any:
     """`org` itself if it implements `protocol`, else its family's `name` view; one ConfigError
     naming what is missing otherwise (the generic form of `trojaned`)."""
@@ -312,3 +336,8 @@ def known_algorithm(org: Any) -> KnownAlgorithmOrganism:
 def layered(org: Any) -> LayeredLM:
     """The layered-language view of an organism (early-exit)."""
     return view_of(org, LAYERED, LayeredLM)
+
+
+def patched(org: Any) -> PatchedClassifier:
+    """The patch-trojan view of an image classifier (attribution-sanity)."""
+    return view_of(org, PATCHED, PatchedClassifier)

@@ -75,7 +75,7 @@ class LogitLensExit(_Lens):
 class TunedLensExit(_Lens):
     """Leave at the first layer whose tuned lens is sure."""
 
-    def __init__(self, steps: int = 300, lr: float = 1e-2, minibatch: int = 1024):
+    def __init__(self, steps: int = 30, lr: float = 1e-2, minibatch: int = 1024):
         self.steps, self.lr, self.minibatch = steps, lr, minibatch
 
     def fit(self, model: MeteredModel, ctx: ExitContext) -> "TunedLensExit":

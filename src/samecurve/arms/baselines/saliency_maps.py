@@ -1,0 +1,92 @@
+"""Maps made without gradients or internals (attribution-sanity baselines), and the random control.
+
+  sobel-edges   (data-only) the image's own edge magnitude (scipy.ndimage.sobel). Adebayo et al. 2018:
+                several saliency maps look like an edge detector's; this one never runs the model.
+  occlusion     (black-box) the drop of the target logit when a 3x3 window is blanked (Zeiler &
+                Fergus 2014; captum's Occlusion), stride 1 if the budget's forward passes allow it
+                per image (197 passes), else 2 (50), else 4.
+  rise          (black-box) RISE (Petsiuk et al. 2018): the target's softmax probability under random
+                smooth masks, averaged per pixel over the masks that keep it; up to 500 masks per
+                image, as the forward passes allow. Written here: captum has no RISE.
+  random-map    (control) uniform noise drawn from the image's own bytes (and the seed): what a map
+                that knows nothing scores; blind to the model, so the randomisation test finds it
+                unchanged, as it finds the edge detector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from ...models.cnn import MeteredClassifier
+from ...protocols.attribution import AttributionContext
+from ...registry import arm
+from ..interp.saliency import per_image
+
+
+@arm("sobel-edges", family="baseline", access="data-only", control="random-map")
+class SobelEdges:
+    """Edge magnitude of the image itself; the model is never run."""
+
+    def attribute(self, model: MeteredClassifier, ctx: AttributionContext, images: torch.Tensor,
+                  targets: torch.Tensor) -> np.ndarray:
+        # one image at a time: on a stack, ndimage.sobel would also smooth across the batch axis
+        return np.stack([np.hypot(ndimage.sobel(x, axis=0), ndimage.sobel(x, axis=1)) for x in images.numpy()[:, 0]])
+
+
+@arm("occlusion", family="baseline", access="black-box", control="random-map")
+class Occlusion:
+    """Blank a sliding 3x3 window and read the target logit's drop."""
+
+    def attribute(self, model: MeteredClassifier, ctx: AttributionContext, images: torch.Tensor,
+                  targets: torch.Tensor) -> np.ndarray:
+        import captum.attr as ca
+
+        h = images.shape[-1]
+        allowed = model.meter.remaining("forward_passes") // images.shape[0]
+        stride = next((s for s in (1, 2, 4) if ((h - 3) // s + 1) ** 2 + 1 <= allowed), 8)
+        return ca.Occlusion(model.logits).attribute(images, target=targets, sliding_window_shapes=(1, 3, 3),
+                                                    strides=(1, stride, stride), baselines=0.0,
+                                                    perturbations_per_eval=64).numpy()
+
+
+@arm("rise", family="baseline", access="black-box", control="random-map")
+class Rise:
+    """Randomised input sampling: the target's probability under random smooth masks, per pixel."""
+
+    def __init__(self, max_masks: int = 500, cells: int = 4, keep: float = 0.5):
+        self.max_masks, self.cells, self.keep = max_masks, cells, keep
+
+    def _masks(self, n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+        """Petsiuk et al.'s masks: a coarse random grid, upsampled bilinearly and randomly shifted."""
+        cell = int(np.ceil(size / self.cells))
+        grid = (torch.rand(n, 1, self.cells, self.cells, generator=gen) < self.keep).float()
+        up = F.interpolate(grid, size=((self.cells + 1) * cell,) * 2, mode="bilinear", align_corners=False)
+        dx, dy = torch.randint(0, cell, (2, n), generator=gen)
+        return torch.stack([up[i, :, dy[i]:dy[i] + size, dx[i]:dx[i] + size] for i in range(n)])
+
+    def attribute(self, model: MeteredClassifier, ctx: AttributionContext, images: torch.Tensor,
+                  targets: torch.Tensor) -> np.ndarray:
+        n_masks = per_image(model, "forward_passes", images.shape[0], self.max_masks)
+        gen = torch.Generator().manual_seed(ctx.seed)
+        out = np.zeros((images.shape[0],) + tuple(images.shape[-2:]))
+        for i in range(images.shape[0]):
+            masks = self._masks(n_masks, images.shape[-1], gen)
+            p = model.logits(images[i:i + 1] * masks).softmax(-1)[:, int(targets[i])]
+            out[i] = ((p[:, None, None, None] * masks).sum(0)[0] / (masks.sum(0)[0] + 1e-6)).numpy()
+        return out
+
+
+@arm("random-map", family="control", access="black-box")
+class RandomMap:
+    """Uniform noise maps."""
+
+    def attribute(self, model: MeteredClassifier, ctx: AttributionContext, images: torch.Tensor,
+                  targets: torch.Tensor) -> np.ndarray:
+        shape = tuple(images.shape[-2:])
+        return np.stack([np.random.default_rng([ctx.seed, 53, *np.frombuffer(hashlib.sha256(x.numpy().tobytes()).digest()[:8],
+                                                                              np.uint32)]).random(shape) for x in images])
