@@ -94,8 +94,13 @@ class AttributionSanity(Task):
         both = {k: spend[k] + rspend.get(k, 0) for k in spend if isinstance(spend[k], (int, float))}
         detail = {"fired": int(fired.sum()), "n_patched": len(xp), "n_clean": len(xc),
                   "spend_trained": spend, "spend_randomised": rspend}
-        return [Score("localisation-iou", org.label, float(iou.mean()) if iou.size else 0.0, spend, detail,
-                      items={"values": iou}, kind="mean"),
+        # one patched image, its mask and this arm's map (scaled to [0, 1]), for the report's picture
+        first = int(np.flatnonzero(fired)[0]) if fired.any() else 0
+        span = np.ptp(maps[first]) or 1.0
+        example = {"image": np.round(xp[first, 0], 2).tolist(), "mask": masks[first].astype(int).tolist(),
+                   "map": np.round((maps[first] - maps[first].min()) / span, 2).tolist()}
+        return [Score("localisation-iou", org.label, float(iou.mean()) if iou.size else 0.0, spend,
+                      {**detail, "example": example}, items={"values": iou}, kind="mean"),
                 Score("localisation-auroc", org.label, float(loc.mean()) if loc.size else 0.5, spend, detail,
                       items={"values": loc}, kind="mean"),
                 Score("randomisation-sensitivity", org.label, float(change.mean()), both, detail,

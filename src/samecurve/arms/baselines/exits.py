@@ -13,7 +13,21 @@ stops turning, the cosine between consecutive layers' residual streams; answers 
 `distilled-cascade` (black-box): a smaller model distilled from the organism's answers on the
 calibration sequences (KL at every position; it never looks inside), run first; a token whose
 student is unsure runs the full model (a model cascade, the oldest way to serve fewer FLOPs).
-The student is a 2-layer transformer of width 32, its FLOPs counted by FlopCounterMode.
+The student is a 1-layer transformer of width 24 (2 heads, MLP 48), its FLOPs counted by
+FlopCounterMode. Defaults from dev/tune_early_exit.py (dev seeds 900, 902-905: 15 layered-small
+organisms, quick budget; the one-standard-error rule on saved@99%, then the cheapest), saved@99%
++- se over organisms, CPU-s a cell:
+
+    width x layers   400 steps           800 steps
+    16 x 1           0.570 +- .015  3.9   0.598 +- .018  7.2
+    24 x 1           0.582 +- .018  4.6   0.592 +- .020  8.0   <- 400 steps chosen
+    32 x 1           0.547 +- .020  4.6   0.554 +- .019  8.3
+    32 x 2           0.456 +- .022  8.1   0.461 +- .024 15.2
+    48 x 2           0.225 +- .023 11.2   0.240 +- .024 21.0
+
+Every token pays the student, so smaller is better until it stops knowing the answers; the grid's
+best (16 x 1, 800 steps) sits at its edge, so a smaller student trained longer may do better still.
+`calm-exit-classifier`'s C: 0.1 / 1 / 10 gave 0.357 / 0.371 / 0.373 (se 0.013); 1 kept (the rule).
 
 `data-bigram-exit` (data-only): a bigram table of the calibration text itself (never runs the model):
 a token whose current token was always followed by the same token leaves with that answer at no
@@ -101,9 +115,9 @@ class HiddenSaturationExit:
 
 @arm("distilled-cascade", family="baseline", access="black-box", control="random-exit")
 class DistilledCascade:
-    """A distilled 2-layer student first; the full model for the tokens it is unsure of."""
+    """A distilled 1-layer student first; the full model for the tokens it is unsure of."""
 
-    def __init__(self, d_model: int = 32, n_layers: int = 2, steps: int = 400, batch: int = 32, lr: float = 1e-2):
+    def __init__(self, d_model: int = 24, n_layers: int = 1, steps: int = 400, batch: int = 32, lr: float = 1e-2):
         self.d_model, self.n_layers, self.steps, self.batch, self.lr = d_model, n_layers, steps, batch, lr
 
     def fit(self, model: MeteredModel, ctx: ExitContext) -> "DistilledCascade":

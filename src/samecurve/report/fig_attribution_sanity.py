@@ -1,0 +1,90 @@
+"""`attribution-sanity` figures: each arm's map of one patched image beside the image (what the
+numbers are about), and each arm in the plane of the two sanity questions: does its map find the
+patch (localisation IoU) and does it change when the model is destroyed (randomisation
+sensitivity)? Drawn from what each score recorded (`detail["example"]`, the values), never re-run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from . import plots
+
+
+def _top_rung(rows: list[dict]) -> list[dict]:
+    top = max((r["budget"] or {}).get("forward_passes", 0) for r in rows) if rows else 0
+    return [r for r in rows if (r["budget"] or {}).get("forward_passes", 0) == top]
+
+
+def _order(arms: list[str], family: dict[str, str]) -> list[str]:
+    return sorted(arms, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
+
+
+def _maps_figure(rows: list[dict], family: dict[str, str]) -> tuple[str, str] | None:
+    """The first organism of the lowest seed: the image (patch outlined) and every arm's map."""
+    got = [r for r in rows if r["metric"] == "localisation-iou" and "example" in (r["detail"] or {})]
+    if not got:
+        return None
+    first = min((r["seed"], r["instance"]) for r in got)
+    by_arm = {r["arm"]: r["detail"]["example"] for r in got if (r["seed"], r["instance"]) == first}
+    arms = _order(list(by_arm), family)
+    ex = by_arm[arms[0]]
+    mask = np.array(ex["mask"], bool)
+    rows_, cols_ = np.nonzero(mask)
+    with plots.plt.rc_context(plots.RC):
+        n = len(arms) + 1
+        fig, axes = plots.plt.subplots(1, n, figsize=(1.05 * n, 1.45))
+        panels = [("image", np.array(ex["image"]), "gray")] + [(a, np.array(by_arm[a]["map"]), "magma") for a in arms]
+        for ax, (name, img, cmap) in zip(axes, panels):
+            ax.imshow(img, cmap=cmap, interpolation="nearest")
+            ax.add_patch(plots.plt.Rectangle((cols_.min() - 0.5, rows_.min() - 0.5), 3, 3, fill=False,
+                                             edgecolor="#22c55e", linewidth=0.9))
+            ax.set_title(name, fontsize=6, color=plots.FAMILY_COLOURS.get(family.get(name, ""), "black"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+        return plots.to_svg(fig, "attribution-maps"), f"seed {first[0]}, {first[1]}"
+
+
+def _plane_figure(rows: list[dict], family: dict[str, str]) -> str | None:
+    vals: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["metric"] in ("localisation-iou", "randomisation-sensitivity"):
+            vals[r["arm"]][r["metric"]].append(float(r["value"]))
+    arms = [a for a in _order(list(vals), family) if all(vals[a][m] for m in ("localisation-iou", "randomisation-sensitivity"))]
+    if not arms:
+        return None
+    with plots.plt.rc_context(plots.RC):
+        fig, ax = plots.plt.subplots(figsize=(5.2, 3.4))
+        for a in arms:
+            x, y = np.mean(vals[a]["randomisation-sensitivity"]), np.mean(vals[a]["localisation-iou"])
+            ax.errorbar(x, y, xerr=np.std(vals[a]["randomisation-sensitivity"]), yerr=np.std(vals[a]["localisation-iou"]),
+                        fmt="o", ms=4, color=plots.FAMILY_COLOURS.get(family[a], plots.OTHER_COLOUR), elinewidth=0.6)
+            ax.annotate(a, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("randomisation sensitivity (1 − rank corr. with a random network's map)")
+        ax.set_ylabel("localisation IoU (top 9 pixels vs the patch)")
+        ax.set_xlim(-0.05, max(1.2, ax.get_xlim()[1]))
+        ax.set_ylim(-0.05, 1.05)
+        return plots.to_svg(fig, "attribution-plane")
+
+
+def figures(rows: list[dict]) -> list[dict]:
+    rows = _top_rung(rows)
+    family = {r["arm"]: r["family"] for r in rows}
+    out = []
+    maps = _maps_figure(rows, family)
+    if maps is not None:
+        out.append({"title": "Attribution sanity: each arm's map of one patched image",
+                    "note": f"One held-out image carrying the trigger ({maps[1]}); green: the planted 3x3 patch. Each "
+                            "map is the arm's absolute attribution to the trojan's answer, scaled to [0, 1]. Blue "
+                            "titles: interp arms; orange: baselines; grey: the control.",
+                    "svg": maps[0]})
+    plane = _plane_figure(rows, family)
+    if plane is not None:
+        out.append({"title": "Attribution sanity: finds the patch? depends on the model?",
+                    "note": "Per arm, mean ± sd over seeds and organisms. Up: the map's top pixels are the patch's. "
+                            "Right: the map changes when every weight is re-initialised (Adebayo et al. 2018); a map "
+                            "at 0 is blind to the model (the edge detector, the image-seeded random map).",
+                    "svg": plane})
+    return out
