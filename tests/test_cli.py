@@ -13,7 +13,7 @@ def _cli(*args):
 @pytest.mark.parametrize("args, says", [
     (["run", "--suite", "quik"], "did you mean 'quick'"),
     (["run", "--arm", "linear-prob"], "valid:"),
-    (["run", "--task", "backdoor"], "valid: backdoor-audit"),
+    (["run", "--task", "backdoor"], "did you mean 'backdoor-audit'"),
     (["run", "--seeds", "a,b"], "comma-separated integers"),
     (["run", "--executor", "gpu", "--arm", "random-scores", "--suite", "smoke"], "valid: inline, processes"),
     (["run", "--jobs", "x"], "--jobs"),
