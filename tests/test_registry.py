@@ -7,7 +7,7 @@ from samecurve.errors import ConfigError, UnknownNameError
 def test_unknown_names_suggest_the_closest():
     with pytest.raises(UnknownNameError, match="did you mean 'defection-probe'"):
         registry.get_arm("defection-prob")
-    with pytest.raises(UnknownNameError, match="valid: backdoor-audit"):
+    with pytest.raises(UnknownNameError, match="valid: attribution-sanity, backdoor-audit"):
         registry.get_task("nope")
 
 
