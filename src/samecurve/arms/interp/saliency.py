@@ -17,6 +17,8 @@ defaults). The task takes absolute values of every map, for every arm.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -107,7 +109,9 @@ class GuidedBackprop:
         import captum.attr as ca
 
         x = images.clone().requires_grad_(True)
-        return ca.GuidedBackprop(model.module()).attribute(x, target=targets).detach().numpy()
+        with warnings.catch_warnings():   # captum announces its ReLU hooks on every call; it removes them
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+            return ca.GuidedBackprop(model.module()).attribute(x, target=targets).detach().numpy()
 
 
 @arm("grad-cam", family="interp", access="white-box", control="random-map")
