@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import numpy as np
-
 from . import plots
 
 KINDS = (("kind1", "easy tokens", "o"), ("kind2", "hard tokens", "s"))
@@ -30,20 +28,8 @@ def saved_by_kind(rows: list[dict]) -> dict[str, dict[str, list[float]]]:
 
 
 def _figure(saved: dict[str, dict[str, list[float]]], family: dict[str, str]) -> str:
-    arms = sorted(saved, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
-    with plots.plt.rc_context(plots.RC):
-        fig, ax = plots.plt.subplots(figsize=(6.0, 0.3 * len(arms) + 1.3))
-        for j, (kind, label, marker) in enumerate(KINDS):
-            ys = [i + (0.12 if j else -0.12) for i in range(len(arms))]
-            means = [float(np.mean(saved[a][kind])) if saved[a][kind] else np.nan for a in arms]
-            sds = [float(np.std(saved[a][kind])) if saved[a][kind] else np.nan for a in arms]
-            ax.errorbar(means, ys, xerr=sds, fmt="none", ecolor="#9ca3af", elinewidth=0.6)
-            ax.scatter(means, ys, marker=marker, s=24, edgecolors="black", linewidths=0.3,
-                       color=[plots.FAMILY_COLOURS.get(family[a], plots.OTHER_COLOUR) for a in arms])
-            ax.scatter([], [], marker=marker, s=24, color="white", edgecolors="black", linewidths=0.5, label=label)
-        ax.axvline(0.0, color="#9ca3af", linestyle="--", linewidth=0.8)
-        plots.arms_down_unit_across(ax, arms, "share of the full model's FLOPs saved at 99% agreement (mean ± sd)")
-        return plots.to_svg(fig, "early-exit-kinds")
+    return plots.split_dot_plot(saved, family, KINDS, "share of the full model's FLOPs saved at 99% agreement (mean ± sd)",
+                                0.0, "early-exit-kinds")
 
 
 def figures(rows: list[dict]) -> list[dict]:

@@ -18,7 +18,7 @@ from ..metrics import auroc
 from . import plots
 
 WANTS_ITEMS = True
-HALVES = (("easy", False, "o"), ("hard", True, "s"))
+HALVES = (("easy", "easy half", "o"), ("hard", "hard half", "s"))   # (key, legend label, marker)
 
 
 def split_aurocs(rows: list[dict]) -> dict[str, dict[str, list[float]]]:
@@ -29,28 +29,16 @@ def split_aurocs(rows: list[dict]) -> dict[str, dict[str, list[float]]]:
         if not {"labels", "scores", "hard"} <= set(items):
             continue
         y, s, hard = (np.asarray(items[k]) for k in ("labels", "scores", "hard"))
-        for name, is_hard, _ in HALVES:
-            half = hard.astype(bool) == is_hard
+        for name, _, _ in HALVES:
+            half = hard.astype(bool) == (name == "hard")
             if len(np.unique(y[half])) == 2:
                 out[r["arm"]][name].append(auroc(y[half], s[half]))
     return out
 
 
 def _figure(aurocs: dict[str, dict[str, list[float]]], family: dict[str, str]) -> str:
-    arms = sorted(aurocs, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
-    with plots.plt.rc_context(plots.RC):
-        fig, ax = plots.plt.subplots(figsize=(6.0, 0.3 * len(arms) + 1.3))
-        for j, (name, _, marker) in enumerate(HALVES):
-            ys = [i + (0.12 if j else -0.12) for i in range(len(arms))]
-            means = [float(np.mean(aurocs[a][name])) if aurocs[a][name] else np.nan for a in arms]
-            sds = [float(np.std(aurocs[a][name])) if aurocs[a][name] else np.nan for a in arms]
-            ax.errorbar(means, ys, xerr=sds, fmt="none", ecolor="#9ca3af", elinewidth=0.6)
-            ax.scatter(means, ys, marker=marker, s=24, edgecolors="black", linewidths=0.3,
-                       color=[plots.FAMILY_COLOURS.get(family[a], plots.OTHER_COLOUR) for a in arms])
-            ax.scatter([], [], marker=marker, s=24, color="white", edgecolors="black", linewidths=0.5, label=f"{name} half")
-        ax.axvline(0.5, color="#9ca3af", linestyle="--", linewidth=0.8)
-        plots.arms_down_unit_across(ax, arms, "truth AUROC on that half (mean ± sd over seeds and organisms)")
-        return plots.to_svg(fig, "latent-knowledge-halves")
+    return plots.split_dot_plot(aurocs, family, HALVES, "truth AUROC on that half (mean ± sd over seeds and organisms)",
+                                0.5, "latent-knowledge-halves")
 
 
 def figures(rows: list[dict]) -> list[dict]:

@@ -138,6 +138,26 @@ def arms_down_unit_across(ax: Any, arms: list[str], xlabel: str) -> None:
     ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def split_dot_plot(values: dict[str, dict[str, list[float]]], family: dict[str, str],
+                   groups: tuple[tuple[str, str, str], ...], xlabel: str, ref: float, prefix: str) -> str:
+    """One row per arm (interp, then baselines, then controls), a dot per group (`(key, legend
+    label, marker)`) at its mean over `values[arm][key]` with a +- sd bar, a dashed line at `ref`."""
+    arms = sorted(values, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(6.0, 0.3 * len(arms) + 1.3))
+        for j, (key, label, marker) in enumerate(groups):
+            ys = [i + (0.12 if j else -0.12) for i in range(len(arms))]
+            means = [float(np.mean(values[a][key])) if values[a][key] else np.nan for a in arms]
+            sds = [float(np.std(values[a][key])) if values[a][key] else np.nan for a in arms]
+            ax.errorbar(means, ys, xerr=sds, fmt="none", ecolor="#9ca3af", elinewidth=0.6)
+            ax.scatter(means, ys, marker=marker, s=24, edgecolors="black", linewidths=0.3,
+                       color=[FAMILY_COLOURS.get(family[a], OTHER_COLOUR) for a in arms])
+            ax.scatter([], [], marker=marker, s=24, color="white", edgecolors="black", linewidths=0.5, label=label)
+        ax.axvline(ref, color="#9ca3af", linestyle="--", linewidth=0.8)
+        arms_down_unit_across(ax, arms, xlabel)
+        return to_svg(fig, prefix)
+
+
 def _per_seed_budget(rows: list[dict]) -> dict[tuple, tuple[float, float]]:
     """(seed, budget) -> (mean value, mean forward passes) for one arm: one point per seed and budget."""
     acc: dict[tuple, list[dict]] = defaultdict(list)
