@@ -47,3 +47,22 @@ def test_maps_that_run_the_model_find_the_patch_and_blind_maps_do_not_move(organ
     for name in ("saliency", "guided-backprop", "smoothgrad", "input-x-gradient"):
         assert _scores(name, organism)["localisation-auroc"] > 0.8, name
     assert _scores("saliency", organism)["randomisation-sensitivity"] > 0.5
+
+
+@pytest.mark.parametrize("per_image", [197, 64, 52, 30, 12, 5])
+def test_occlusion_plans_its_stride_within_the_forward_passes(organism, per_image):
+    """A full-suite ladder rung left occlusion 52 passes per image; it chose a stride whose captum
+    windows needed 65 and went over budget. It now stays inside whatever it is given (>= 5)."""
+    import torch
+
+    from samecurve.budget import Meter
+    from samecurve.models.cnn import MeteredClassifier
+    from samecurve.protocols.attribution import AttributionContext
+
+    x = torch.from_numpy(organism.sample(np.random.default_rng(1), 8, triggered=True)[0])
+    budget = Budget(labelled_examples=0, forward_passes=per_image * 8, backward_passes=0, wall_seconds=60, tuning_trials=0)
+    meter = Meter(budget)
+    ctx = AttributionContext(organism.language, x, 8, 0, np.random.default_rng(0))
+    maps = registry.arms()["occlusion"]().attribute(MeteredClassifier(organism.model, meter, "black-box"), ctx, x,
+                                                     torch.zeros(8, dtype=torch.long))
+    assert maps.shape == (8, 1, 16, 16) and meter.spend.forward_passes <= per_image * 8

@@ -4,7 +4,8 @@
                 several saliency maps look like an edge detector's; this one never runs the model.
   occlusion     (black-box) the drop of the target logit when a 3x3 window is blanked (Zeiler &
                 Fergus 2014; captum's Occlusion), stride 1 if the budget's forward passes allow it
-                per image (197 passes), else 2 (50), else 4.
+                per image (197 passes), else 2 (65), else 3 (37); below that a 4x4 window at stride
+                4 (17), then 8x8 at 8 (5).
   rise          (black-box) RISE (Petsiuk et al. 2018): the target's softmax probability under random
                 smooth masks, averaged per pixel over the masks that keep it; up to 500 masks per
                 image, as the forward passes allow. Written here: captum has no RISE.
@@ -48,8 +49,11 @@ class Occlusion:
 
         h = images.shape[-1]
         allowed = model.meter.remaining("forward_passes") // images.shape[0]
-        stride = next((s for s in (1, 2, 4) if ((h - 3) // s + 1) ** 2 + 1 <= allowed), 8)
-        return ca.Occlusion(model.logits).attribute(images, target=targets, sliding_window_shapes=(1, 3, 3),
+        # (window, stride), finest first; captum slides the window to cover the edge, ceil((h - w) / s)
+        # + 1 places per axis, plus one unoccluded forward; its stride may not exceed the window
+        window, stride = next(((w, s) for w, s in ((3, 1), (3, 2), (3, 3), (4, 4), (8, 8))
+                               if (-(-(h - w) // s) + 1) ** 2 + 1 <= allowed), (h, h))
+        return ca.Occlusion(model.logits).attribute(images, target=targets, sliding_window_shapes=(1, window, window),
                                                     strides=(1, stride, stride), baselines=0.0,
                                                     perturbations_per_eval=64).numpy()
 
