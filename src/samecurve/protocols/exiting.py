@@ -33,14 +33,23 @@ def linear_flops(d_in: int, d_out: int) -> float:
     return 2.0 * d_in * d_out
 
 
+@dataclass(frozen=True)
+class LanguageCard:
+    """What an exit arm may know of the input format: sizes and a description, not a sampler (the
+    organism's sampler would tell which positions are planted, and its seed the planted values)."""
+
+    vocab_size: int
+    seq_len: int
+    notes: str = ""
+
+
 @dataclass
 class ExitContext:
-    """What an exit arm is given besides the model: the language (`sample(rng, n)` -> tokens and
-    position kinds, as a practitioner who knows the format can draw it), unlabelled calibration
-    sequences (running the model on them is charged as forward passes), the organism's shape, hook
-    names and measured costs, a seed and an RNG."""
+    """What an exit arm is given besides the model: the input format (a LanguageCard), unlabelled
+    calibration sequences (its only data; running the model on them is charged as forward passes),
+    the organism's shape, hook names and measured costs, a seed and an RNG."""
 
-    language: Any
+    language: LanguageCard
     calibration: torch.Tensor          # int64 [n, t]
     n_layers: int
     d_model: int

@@ -41,7 +41,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..budget import Budget
 from ..models.hooks import run_with_cache
-from ..protocols.exiting import EarlyExiter, ExitContext, ExitTrace, choose_threshold, exits, validate_plan
+from ..protocols.exiting import (EarlyExiter, ExitContext, ExitTrace, LanguageCard, choose_threshold, exits,
+                                 validate_plan)
 from ..protocols.organisms import LayeredLM, layered
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered_session, once_per_organism
@@ -121,7 +122,8 @@ class EarlyExit(Task):
         n_cal = max(1, int(budget.forward_passes) // PASSES_PER_CALIBRATION_SEQUENCE)
         calibration, _ = lm.sample(np.random.default_rng([lm.seed, seed, 0]), n_cal)
         cfg = lm.model.cfg
-        return ExitContext(lm.language, torch.from_numpy(calibration), lm.n_layers, cfg.d_model, cfg.vocab_size,
+        card = LanguageCard(cfg.vocab_size, int(calibration.shape[1]), getattr(lm.language, "notes", ""))
+        return ExitContext(card, torch.from_numpy(calibration), lm.n_layers, cfg.d_model, cfg.vocab_size,
                            resid_names(lm.n_layers), per_block, head, seed, np.random.default_rng([lm.seed, seed, 3]))
 
     def score_organism(self, arm: Any, lm: LayeredLM, seed: int, budget: Budget) -> list[Score]:
