@@ -4,6 +4,8 @@ the data-only table hardly leaves early on copied tokens)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -71,6 +73,9 @@ def test_interp_arms_beat_random_exit_and_the_data_table_cannot_copy(organism):
         for metric in ("saved@99%", "saved@95%"):
             assert got[metric].value > rand[metric].value + 0.2, (name, metric, got[metric].value, rand[metric].value)
             assert got[metric].detail["test_agreement"] >= float(metric[6:8]) / 100 - 0.03
+    off = rand["saved@99%"]
+    assert off.value == 0.0 and off.detail["threshold"] is None, "random exits keep no 99% threshold: switched off"
+    json.dumps(off.detail, allow_nan=False)   # details are plain JSON (no Infinity)
     table = _scores("data-bigram-exit", organism)["saved@99%"]
     # the bigram table leaves at no cost on easy tokens and (nearly) never on copied ones: a copied
     # token is random to it (a rare current token seen once or twice can still pass the threshold)

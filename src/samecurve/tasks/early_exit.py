@@ -147,7 +147,9 @@ class EarlyExit(Task):
             by_kind = {f"kind{k}": {"saved": round(float(saved[test_kind == k].mean()), 4),
                                     "mean_exit_layer": round(float(layers[test_kind == k].mean()), 3)}
                        for k in np.unique(test_kind)}
-            detail = {"threshold": tau, "test_agreement": round(float(agree.mean()), 4),
+            # threshold None: no threshold kept the agreement, so the arm is switched off (saves 0);
+            # not +inf, which is no JSON a reader outside Python parses
+            detail = {"threshold": None if np.isinf(tau) else tau, "test_agreement": round(float(agree.mean()), 4),
                       "selection_agreement": round(float(sel_agree.mean()), 4),
                       "selection_saved": round(float(1 - sel_cost.mean()), 4), "by_kind": by_kind,
                       "full_flops_per_token": ctx.full_flops, "fit_forward_passes": fit_fp,
