@@ -86,7 +86,9 @@ class LayeredSpec:
 
 @dataclass(frozen=True)
 class LayeredLanguage:
-    """The input format a practitioner knows (not which keys are fixed, nor their values)."""
+    """The organism's language: sizes, a description and the sampler the task draws its splits with.
+    Arms get only the sizes and description (protocols/exiting.LanguageCard): the sampler's kinds
+    say which positions are planted, and its seed gives the planted values away."""
 
     vocab_size: int = VOCAB
     seq_len: int = SEQ_LEN
