@@ -15,8 +15,8 @@ jobs, three rows:
     model and of a same-shaped network with random weights, on clean held-out images, for the class
     the trained model predicts. A map that does not change when the model is destroyed is not about
     the model (an edge detector scores 0). This row is a sanity check, not a contest a control must
-    lose: a random map that is redrawn per call would score ~1, so it is not control-gated; ours is
-    drawn from the seed and so is as model-blind as the edge detector.
+    lose: a random map redrawn per call would score ~1, so it is not control-gated; ours is drawn
+    from the image's bytes and the seed, and so is as blind to the model as the edge detector.
 
 Each organism is one unit. One metered session per network (the trained model: the patched and the
 clean images in one call; the randomised network: the clean images), each with the task's budget.
