@@ -37,6 +37,12 @@ class Attributor(Protocol):
                   targets: torch.Tensor) -> np.ndarray: ...
 
 
+def per_image(model: MeteredClassifier, kind: str, n_images: int, most: int) -> int:
+    """How many passes of `kind` each image may take from what the session has left (1..most): the
+    budget share every sampling attribution method (gradient steps, noise samples, masks) plans by."""
+    return int(max(1, min(most, model.meter.remaining(kind) // max(n_images, 1))))
+
+
 def validate_maps(arm: Any, got: Any, n: int, h: int, w: int) -> np.ndarray:
     """Attributor.attribute: real maps [n, h, w] (a channel axis of 1 is squeezed), no NaN."""
     due = f"real maps of shape ({n}, {h}, {w}), no NaN"

@@ -16,10 +16,12 @@ and its own measurement, so the two sides are charged on one scale.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .base import fail, real_scalar, real_vector
 
@@ -31,6 +33,41 @@ def linear_flops(d_in: int, d_out: int) -> float:
     """Multiply-adds of one token through a d_in -> d_out linear map, counted as 2 FLOPs each (the
     FlopCounterMode convention)."""
     return 2.0 * d_in * d_out
+
+
+def flops_per_token(run: Callable[[], Any], n_tokens: int) -> float:
+    """FLOPs of `run()` per token, as PyTorch's FlopCounterMode counts them (matmuls and attention;
+    norms and activations are not counted). Counted with grad enabled: under no_grad the counter's
+    module tracker fails on a sliced weight (a transformer's position embedding)."""
+    with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops() / n_tokens
+
+
+def model_head(model: MeteredModel) -> nn.Module:
+    """A private copy of the organism's own head (final layer norm + unembedding; white-box): what
+    the logit lens and CALM's exit answers read an intermediate residual stream with."""
+    net = model.copy_model()
+    return nn.Sequential(net.ln_final, net.unembed).eval()
+
+
+def calibration_states(model: MeteredModel, ctx: ExitContext, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """The calibration set through the model (one charged forward pass per sequence, `chunk` at a
+    time), every position flattened: the residual stream after 0..n_layers-1 blocks [n_layers, N, d]
+    (the layers an exit can read) and the final logits [N, vocab] (the answers to agree with)."""
+    hs, finals = [], []
+    for i in range(0, ctx.calibration.shape[0], chunk):
+        logits, cache = model.run_with_cache(ctx.calibration[i:i + chunk], ctx.resid_names)
+        finals.append(logits.reshape(-1, logits.shape[-1]))
+        hs.append(torch.stack([cache[n].reshape(-1, ctx.d_model) for n in ctx.resid_names[:-1]]))
+    return torch.cat(hs, 1), torch.cat(finals)
+
+
+def softmax_response(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Top softmax probability (the confidence: CALM's "softmax response") and the top token."""
+    with torch.no_grad():
+        conf, pred = logits.softmax(-1).max(-1)
+    return conf.numpy().astype(np.float64), pred.numpy()
 
 
 @dataclass(frozen=True)

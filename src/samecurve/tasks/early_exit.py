@@ -37,12 +37,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..budget import Budget
 from ..models.hooks import run_with_cache
 from ..protocols.exiting import (EarlyExiter, ExitContext, ExitTrace, LanguageCard, choose_threshold, exits,
-                                 validate_plan)
+                                 flops_per_token, validate_plan)
 from ..protocols.organisms import LayeredLM, layered
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered_session, once_per_organism
@@ -63,17 +62,11 @@ def resid_names(n_layers: int) -> list[str]:
 
 
 def measured_costs(model: torch.nn.Module, seq_len: int) -> tuple[list[float], float]:
-    """FLOPs per token of each block and of the head (final layer norm + unembedding), counted by
-    PyTorch's FlopCounterMode on one sequence of the language's length."""
+    """FLOPs per token of each block and of the head (final layer norm + unembedding), counted on
+    one sequence of the language's length."""
     x = torch.zeros(1, seq_len, model.cfg.d_model)
-    per_block = []
-    for block in model.blocks:   # with grad: under no_grad the counter's module tracker can fail
-        with FlopCounterMode(display=False) as fc:
-            block(x)
-        per_block.append(fc.get_total_flops() / seq_len)
-    with FlopCounterMode(display=False) as fc:
-        model.unembed(model.ln_final(x))
-    return per_block, fc.get_total_flops() / seq_len
+    per_block = [flops_per_token(lambda b=block: b(x), seq_len) for block in model.blocks]
+    return per_block, flops_per_token(lambda: model.unembed(model.ln_final(x)), seq_len)
 
 
 def trace_of(lm: LayeredLM, tokens: np.ndarray, kind: np.ndarray) -> tuple[ExitTrace, np.ndarray, np.ndarray]:

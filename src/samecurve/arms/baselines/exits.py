@@ -43,18 +43,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from ...budget import MeteredModel
 from ...models.training import train_one_cycle
 from ...models.transformer import TinyTransformer, TransformerConfig
-from ...protocols.exiting import ExitContext, ExitPlan, ExitTrace, Stage, linear_flops
+from ...protocols.exiting import (ExitContext, ExitPlan, ExitTrace, Stage, calibration_states, flops_per_token,
+                                  linear_flops, model_head, softmax_response)
 from ...registry import arm
-
-
-def _head(model: MeteredModel) -> nn.Module:
-    net = model.copy_model()
-    return nn.Sequential(net.ln_final, net.unembed).eval()
 
 
 def _head_answers(head: nn.Module, h: torch.Tensor) -> np.ndarray:
@@ -70,13 +65,13 @@ class CalmExitClassifier:
         self.C, self.max_rows = C, max_rows
 
     def fit(self, model: MeteredModel, ctx: ExitContext) -> "CalmExitClassifier":
-        self.head_ = _head(model)
-        logits, cache = model.run_with_cache(ctx.calibration, ctx.resid_names)
-        final = logits.argmax(-1).reshape(-1).numpy()
+        self.head_ = model_head(model)
+        states, logits = calibration_states(model, ctx)
+        final = logits.argmax(-1).numpy()
         keep = np.random.default_rng([ctx.seed, 43]).permutation(final.size)[: self.max_rows]
         self.clf_ = []
-        for name in ctx.resid_names[:-1]:
-            h = cache[name].reshape(-1, ctx.d_model)[keep]
+        for layer_states in states:
+            h = layer_states[keep]
             y = _head_answers(self.head_, h) == final[keep]
             if y.all() or not y.any():   # one class: the layer is always (or never) final here
                 self.clf_.append(float(y.all()))
@@ -100,7 +95,7 @@ class HiddenSaturationExit:
     """Leave once consecutive residual streams point the same way (cosine), answering by the head."""
 
     def fit(self, model: MeteredModel, ctx: ExitContext) -> "HiddenSaturationExit":
-        self.head_ = _head(model)
+        self.head_ = model_head(model)
         return self
 
     def plan(self, model: MeteredModel, ctx: ExitContext, trace: ExitTrace) -> ExitPlan:
@@ -136,16 +131,13 @@ class DistilledCascade:
                             reduction="batchmean")
 
         train_one_cycle(self.student_, self.student_.parameters(), loss_at, self.steps, self.lr, weight_decay=0.01)
-        with FlopCounterMode(display=False) as fc:   # under no_grad its module tracker fails on a sliced weight
-            self.student_(tokens[:1])
-        self.flops_ = fc.get_total_flops() / tokens.shape[1]
+        self.flops_ = flops_per_token(lambda: self.student_(tokens[:1]), tokens.shape[1])
         return self
 
     def plan(self, model: MeteredModel, ctx: ExitContext, trace: ExitTrace) -> ExitPlan:
         with torch.no_grad():
-            logits = self.student_(trace.tokens)[trace.rows, trace.cols]
-        conf, pred = logits.softmax(-1).max(-1)
-        return ExitPlan([Stage(-1, self.flops_, conf.numpy().astype(np.float64), pred.numpy())], overhead_flops=self.flops_)
+            conf, pred = softmax_response(self.student_(trace.tokens)[trace.rows, trace.cols])
+        return ExitPlan([Stage(-1, self.flops_, conf, pred)], overhead_flops=self.flops_)
 
 
 @arm("data-bigram-exit", family="baseline", access="data-only", control="random-exit")

@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ...models.cnn import MeteredClassifier
-from ...protocols.attribution import AttributionContext
+from ...protocols.attribution import AttributionContext, per_image
 from ...registry import arm
-from ..interp.saliency import per_image
 
 
 @arm("sobel-edges", family="baseline", access="data-only", control="random-map")

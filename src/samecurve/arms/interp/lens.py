@@ -35,22 +35,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...budget import MeteredModel
-from ...protocols.exiting import ExitContext, ExitPlan, ExitTrace, Stage, linear_flops
+from ...protocols.exiting import (ExitContext, ExitPlan, ExitTrace, Stage, calibration_states, linear_flops,
+                                  model_head, softmax_response)
 from ...registry import arm
-
-
-def softmax_response(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Top softmax probability (the confidence) and the top token (the answer)."""
-    conf, pred = logits.softmax(-1).max(-1)
-    return conf.numpy().astype(np.float64), pred.numpy()
 
 
 class _Lens:
     """The organism's own head (final layer norm + unembedding), copied once per fit."""
 
     def _take_head(self, model: MeteredModel) -> None:
-        net = model.copy_model()
-        self.head_ = nn.Sequential(net.ln_final, net.unembed).eval()
+        self.head_ = model_head(model)
 
     def translate(self, layer: int, h: torch.Tensor) -> torch.Tensor:
         return h
@@ -88,12 +82,8 @@ class TunedLensExit(_Lens):
         self._take_head(model)
         for p in self.head_.parameters():
             p.requires_grad_(False)
-        hs, finals = [], []
-        for i in range(0, ctx.calibration.shape[0], 512):
-            logits, cache = model.run_with_cache(ctx.calibration[i:i + 512], ctx.resid_names)
-            finals.append(logits.reshape(-1, logits.shape[-1]))
-            hs.append(torch.stack([cache[n].reshape(-1, ctx.d_model) for n in ctx.resid_names[:-1]]))
-        h, target = torch.cat(hs, 1), torch.cat(finals).log_softmax(-1)
+        h, final = calibration_states(model, ctx)
+        target = final.log_softmax(-1)
         torch.manual_seed(ctx.seed)
         self.translators_ = nn.ModuleList(nn.Linear(ctx.d_model, ctx.d_model) for _ in range(ctx.n_layers))
         for t in self.translators_:

@@ -23,13 +23,8 @@ import numpy as np
 import torch
 
 from ...models.cnn import MeteredClassifier
-from ...protocols.attribution import AttributionContext
+from ...protocols.attribution import AttributionContext, per_image
 from ...registry import arm
-
-
-def per_image(model: MeteredClassifier, kind: str, n_images: int, most: int) -> int:
-    """How many passes of `kind` each image may take from what the session has left (1..most)."""
-    return int(max(1, min(most, model.meter.remaining(kind) // max(n_images, 1))))
 
 
 class _Captum:
