@@ -42,6 +42,10 @@ EXIT_ARMS = ("logit-lens-exit", "tuned-lens-exit", "calm-exit-classifier", "hidd
              "data-bigram-exit", "random-exit")
 SALIENCY_ARMS = ("saliency", "input-x-gradient", "integrated-gradients", "smoothgrad", "guided-backprop", "grad-cam",
                  "sobel-edges", "occlusion", "rise", "random-map")
+DIAGNOSIS_ARMS = ("spectral-signature-poisons", "activation-clustering", "tcav", "concept-steering",
+                  "loss-outliers", "low-loss-isolation", "self-influence", "pixel-spectral", "counterfactual-edits", "concept-label-statistics",
+                  "spectral-signature-poisons-random-init", "activation-clustering-random-init", "tcav-random-init",
+                  "concept-steering-random-init", "random-diagnosis")
 EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 
 suite(Suite(
@@ -61,7 +65,8 @@ suite(Suite(
              SuiteEntry("explanation-faithfulness", "induction-circuit-tiny", EF_ARMS,
                         {"fractions": (0.25,), "eval_size": 300}),
              SuiteEntry("early-exit", "layered-tiny", EXIT_ARMS, {"n_select": 128, "n_test": 128}),
-             SuiteEntry("attribution-sanity", "shapes-tiny", SALIENCY_ARMS, {"n_patched": 12, "n_clean": 12})),
+             SuiteEntry("attribution-sanity", "shapes-tiny", SALIENCY_ARMS, {"n_patched": 12, "n_clean": 12}),
+             SuiteEntry("diagnosis", "spurious-tiny", DIAGNOSIS_ARMS)),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -89,7 +94,8 @@ suite(Suite(
              SuiteEntry("explanation-faithfulness", "induction-circuit-small", EF_ARMS,
                         {"fractions": (0.05,), "eval_size": 400}),
              SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 256, "n_test": 512}),
-             SuiteEntry("attribution-sanity", "shapes-small", SALIENCY_ARMS, {"n_patched": 24, "n_clean": 24})),
+             SuiteEntry("attribution-sanity", "shapes-small", SALIENCY_ARMS, {"n_patched": 24, "n_clean": 24}),
+             SuiteEntry("diagnosis", "spurious-small", DIAGNOSIS_ARMS)),
     budget=QUICK_BUDGET,
 ))
 
@@ -127,7 +133,9 @@ suite(Suite(
              # forward passes are what exit arms spend (their calibration set is a 32nd of them)
              SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 512, "n_test": 1024}, **FULL_LADDER),
              SuiteEntry("attribution-sanity", "shapes-small", SALIENCY_ARMS, {"n_patched": 48, "n_clean": 48},
-                        **FULL_LADDER)),
+                        **FULL_LADDER),
+             # the concept row's held-out images are the budget's labelled examples (16 to 128 here)
+             SuiteEntry("diagnosis", "spurious-small", DIAGNOSIS_ARMS, **FULL_LADDER)),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
 

@@ -12,6 +12,7 @@ import torch
 
 from ..budget import MeteredModel
 from ..errors import ConfigError
+from ..models.cnn import MeteredClassifier
 from ..models.pretrained import MeteredEncoder
 from ..protocols import PROTOCOLS, implements, protocol_methods
 from ..registry import arm
@@ -40,11 +41,11 @@ RANDOM_INIT_SALT = 7919
 
 def random_network(model, seed: int, owner: object | None = None):
     """The model an arm is handed, freshly initialised with the same architecture and meter: a
-    MeteredModel, a list of them (a run's checkpoints) or a MeteredEncoder (re-initialised from its
+    MeteredModel or MeteredClassifier, a list of them (a run's checkpoints) or a MeteredEncoder (re-initialised from its
     config; kept on `owner`, per encoder and seed, so that fit and score_texts see the same one)."""
     if isinstance(model, (list, tuple)):
         return [random_network(m, seed, owner) for m in model]
-    if isinstance(model, MeteredModel):
+    if isinstance(model, (MeteredModel, MeteredClassifier)):
         return model.randomised(seed=seed)
     if isinstance(model, MeteredEncoder):
         return model.randomised(seed, None if owner is None else owner.__dict__.setdefault("_random_encoders", {}))

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..budget import ACCESS_LEVELS, Access, Meter
+from ..budget import ACCESS_LEVELS, Access, Meter, reinitialised
 from ..errors import AccessDenied
 
 
@@ -87,6 +87,11 @@ class MeteredClassifier:
         """A module computing the logits, differentiable in its input; every call charged."""
         self._require("gradients")
         return _Charged(self._model, self.meter)
+
+    def randomised(self, seed: int) -> MeteredClassifier:
+        """The same architecture, freshly initialised, behind this door's meter: the 'method on a
+        random network' control (as `MeteredModel.randomised`)."""
+        return MeteredClassifier(reinitialised(self._model, seed), self.meter, self.access)
 
     def module(self) -> nn.Module:
         """A private copy of the network behind a charging wrapper (`.net` is the copy), for methods

@@ -14,6 +14,7 @@ protocols; a task scores the ones it knows. Plain numpy arrays / token tensors i
     filtering      TextFilter, HarmContext                                     (harm-filter)
     exiting        EarlyExiter, ExitContext, ExitTrace, Stage, ExitPlan         (early-exit)
     attribution    Attributor, AttributionContext                              (attribution-sanity)
+    diagnosis      PoisonFinder, ConceptRanker, DiagnosisContext                (diagnosis)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from .attribution import AttributionContext, Attributor, validate_maps
 from .base import ArmOutputError
+from .diagnosis import ConceptRanker, DiagnosisContext, PoisonFinder, validate_scores
 from .detection import (Attacker, AuditContext, InputDetector, ModelDetector, validate_input_scores,
                         validate_model_score, validate_triggers)
 from .faithfulness import (Behaviour, Compressor, Edge, Explainer, FaithfulnessContext, Patcher,
@@ -36,7 +38,8 @@ from .truth import ElkContext, TruthScorer, validate_truth_scores
 # Every protocol a task scores. Each method takes the model as its first argument after self (a
 # MeteredModel; a list of them for Forecaster; a MeteredEncoder for TextFilter).
 PROTOCOLS: tuple[type, ...] = (InputDetector, ModelDetector, Attacker, RemovalEditor, SweepSteerer, TruthScorer,
-                               Forecaster, Explainer, Compressor, TextFilter, EarlyExiter, Attributor)
+                               Forecaster, Explainer, Compressor, TextFilter, EarlyExiter, Attributor,
+                               PoisonFinder, ConceptRanker)
 
 
 def protocol_methods(protocol: type) -> tuple[str, ...]:
@@ -55,11 +58,11 @@ def protocols_of(arm: Any) -> tuple[type, ...]:
 
 
 __all__ = [
-    "PROTOCOLS", "ArmOutputError", "Attacker", "AttributionContext", "Attributor", "AuditContext", "Behaviour", "Compressor", "EarlyExiter", "Edge",
+    "PROTOCOLS", "ArmOutputError", "Attacker", "AttributionContext", "Attributor", "AuditContext", "Behaviour", "Compressor", "ConceptRanker", "DiagnosisContext", "EarlyExiter", "Edge",
     "ElkContext", "ExitContext", "ExitPlan", "ExitTrace", "Explainer", "FaithfulnessContext", "ForecastContext", "Forecaster", "HarmContext", "InputDetector",
-    "ModelDetector", "Patcher", "RemovalContext", "RemovalEditor", "Setting", "Stage", "SteerContext", "SweepSteerer",
+    "ModelDetector", "Patcher", "PoisonFinder", "RemovalContext", "RemovalEditor", "Setting", "Stage", "SteerContext", "SweepSteerer",
     "TextFilter", "TruthScorer", "can_generate", "implements", "protocol_methods", "protocols_of", "steered_logits",
     "validate_checkpoint_scores", "validate_compressed", "validate_edges", "validate_input_scores", "validate_maps",
-    "validate_model_score", "validate_plan", "validate_sweep", "validate_settings", "validate_text_scores", "validate_triggers",
+    "validate_model_score", "validate_plan", "validate_scores", "validate_sweep", "validate_settings", "validate_text_scores", "validate_triggers",
     "validate_truth_scores",
 ]

@@ -14,6 +14,8 @@ beside this module).
                        of difficulty (early-exit)
     PatchedClassifier  an image classifier with a planted patch trigger and where the patch is
                        (attribution-sanity)
+    FaultyClassifier   an image classifier trained on a set with a spurious concept and poisoned
+                       examples, both known (diagnosis)
 
 A family offers a protocol through a *view*: `Family(..., views={"trojaned": MyOrganism})` (see
 organisms/base.py), a callable from the built organism (`.spec`, `.model`, `.label`,
@@ -135,6 +137,7 @@ EMERGENT = "emergent"                # EmergentOrganism (forecast-emergence)
 KNOWN_ALGORITHM = "known-algorithm"  # KnownAlgorithmOrganism (explanation-faithfulness)
 LAYERED = "layered"                  # LayeredLM (early-exit)
 PATCHED = "patched"                  # PatchedClassifier (attribution-sanity)
+FAULTY = "faulty"                    # FaultyClassifier (diagnosis)
 EMERGENCE_KINDS = ("induction", "grokking")  # the kinds of capability jump forecast-emergence scores
 
 
@@ -299,6 +302,31 @@ class PatchedClassifier(Protocol):
         """A network of the same shape with freshly initialised weights."""
 
 
+@runtime_checkable
+class FaultyClassifier(Protocol):
+    """An image classifier (images [n, c, h, w] -> logits [n, n_classes]) with two planted faults:
+    one of the analyst's named concepts (`language.concept_names`, additive templates
+    `language.concepts` [k, h, w]) was tied to `spurious_class` in training, and some training
+    examples were poisoned (a trigger and a rewritten label)."""
+
+    label: str
+    seed: int
+    weights_sha256: str
+    model: Any
+    language: Any
+    n_classes: int
+    spurious_concept: int      # index into language.concept_names
+    spurious_class: int
+
+    def training_set(self) -> Any:
+        """What the network was trained on: `.images` float32 [n, c, h, w], `.labels` [n] as trained,
+        and the ground truth `.poisoned` bool [n]."""
+
+    def heldout(self, rng: np.random.Generator, n: int) -> Any:
+        """n clean held-out images (`.images`, true `.labels`, `.concepts` bool [n, k]: which concepts
+        are drawn), every concept drawn at random, independent of the label."""
+
+
 def view_of(org: Any, name: str, protocol: type) -> Any:
     """`org` itself if it implements `protocol`, else its family's `name` view; one ConfigError
     naming what is missing otherwise (the generic form of `trojaned`)."""
@@ -341,3 +369,8 @@ def layered(org: Any) -> LayeredLM:
 def patched(org: Any) -> PatchedClassifier:
     """The patch-trojan view of an image classifier (attribution-sanity)."""
     return view_of(org, PATCHED, PatchedClassifier)
+
+
+def faulty(org: Any) -> FaultyClassifier:
+    """The two-faults view of an image classifier (diagnosis)."""
+    return view_of(org, FAULTY, FaultyClassifier)

@@ -1,0 +1,140 @@
+"""The non-interp ways to diagnose a classifier (diagnosis): ask the model as a function, or look at
+the data.
+
+Poison rows (score every training example):
+  loss-outliers          the example's cross-entropy under the trained model on the label it was
+                         trained with (black-box): what a practitioner sorts by first (label noise
+                         shows as high loss).
+  low-loss-isolation     the same loss, lowest first: anti-backdoor learning's observation (Li et al.
+                         2021, ABL) that a trigger is learned faster and more surely than the task,
+                         so poisoned examples sit at the bottom of the loss. ABL isolates them early
+                         in training; here there is only the final model.
+  self-influence         data attribution, TracIn (Pruthi et al. 2020) self-influence at the one
+                         checkpoint we have, restricted to the read-out layer as TracIn's authors do
+                         for scale: |grad_W loss|^2 = |softmax - onehot|^2 (|h|^2 + 1), h the
+                         read-out's input (white-box: it reads h; no backward pass is needed, the
+                         gradient is closed-form).
+  pixel-spectral         Tran et al.'s spectral signature on the raw pixels (data-only: never runs the
+                         model). The canary: if it matches the activation methods, the poison is
+                         visible in the data and the representation adds nothing.
+Concept row (score the eight named concepts):
+  counterfactual-edits   draw each concept on held-out images that lack it and count the answers
+                         that change (black-box; Marks et al.'s black-box edits, the oldest test of
+                         a shortcut). Ties broken by the mean shift of the probabilities.
+  concept-label-statistics  how far each concept's presence moves the label distribution in the
+                         held-out data (data-only: the canary; the held-out data is drawn with every
+                         concept independent of the label, so it should sit at chance).
+Control: `random-diagnosis` (random scores for both protocols).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...models.cnn import MeteredClassifier
+from ...protocols.diagnosis import DiagnosisContext, concept_pairs, layer_activations, shows_concepts
+from ...registry import arm
+
+BATCH = 512
+
+
+def _logits(model: MeteredClassifier, images: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model.logits(images[i:i + BATCH]) for i in range(0, len(images), BATCH)])
+
+
+@arm("loss-outliers", family="baseline", access="black-box", control="random-diagnosis")
+class LossOutliers:
+    """Per-example training loss under the final model (higher = more suspect)."""
+
+    def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        logits = _logits(model, ctx.train_images)
+        return torch.nn.functional.cross_entropy(logits, ctx.train_labels, reduction="none").double().numpy()
+
+
+@arm("low-loss-isolation", family="baseline", access="black-box", control="random-diagnosis")
+class LowLossIsolation:
+    """Per-example training loss under the final model, negated (lower loss = more suspect)."""
+
+    def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        return -LossOutliers().score_training_set(model, ctx)
+
+
+@arm("self-influence", family="baseline", access="white-box", control="random-diagnosis")
+class SelfInfluence:
+    """TracIn self-influence of each example at the read-out layer (data attribution)."""
+
+    def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        # the read-out's input and the logits from one charged pass per example
+        h = layer_activations(model, ctx.train_images, "head_pool")
+        fc = model.module().net.fc
+        w, b = fc.weight.detach().double().numpy(), fc.bias.detach().double().numpy()
+        logits = h @ w.T + b
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        p[np.arange(len(p)), ctx.train_labels.numpy()] -= 1.0
+        return (p ** 2).sum(1) * ((h ** 2).sum(1) + 1.0)
+
+
+@arm("pixel-spectral", family="baseline", access="data-only", control="random-diagnosis")
+class PixelSpectral:
+    """Spectral signature on raw pixels, per training label (never runs the model)."""
+
+    def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        x = ctx.train_images.flatten(1).double().numpy()
+        labels = ctx.train_labels.numpy()
+        scores = np.zeros(len(x))
+        for c in np.unique(labels):
+            rows = labels == c
+            if rows.sum() < 2:
+                continue
+            centred = x[rows] - x[rows].mean(0)
+            _, _, vt = np.linalg.svd(centred, full_matrices=False)
+            scores[rows] = (centred @ vt[0]) ** 2
+        return scores
+
+
+@arm("counterfactual-edits", family="baseline", access="black-box", control="random-diagnosis")
+class CounterfactualEdits:
+    """Draw each concept on images lacking it; relevance = share of answers that change."""
+
+    def rank_concepts(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        out = []
+        for k in range(len(ctx.language.concept_names)):
+            base, drawn = concept_pairs(ctx, k)
+            if len(base) == 0:
+                out.append(0.0)
+                continue
+            before, after = _logits(model, base).softmax(-1), _logits(model, drawn).softmax(-1)
+            changed = float((before.argmax(-1) != after.argmax(-1)).double().mean())
+            shift = float((before - after).abs().sum(-1).mean()) / 2   # total variation, in [0, 1]
+            out.append(changed + 1e-3 * shift)   # the tie-break stays below one changed answer in 1,000
+        return np.asarray(out)
+
+
+@arm("concept-label-statistics", family="baseline", access="data-only", control="random-diagnosis")
+class ConceptLabelStatistics:
+    """Largest shift of a class's share among held-out images showing the concept (data only)."""
+
+    def rank_concepts(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        images, labels = ctx.heldout_images.numpy(), ctx.heldout_labels.numpy()
+        prior = np.bincount(labels, minlength=ctx.language.n_classes) / len(labels)
+        out = []
+        for shows in shows_concepts(images, ctx.language.concepts).T:
+            if not shows.any():
+                out.append(0.0)
+                continue
+            share = np.bincount(labels[shows], minlength=ctx.language.n_classes) / shows.sum()
+            out.append(float(np.abs(share - prior).max()))
+        return np.asarray(out)
+
+
+@arm("random-diagnosis", family="control", access="black-box")
+class RandomDiagnosis:
+    """Chance: random scores for every training example and every concept."""
+
+    def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        return ctx.rng.random(len(ctx.train_labels))
+
+    def rank_concepts(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        return ctx.rng.random(len(ctx.language.concept_names))

@@ -1,0 +1,95 @@
+"""Finding why a classifier misbehaves: the protocols of `diagnosis`, what an arm is given, and the
+checks on what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from .base import fail
+
+if TYPE_CHECKING:
+    from ..models.cnn import MeteredClassifier
+
+
+@dataclass
+class DiagnosisContext:
+    """What a diagnosing arm is given besides the model: the input format (with the concepts it can
+    name and draw: `language.concept_names`, templates `language.concepts` [k, h, w]); for the poison
+    job the training set as trained (`train_images`, `train_labels`; the labels of poisoned rows are
+    the rewritten ones); for the concept job clean held-out images with their true labels (drawn
+    independently of every concept, so the data alone names no concept); a seed and an RNG."""
+
+    language: Any
+    train_images: torch.Tensor | None    # float32 [n, 1, h, w]
+    train_labels: torch.Tensor | None    # int64 [n]
+    heldout_images: torch.Tensor | None  # float32 [m, 1, h, w]
+    heldout_labels: torch.Tensor | None  # int64 [m]
+    seed: int
+    rng: np.random.Generator
+    notes: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class PoisonFinder(Protocol):
+    """A suspicion score per training example (higher = more likely poisoned)."""
+
+    def score_training_set(self, model: MeteredClassifier, context: DiagnosisContext) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ConceptRanker(Protocol):
+    """A score per named concept: how much the model's decisions rest on it (higher = more)."""
+
+    def rank_concepts(self, model: MeteredClassifier, context: DiagnosisContext) -> np.ndarray: ...
+
+
+def validate_scores(arm: Any, method: str, got: Any, n: int) -> np.ndarray:
+    """Real scores, one per item, no NaN (ties are allowed: the metrics break them as AUROC does)."""
+    due = f"{n} real scores, no NaN"
+    try:
+        out = np.asarray(got.detach() if isinstance(got, torch.Tensor) else got, dtype=float).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise fail(arm, method, got, due, str(exc)) from None
+    if out.shape != (n,) or np.isnan(out).any():
+        raise fail(arm, method, got, due)
+    return out
+
+
+def shows_concepts(images: np.ndarray, templates: np.ndarray) -> np.ndarray:
+    """Which images [n, 1, h, w] show which concepts (templates [k, h, w]): bool [n, k]. The concepts
+    overlap (a frame shares pixels with every striping), so one projection per template misreads;
+    the analyst's check is a joint least-squares fit of all templates and a constant, a concept
+    present where its coefficient is at least one half."""
+    basis = np.concatenate([templates.reshape(len(templates), -1), np.ones((1, templates[0].size))]).T
+    coefs, *_ = np.linalg.lstsq(basis, images.reshape(len(images), -1).T.astype(float), rcond=None)
+    return coefs[:-1].T >= 0.5
+
+
+def concept_pairs(ctx: DiagnosisContext, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Held-out images that lack concept k, without and with it drawn (the analyst's own edit; an
+    image already showing the concept says nothing about adding it)."""
+    images = ctx.heldout_images.numpy()
+    templates = ctx.language.concepts
+    base = torch.from_numpy(images[~shows_concepts(images, templates)[:, k]])
+    return base, base + torch.from_numpy(templates[k].astype(np.float32))[None, None]
+
+
+def layer_activations(model: MeteredClassifier, images: torch.Tensor, layer: str = "head_pool",
+                      batch: int = 512) -> np.ndarray:
+    """Each image's activations at a named layer of the network (flattened, float64 [n, d]), read with
+    a forward hook on a charged private copy (white-box access; one forward pass per image). The
+    default, `head_pool`, is the representation the read-out sees (the paper's penultimate layer)."""
+    net = model.module()
+    got: list[torch.Tensor] = []
+    handle = getattr(net.net, layer).register_forward_hook(lambda mod, inp, out: got.append(out.detach().flatten(1)))
+    try:
+        with torch.no_grad():
+            for i in range(0, len(images), batch):
+                net(images[i:i + batch])
+    finally:
+        handle.remove()
+    return torch.cat(got).double().numpy()
