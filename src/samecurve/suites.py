@@ -42,9 +42,9 @@ EXIT_ARMS = ("logit-lens-exit", "tuned-lens-exit", "calm-exit-classifier", "hidd
              "data-bigram-exit", "random-exit")
 SALIENCY_ARMS = ("saliency", "input-x-gradient", "integrated-gradients", "smoothgrad", "guided-backprop", "grad-cam",
                  "sobel-edges", "occlusion", "rise", "random-map")
-DIAGNOSIS_ARMS = ("spectral-signature-poisons", "activation-clustering", "tcav", "concept-steering",
+DIAGNOSIS_ARMS = ("spectral-signature-poisons", "spectre", "activation-clustering", "tcav", "concept-steering",
                   "loss-outliers", "low-loss-isolation", "self-influence", "pixel-spectral", "counterfactual-edits", "concept-label-statistics",
-                  "spectral-signature-poisons-random-init", "activation-clustering-random-init", "tcav-random-init",
+                  "spectral-signature-poisons-random-init", "spectre-random-init", "activation-clustering-random-init", "tcav-random-init",
                   "concept-steering-random-init", "random-diagnosis")
 EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 

@@ -28,14 +28,13 @@ class Toi:
 
 
 MAP: tuple[Toi, ...] = (
-    Toi("force multiplier on alignment research", LONGLIST, 1,
-        planned="issue 16, task `diagnosis` (find why a model misbehaves)"),
+    Toi("force multiplier on alignment research", LONGLIST, 1),
     Toi("better prediction of future systems", LONGLIST, 2, also=("prediction of future systems",)),
     Toi("auditing", LONGLIST, 3),
     Toi("auditing for deception", LONGLIST, 4),
     Toi("enabling coordination", LONGLIST, 5, unmeasurable="a claim about labs and governments agreeing, "
         "not about any model: no organism has it"),
-    Toi("empirical evidence for threat models", LONGLIST, 6, planned="issue 16, task `diagnosis`"),
+    Toi("empirical evidence for threat models", LONGLIST, 6),
     Toi("improving human feedback", LONGLIST, 7, gap="it needs a model trained from "
         "feedback whose raters are helped by interp, against raters helped otherwise"),
     Toi("informed oversight", LONGLIST, 8, gap="an overseer scoring a policy's actions "

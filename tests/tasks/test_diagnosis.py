@@ -68,7 +68,7 @@ def test_an_oracle_scores_one_on_every_row(smoke):
 
 def test_interp_poison_finders_beat_random_on_the_easy_case(easy):
     chance = _scores(_arm("random-diagnosis"), easy)["poison-auroc"]
-    for name in ("spectral-signature-poisons", "activation-clustering"):
+    for name in ("spectral-signature-poisons", "spectre", "activation-clustering"):
         assert _scores(_arm(name), easy)["poison-auroc"] > chance + 0.15, name
 
 
