@@ -86,3 +86,23 @@ def test_the_poison_job_charges_no_labels_and_the_concept_job_its_held_out_image
     concept = task.score_concepts(_arm("counterfactual-edits"), smoke, 0, BUDGET)[0]
     assert poison.spend["labelled_examples"] == 0 and poison.spend["forward_passes"] == 2000
     assert concept.spend["labelled_examples"] == 20 and concept.detail["n_heldout"] == 20
+
+
+def test_jobs_pick_the_rows_and_weak_organisms_score_in_their_own():
+    from samecurve.errors import ConfigError
+    from samecurve.organisms.spurious import FaultyShapes
+
+    only_concepts = Diagnosis(jobs=("concept",))
+    assert only_concepts.metrics_for(_arm("spectre")) == [] and only_concepts.metrics_for(_arm("tcav")) == ["concept-rank"]
+    assert Diagnosis().metrics_for(_arm("random-diagnosis")) == ["poison-auroc", "poison-precision@k", "concept-rank"]
+    with pytest.raises(ConfigError, match="jobs must be among"):
+        Diagnosis(jobs=("fix",))
+    weak = registry.get_organism_set("spurious-weak").specs(0)
+    assert all(s.weak and s.reliance_needed == 0.1 and s.label().startswith("spurious-weak-") for s in weak)
+    assert "weak/concept-rank" in Diagnosis.metrics
+
+    class Built:   # the view reads only these of a built organism
+        model, label, weights_sha256, language = None, "x", None, None
+
+    Built.spec = weak[0]
+    assert FaultyShapes(Built()).metric_prefix == "weak/"

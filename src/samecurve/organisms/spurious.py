@@ -17,10 +17,21 @@ tied to the label (the held-out spurious concept is as random as the others):
   - accuracy on the classes other than the spurious one, on images without the spurious concept,
     >= 0.9 (it learned the task; with the concept drawn, those images are meant to flip);
   - attack success of the patch >= 0.9 (it learned the poison);
-  - reliance: drawing the spurious concept on images that lack it changes >= 25% of answers, and at
+  - reliance: drawing the spurious concept on images that lack it changes >= 25% of answers
+    (`reliance_needed`), and at
     least twice as many as the most disruptive other concept (it learned the shortcut, and the
     shortcut stands out). This is a counterfactual measure on the organism's own held-out data,
     computed once at build time from the construction; arms never see it.
+
+The harder concept level (`spurious-weak`, rows `weak/...`; full suite only): the concept is on
+half its class's training images, so the network leans on it less, and the check asks reliance >=
+0.1 (still twice any other concept's). On spec seeds 900-905 (an ad-hoc script) such a check kept 4
+of 6 organisms (reliance 0.23-0.59; the other two had not learned the shortcut at all, 0.01-0.03);
+on those 4, concept-steering and counterfactual edits ranked the planted concept first every time
+and TCAV twice (3rd and 5th on the two with reliance 0.23 and 0.38). At 40% a quick-sized trial
+refused 8 candidates in a row for two of nine organisms (a failed cell), and at 30% half the dev
+organisms were refused: 50% is the weakest share that reliably plants a shortcut. Seeds from 50 up
+within each suite seed's block, apart from `spurious-small`'s.
 
 Recipe (measured on spec seeds 900-907, outside every suite's and dev seed's organisms, an ad-hoc
 script, no arm's score): 12 epochs of batch 64, Adam lr 3e-3, ~6 CPU-s per organism. Shapes at full
@@ -52,7 +63,8 @@ RECIPE_VERSION = "spurious-1"
 CONCEPT_NORM = 3.0
 NUISANCE_RATE = 0.25
 HELDOUT = 512
-ACCURACY_NEEDED, ASR_NEEDED, RELIANCE_NEEDED, RELIANCE_MARGIN = 0.9, 0.9, 0.25, 2.0
+ACCURACY_NEEDED, ASR_NEEDED, RELIANCE_MARGIN = 0.9, 0.9, 2.0
+WEAK_SHARE, WEAK_RELIANCE = 0.5, 0.1
 
 
 def _concepts() -> tuple[list[str], np.ndarray]:
@@ -85,6 +97,7 @@ class SpuriousSpec:
     batch_size: int = 64
     lr: float = 3e-3
     width: int = 16
+    reliance_needed: float = 0.25   # the check's floor on the planted concept's reliance
     family: str = field(default="spurious-cnn", init=False)
 
     # Drawn from the seed (not `seed % 8`: suite seeds are multiples of 1,000 plus 0-2, so a modulus
@@ -102,8 +115,12 @@ class SpuriousSpec:
         """The class poisoned examples are relabelled to (never the spurious class)."""
         return (self.spurious_class + 1 + int(np.random.default_rng([self.seed, 13]).integers(N_CLASSES - 1))) % N_CLASSES
 
+    @property
+    def weak(self) -> bool:
+        return self.spurious_share < 0.95
+
     def label(self) -> str:
-        return f"spurious-s{self.seed}"
+        return f"spurious{'-weak' if self.weak else ''}-s{self.seed}"
 
 
 @dataclass
@@ -213,11 +230,11 @@ def check(spec: SpuriousSpec, metrics: dict) -> None:
     reliance = list(metrics.get("reliance", [0.0] * len(CONCEPT_NAMES)))
     planted = reliance[spec.spurious_concept]
     others = max(r for k, r in enumerate(reliance) if k != spec.spurious_concept)
-    if acc < ACCURACY_NEEDED or asr < ASR_NEEDED or planted < RELIANCE_NEEDED or planted < RELIANCE_MARGIN * others:
+    if acc < ACCURACY_NEEDED or asr < ASR_NEEDED or planted < spec.reliance_needed or planted < RELIANCE_MARGIN * others:
         raise OrganismFailedError(
             f"spurious organism {spec.label()} lacks a planted property (accuracy {acc:.3f}, attack success "
             f"{asr:.3f}, reliance on its concept {planted:.3f} vs {others:.3f} for the next; need {ACCURACY_NEEDED}, "
-            f"{ASR_NEEDED}, {RELIANCE_NEEDED} and {RELIANCE_MARGIN}x)")
+            f"{ASR_NEEDED}, {spec.reliance_needed} and {RELIANCE_MARGIN}x)")
 
 
 @dataclass(frozen=True)
@@ -248,6 +265,7 @@ class FaultyShapes:
         spec = org.spec
         self.n_classes, self.spurious_concept, self.spurious_class = N_CLASSES, spec.spurious_concept, spec.spurious_class
         self.concept_names = tuple(CONCEPT_NAMES)
+        self.metric_prefix = "weak/" if spec.weak else ""   # the weak-shortcut level's rows are its own
 
     def training_set(self) -> ImageSet:
         return training_set(self.organism.spec)
@@ -270,3 +288,9 @@ def _tiny(seed: int) -> list[SpuriousSpec]:
               description="3 shapes CNNs with a spurious concept and poisons per seed (quick, full)")
 def _small(seed: int) -> list[SpuriousSpec]:
     return [SpuriousSpec(seed * 1000 + i) for i in range(3)]
+
+
+@organism_set("spurious-weak", family="spurious-cnn",
+              description="3 shapes CNNs per seed whose shortcut is on half its class (diagnosis's harder concept level; full)")
+def _weak(seed: int) -> list[SpuriousSpec]:
+    return [SpuriousSpec(seed * 1000 + 50 + i, spurious_share=WEAK_SHARE, reliance_needed=WEAK_RELIANCE) for i in range(3)]
