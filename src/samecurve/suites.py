@@ -46,6 +46,11 @@ DIAGNOSIS_ARMS = ("spectral-signature-poisons", "spectre", "activation-clusterin
                   "loss-outliers", "low-loss-isolation", "self-influence", "pixel-spectral", "counterfactual-edits", "concept-label-statistics",
                   "spectral-signature-poisons-random-init", "spectre-random-init", "activation-clustering-random-init", "tcav-random-init",
                   "concept-steering-random-init", "random-diagnosis")
+RT_ARMS = ("refusal-direction-search", "melbo-search", "logit-lens-search", "gcg-redteam", "greedy-query-search",
+           "evolutionary-redteam", "random-redteam", "rare-token-guess", "random-tokens")
+# red-teaming's ladders run along the searches' queries only: at 1/32 the labelled examples would
+# drop to 4 and change what every arm is handed (its refused and answered prompts)
+RT_LADDER_AXES = ("forward_passes", "backward_passes")
 EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 
 suite(Suite(
@@ -66,7 +71,8 @@ suite(Suite(
                         {"fractions": (0.25,), "eval_size": 300}),
              SuiteEntry("early-exit", "layered-tiny", EXIT_ARMS, {"n_select": 128, "n_test": 128}),
              SuiteEntry("attribution-sanity", "shapes-tiny", SALIENCY_ARMS, {"n_patched": 12, "n_clean": 12}),
-             SuiteEntry("diagnosis", "spurious-tiny", DIAGNOSIS_ARMS)),
+             SuiteEntry("diagnosis", "spurious-tiny", DIAGNOSIS_ARMS),
+             SuiteEntry("red-teaming", "refusal-tiny", RT_ARMS, {"k": 20, "n_eval": 32})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -95,7 +101,12 @@ suite(Suite(
                         {"fractions": (0.05,), "eval_size": 400}),
              SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 256, "n_test": 512}),
              SuiteEntry("attribution-sanity", "shapes-small", SALIENCY_ARMS, {"n_patched": 24, "n_clean": 24}),
-             SuiteEntry("diagnosis", "spurious-small", DIAGNOSIS_ARMS)),
+             SuiteEntry("diagnosis", "spurious-small", DIAGNOSIS_ARMS),
+             # two rungs: an eighth of quick's queries (1,500 forward, 75 backward passes), where the
+             # sides part, and the whole budget, where the best searches of both sides elicit nearly
+             # every target; the 1,024-token rung, where a scan of single tokens alone costs 8,192 passes
+             SuiteEntry("red-teaming", "refusal-v1024", RT_ARMS, {"k": 20, "n_eval": 32},
+                        ladder=(0.125, 1.0), ladder_axes=RT_LADDER_AXES)),
     budget=QUICK_BUDGET,
 ))
 
@@ -138,7 +149,13 @@ suite(Suite(
              SuiteEntry("diagnosis", "spurious-small", DIAGNOSIS_ARMS, **FULL_LADDER),
              # the harder concept level (a shortcut on half its class): not in quick, where ~1 in 3
              # candidates is refused and every build is 6 CPU-s
-             SuiteEntry("diagnosis", "spurious-weak", DIAGNOSIS_ARMS, {"jobs": ("concept",)}, **FULL_LADDER)),
+             SuiteEntry("diagnosis", "spurious-weak", DIAGNOSIS_ARMS, {"jobs": ("concept",)}, **FULL_LADDER),
+             # rungs 1/32 to 1: the searches reach the ceiling by 1/8 of full's queries, so the
+             # ladder spends its rungs below it
+             SuiteEntry("red-teaming", "refusal-small", RT_ARMS, {"k": 20, "n_eval": 64},
+                        ladder=(0.03125, 0.0625, 0.125, 1.0), ladder_axes=RT_LADDER_AXES),
+             SuiteEntry("red-teaming", "refusal-v1024", RT_ARMS, {"k": 20, "n_eval": 64},
+                        ladder=(0.03125, 0.0625, 0.125, 1.0), ladder_axes=RT_LADDER_AXES)),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
 

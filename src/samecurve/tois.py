@@ -61,7 +61,7 @@ MAP: tuple[Toi, ...] = (
     Toi("reverse-engineering", ESSAY, also=("reverse engineering",)),
     Toi("retargeting the search", ESSAY, also=("steering",)),
     Toi("saliency and feature visualisation", ESSAY),
-    Toi("red-teaming", ESSAY, also=("relaxed adversarial training",), planned="issue 16, task `red-teaming`"),
+    Toi("red-teaming", ESSAY, also=("relaxed adversarial training",)),
     Toi("dual use", ESSAY, also=("logit lens for faster inference",)),
     Toi("translucent thoughts", ESSAY, also=("chain-of-thought monitoring",), planned="issue 15, task `cot-monitor`"),
 )

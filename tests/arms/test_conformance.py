@@ -26,6 +26,7 @@ import torch
 from samecurve import registry
 from samecurve.budget import Budget, Meter, MeteredModel
 from samecurve.errors import BudgetExceeded
+from samecurve.models.cnn import MeteredClassifier
 from samecurve.models.graph import Graph, n_params
 from samecurve.organisms.base import load_or_build
 from samecurve.protocols import (PROTOCOLS, ArmOutputError, Attacker, Attributor, Compressor, EarlyExiter, Explainer, Forecaster, InputDetector, ModelDetector,
@@ -272,6 +273,44 @@ def attribution_case() -> Case:
                 lambda arm, out, meter: validate_maps(arm, out, len(x), 16, 16))
 
 
+def redteam_case() -> Case:
+    from samecurve.protocols.redteam import redteam, validate_guesses
+    from samecurve.tasks.red_teaming import RedTeaming
+
+    org = redteam(cached("refusal", lambda: load_or_build(registry.get_organism_set("refusal-tiny").specs(0)[0])))
+    budget = _budget(forward_passes=1_500, backward_passes=60)
+    task = RedTeaming(k=5)
+
+    def ctx():
+        return task.context(org, 0, budget)[0]
+
+    return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.elicit(m, ctx()),
+                lambda arm, out, meter: validate_guesses(arm, out, ctx()))
+
+
+def diagnosis_case(protocol: type) -> Case:
+    from samecurve.models.cnn import MeteredClassifier
+    from samecurve.protocols.diagnosis import DiagnosisContext, PoisonFinder, validate_scores
+    from samecurve.protocols.organisms import faulty
+
+    from samecurve.organisms.base import resolve
+
+    # resolve: the tiny set's spec or its pre-registered replacement (spec seed 0 is refused)
+    org = faulty(cached("spurious", lambda: resolve(registry.get_organism_set("spurious-tiny").specs(0)[0])[0]))
+    budget = _budget(forward_passes=2_500, backward_passes=60)
+    train, held = org.training_set(), org.heldout(np.random.default_rng(5), 12)
+    poison = protocol is PoisonFinder
+    n = len(train.labels) if poison else len(org.concept_names)
+
+    def call(arm, m):
+        ctx = DiagnosisContext(org.language, torch.tensor(train.images), torch.tensor(train.labels),
+                               torch.from_numpy(held.images), torch.from_numpy(held.labels), 0, np.random.default_rng(0))
+        return arm.score_training_set(m, ctx) if poison else arm.rank_concepts(m, ctx)
+
+    return Case(budget, lambda meter, access: MeteredClassifier(org.model, meter, access), [org.model], call,
+                lambda arm, out, meter: validate_scores(arm, "diagnosis", out, n))
+
+
 def case_for(name: str, protocol: type, variant: Any = None) -> Case:
     if protocol in (InputDetector, ModelDetector, Attacker):
         return audit_case(protocol)
@@ -291,6 +330,12 @@ def case_for(name: str, protocol: type, variant: Any = None) -> Case:
         return exit_case()
     if protocol is Attributor:
         return attribution_case()
+    from samecurve.protocols.diagnosis import ConceptRanker, PoisonFinder
+    if protocol in (PoisonFinder, ConceptRanker):
+        return diagnosis_case(protocol)
+    from samecurve.protocols.redteam import RedTeamer
+    if protocol is RedTeamer:
+        return redteam_case()
     raise AssertionError(f"the battery has no case for protocol {protocol.__name__}: add one")
 
 
@@ -417,6 +462,23 @@ class Tripwire(MeteredModel):
         return MeteredModel.randomised(self, seed)
 
 
+class ClassifierTripwire(MeteredClassifier):
+    """Tripwire for an image classifier's door (diagnosis's random-init controls)."""
+
+    def __init__(self, model, meter, access):
+        super().__init__(model, meter, access)
+        self.randomised_calls = 0
+
+    def _touched(self, *args, **kwargs):
+        raise AssertionError("a random-init control read the organism itself")
+
+    logits = differentiable = module = _touched
+
+    def randomised(self, seed: int) -> MeteredClassifier:
+        self.randomised_calls += 1
+        return MeteredClassifier.randomised(self, seed)
+
+
 RANDOM_INIT = [c for c in CASES if getattr(ARMS[c[0]], "random_init_of", None) is not None]
 
 
@@ -427,8 +489,9 @@ def test_random_init_control_never_touches_the_organism(name, protocol, variant)
     arm = ARMS[name]()
     meter = Meter(case.budget)
     plain = case.models(meter, arm.access)
-    wired = ([Tripwire(m._model, meter, arm.access) for m in plain] if isinstance(plain, list)
-             else Tripwire(plain._model, meter, arm.access))
+    wire = ClassifierTripwire if isinstance(plain, MeteredClassifier) else Tripwire
+    wired = ([wire(m._model, meter, arm.access) for m in plain] if isinstance(plain, list)
+             else wire(plain._model, meter, arm.access))
     case.check(arm, case.call(arm, wired), meter)
     assert all(w.randomised_calls > 0 for w in (wired if isinstance(wired, list) else [wired]))
 

@@ -15,6 +15,7 @@ protocols; a task scores the ones it knows. Plain numpy arrays / token tensors i
     exiting        EarlyExiter, ExitContext, ExitTrace, Stage, ExitPlan         (early-exit)
     attribution    Attributor, AttributionContext                              (attribution-sanity)
     diagnosis      PoisonFinder, ConceptRanker, DiagnosisContext                (diagnosis)
+    redteam        RedTeamer, RedTeamContext                                   (red-teaming)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .faithfulness import (Behaviour, Compressor, Edge, Explainer, FaithfulnessC
 from .exiting import EarlyExiter, ExitContext, ExitPlan, ExitTrace, Stage, validate_plan
 from .filtering import HarmContext, TextFilter, validate_text_scores
 from .forecasting import ForecastContext, Forecaster, validate_checkpoint_scores
+from .redteam import RedTeamContext, RedTeamer, validate_guesses
 from .removal import RemovalContext, RemovalEditor, validate_sweep
 from .steering import Setting, SteerContext, SweepSteerer, can_generate, steered_logits, validate_settings
 from .truth import ElkContext, TruthScorer, validate_truth_scores
@@ -39,7 +41,7 @@ from .truth import ElkContext, TruthScorer, validate_truth_scores
 # MeteredModel; a list of them for Forecaster; a MeteredEncoder for TextFilter).
 PROTOCOLS: tuple[type, ...] = (InputDetector, ModelDetector, Attacker, RemovalEditor, SweepSteerer, TruthScorer,
                                Forecaster, Explainer, Compressor, TextFilter, EarlyExiter, Attributor,
-                               PoisonFinder, ConceptRanker)
+                               PoisonFinder, ConceptRanker, RedTeamer)
 
 
 def protocol_methods(protocol: type) -> tuple[str, ...]:
@@ -60,9 +62,9 @@ def protocols_of(arm: Any) -> tuple[type, ...]:
 __all__ = [
     "PROTOCOLS", "ArmOutputError", "Attacker", "AttributionContext", "Attributor", "AuditContext", "Behaviour", "Compressor", "ConceptRanker", "DiagnosisContext", "EarlyExiter", "Edge",
     "ElkContext", "ExitContext", "ExitPlan", "ExitTrace", "Explainer", "FaithfulnessContext", "ForecastContext", "Forecaster", "HarmContext", "InputDetector",
-    "ModelDetector", "Patcher", "PoisonFinder", "RemovalContext", "RemovalEditor", "Setting", "Stage", "SteerContext", "SweepSteerer",
+    "ModelDetector", "Patcher", "PoisonFinder", "RedTeamContext", "RedTeamer", "RemovalContext", "RemovalEditor", "Setting", "Stage", "SteerContext", "SweepSteerer",
     "TextFilter", "TruthScorer", "can_generate", "implements", "protocol_methods", "protocols_of", "steered_logits",
     "validate_checkpoint_scores", "validate_compressed", "validate_edges", "validate_input_scores", "validate_maps",
     "validate_model_score", "validate_plan", "validate_scores", "validate_sweep", "validate_settings", "validate_text_scores", "validate_triggers",
-    "validate_truth_scores",
+    "validate_guesses", "validate_truth_scores",
 ]
