@@ -93,3 +93,19 @@ def layer_activations(model: MeteredClassifier, images: torch.Tensor, layer: str
     finally:
         handle.remove()
     return torch.cat(got).double().numpy()
+
+
+def spectral_scores(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Tran et al.'s spectral signature of every row of `x` [n, d] within its label: the squared
+    projection of the centred row on its label's top right singular vector (0 for a label of one
+    row, which has no direction). Shared by the interp arm (on representations) and its pixel-space
+    canary (on raw images)."""
+    scores = np.zeros(len(x))
+    for c in np.unique(labels):
+        rows = labels == c
+        if rows.sum() < 2:
+            continue
+        centred = x[rows] - x[rows].mean(0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        scores[rows] = (centred @ vt[0]) ** 2
+    return scores

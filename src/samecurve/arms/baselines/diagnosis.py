@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ...models.cnn import MeteredClassifier
-from ...protocols.diagnosis import DiagnosisContext, concept_pairs, layer_activations, shows_concepts
+from ...protocols.diagnosis import DiagnosisContext, concept_pairs, layer_activations, shows_concepts, spectral_scores
 from ...registry import arm
 
 BATCH = 512
@@ -81,17 +81,7 @@ class PixelSpectral:
     """Spectral signature on raw pixels, per training label (never runs the model)."""
 
     def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
-        x = ctx.train_images.flatten(1).double().numpy()
-        labels = ctx.train_labels.numpy()
-        scores = np.zeros(len(x))
-        for c in np.unique(labels):
-            rows = labels == c
-            if rows.sum() < 2:
-                continue
-            centred = x[rows] - x[rows].mean(0)
-            _, _, vt = np.linalg.svd(centred, full_matrices=False)
-            scores[rows] = (centred @ vt[0]) ** 2
-        return scores
+        return spectral_scores(ctx.train_images.flatten(1).double().numpy(), ctx.train_labels.numpy())
 
 
 @arm("counterfactual-edits", family="baseline", access="black-box", control="random-diagnosis")

@@ -35,7 +35,7 @@ from sklearn.covariance import MinCovDet
 from sklearn.decomposition import FastICA
 
 from ...models.cnn import MeteredClassifier
-from ...protocols.diagnosis import DiagnosisContext, layer_activations
+from ...protocols.diagnosis import DiagnosisContext, layer_activations, spectral_scores
 from ...registry import arm
 from ..controls import on_random_init
 
@@ -50,17 +50,7 @@ class SpectralSignaturePoisons:
         self.layer = layer
 
     def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
-        feats = layer_activations(model, ctx.train_images, self.layer)
-        labels = ctx.train_labels.numpy()
-        scores = np.zeros(len(feats))
-        for c in np.unique(labels):
-            rows = labels == c
-            if rows.sum() < 2:
-                continue   # a class of one example has no direction: score 0
-            centred = feats[rows] - feats[rows].mean(0)
-            _, _, vt = np.linalg.svd(centred, full_matrices=False)
-            scores[rows] = (centred @ vt[0]) ** 2
-        return scores
+        return spectral_scores(layer_activations(model, ctx.train_images, self.layer), ctx.train_labels.numpy())
 
 
 @arm("spectre", family="interp", access="white-box", control="spectre-random-init")
