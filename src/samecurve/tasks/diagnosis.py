@@ -18,8 +18,9 @@ Two jobs, three rows:
     withholding it here).
 
 A harder concept level: organisms whose shortcut is on half its class (`spurious-weak`; the
-network leans on it less) score in rows of their own, `weak/concept-rank` (their views'
-`metric_prefix`); `jobs=("concept",)` runs only the concept job (the suites do so on them).
+network leans on it less) score their concept job in a row of its own, `weak/concept-rank` (their
+views' `metric_prefix`; the poisons are planted alike at both levels and share the poison rows);
+`jobs=("concept",)` runs only the concept job (full does so on them; smoke and quick skip them).
 
 Each organism is one unit. The training set is the audited object, not labels the arm bought: the
 poison job charges no labelled examples; the concept job charges the held-out labels it hands out.
@@ -58,9 +59,11 @@ class Diagnosis(Task):
         "concept-rank": MetricInfo(ConceptRanker, "reciprocal rank of the planted spurious concept among the "
                                    f"{N_CONCEPTS} named concepts", chance=round(CONCEPT_CHANCE, 4)),
     }
-    # the rows of the weak-shortcut level (organism views' `metric_prefix`: `spurious-weak`)
-    metrics = {**_metrics, **{f"{WEAK}{m}": MetricInfo(i.protocol, f"weak shortcut: {i.description}", chance=i.chance)
-                              for m, i in _metrics.items()}}
+    # the concept row of the weak-shortcut level (organism views' `metric_prefix`: `spurious-weak`); the
+    # poison faults are planted alike at both levels, so their rows are shared
+    metrics = {**_metrics, f"{WEAK}concept-rank": MetricInfo(ConceptRanker, "weak shortcut: "
+                                                             + _metrics["concept-rank"].description,
+                                                             chance=round(CONCEPT_CHANCE, 4))}
     JOBS = ("poison", "concept")
 
     def __init__(self, max_heldout: int = 256, jobs: tuple[str, ...] = JOBS):
@@ -100,10 +103,9 @@ class Diagnosis(Task):
         k = int(truth.sum())
         top = np.argsort(-scores, kind="stable")[:k]
         detail = {"n_train": len(truth), "n_poisoned": k}
-        row = str(getattr(org, "metric_prefix", ""))
-        return [Score(f"{row}poison-auroc", org.label, auroc(truth, scores), session.spend, detail,
+        return [Score("poison-auroc", org.label, auroc(truth, scores), session.spend, detail,
                       items={"labels": truth, "scores": scores}, kind="auroc"),
-                Score(f"{row}poison-precision@k", org.label, float(truth[top].mean()), session.spend, detail)]
+                Score("poison-precision@k", org.label, float(truth[top].mean()), session.spend, detail)]
 
     def score_concepts(self, arm: Any, org: FaultyClassifier, seed: int, budget: Budget) -> list[Score]:
         n = int(min(self.max_heldout, budget.labelled_examples))
@@ -116,8 +118,7 @@ class Diagnosis(Task):
         rank = reciprocal_rank(scores, org.spurious_concept)
         detail = {"n_heldout": n, "planted": org.concept_names[org.spurious_concept],
                   "scores": {name: round(float(s), 4) for name, s in zip(org.concept_names, scores)}}
-        row = str(getattr(org, "metric_prefix", ""))
-        return [Score(f"{row}concept-rank", org.label, rank, session.spend, detail)]
+        return [Score(f"{getattr(org, 'metric_prefix', '')}concept-rank", org.label, rank, session.spend, detail)]
 
 
 def reciprocal_rank(scores: np.ndarray, planted: int) -> float:

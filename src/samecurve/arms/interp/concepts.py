@@ -34,10 +34,6 @@ from ...registry import arm
 from ..controls import on_random_init
 
 
-def _shares(n_concepts: int, rows: list[np.ndarray]) -> np.ndarray:
-    return np.array([float(r.mean()) if r.size else 0.0 for r in rows[:n_concepts]])
-
-
 @arm("tcav", family="interp", access="white-box", control="tcav-random-init")
 class TCAV:
     """Concept activation vectors; relevance = max over classes |TCAV score - 0.5|."""
@@ -114,7 +110,7 @@ class ConceptSteering:
                 finally:
                     handle.remove()
             changed.append((before != after).numpy())
-        return _shares(len(ctx.language.concept_names), changed)
+        return np.array([float(c.mean()) if c.size else 0.0 for c in changed])
 
 
 TCAVOnRandomInit = on_random_init(TCAV, "tcav-random-init")
