@@ -14,8 +14,9 @@ Two jobs, three rows:
     labelled examples (at most `max_heldout`), drawn with every concept independent of the label, so
     the data alone names nothing (the data-only arm checks it); they do not get the training set,
     where the planted concept is simply the one that co-occurs with a class (a lookup, not a
-    diagnosis: Marks et al.'s finding that training-data access decides the game, made explicit by
-    withholding it here).
+    diagnosis: the data-only arm run on 20 organisms' training sets ranks it first on all 20).
+    Marks et al.'s finding that training-data access decides the game, made explicit by
+    withholding it here.
 
 A harder concept level: organisms whose shortcut is on half its class (`spurious-weak`; the
 network leans on it less) score their concept job in a row of its own, `weak/concept-rank` (their
