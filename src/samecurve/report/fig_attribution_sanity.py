@@ -13,11 +13,6 @@ import numpy as np
 from . import plots
 
 
-def _top_rung(rows: list[dict]) -> list[dict]:
-    top = max((r["budget"] or {}).get("forward_passes", 0) for r in rows) if rows else 0
-    return [r for r in rows if (r["budget"] or {}).get("forward_passes", 0) == top]
-
-
 def _order(arms: list[str], family: dict[str, str]) -> list[str]:
     return sorted(arms, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
 
@@ -70,7 +65,7 @@ def _plane_figure(rows: list[dict], family: dict[str, str]) -> str | None:
 
 
 def figures(rows: list[dict]) -> list[dict]:
-    rows = _top_rung(rows)
+    rows = plots.top_rung(rows)
     family = {r["arm"]: r["family"] for r in rows}
     out = []
     maps = _maps_figure(rows, family)

@@ -11,11 +11,6 @@ import numpy as np
 from . import plots
 
 
-def _top_rung(rows: list[dict]) -> list[dict]:
-    top = max((r["budget"] or {}).get("labelled_examples", 0) for r in rows) if rows else 0
-    return [r for r in rows if (r["budget"] or {}).get("labelled_examples", 0) == top]
-
-
 def _concept_figure(rows: list[dict]) -> tuple[str, str] | None:
     got = [r for r in rows if r["metric"] == "concept-rank" and "scores" in (r["detail"] or {})]
     if not got:
@@ -42,7 +37,7 @@ def _concept_figure(rows: list[dict]) -> tuple[str, str] | None:
 
 
 def figures(rows: list[dict]) -> list[dict]:
-    got = _concept_figure(_top_rung(rows))
+    got = _concept_figure(plots.top_rung(rows, "labelled_examples"))
     if got is None:
         return []
     return [{"title": "Diagnosis: which concept each arm names",

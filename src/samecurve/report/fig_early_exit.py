@@ -15,11 +15,8 @@ METRIC = "saved@99%"
 
 def saved_by_kind(rows: list[dict]) -> dict[str, dict[str, list[float]]]:
     """arm -> kind -> saved share per (seed, organism) at the full budget's rung."""
-    top = max((r["budget"] or {}).get("forward_passes", 0) for r in rows) if rows else 0
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        if (r["budget"] or {}).get("forward_passes", 0) != top:   # a ladder's top rung only
-            continue
+    for r in plots.top_rung(rows):   # a ladder's top rung only
         for kind, _, _ in KINDS:
             got = (r["detail"] or {}).get("by_kind", {}).get(kind)
             if got is not None:

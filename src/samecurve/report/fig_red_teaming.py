@@ -15,11 +15,9 @@ GROUPS = (("attack-success", "attack success (first guess)", "o"), ("trigger-rec
 
 def by_arm(rows: list[dict]) -> dict[str, dict[str, list[float]]]:
     """arm -> metric -> value per (seed, organism), at the top rung of a ladder only."""
-    top = max((r["budget"] or {}).get("forward_passes", 0) for r in rows) if rows else 0
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        if (r["budget"] or {}).get("forward_passes", 0) == top:
-            out[r["arm"]][r["metric"]].append(float(r["value"]))
+    for r in plots.top_rung(rows):
+        out[r["arm"]][r["metric"]].append(float(r["value"]))
     return out
 
 

@@ -138,6 +138,13 @@ def arms_down_unit_across(ax: Any, arms: list[str], xlabel: str) -> None:
     ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def top_rung(rows: list[dict], axis: str = "forward_passes") -> list[dict]:
+    """The rows of a budget ladder's top rung (the most of `axis`): what a task figure drawn at the
+    headline budget shows; all rows when the entry has no ladder."""
+    top = max((r["budget"] or {}).get(axis, 0) for r in rows) if rows else 0
+    return [r for r in rows if (r["budget"] or {}).get(axis, 0) == top]
+
+
 def split_dot_plot(values: dict[str, dict[str, list[float]]], family: dict[str, str],
                    groups: tuple[tuple[str, str, str], ...], xlabel: str, ref: float, prefix: str) -> str:
     """One row per arm (interp, then baselines, then controls), a dot per group (`(key, legend
