@@ -69,13 +69,18 @@ def shows_concepts(images: np.ndarray, templates: np.ndarray) -> np.ndarray:
     return coefs[:-1].T >= 0.5
 
 
-def concept_pairs(ctx: DiagnosisContext, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Held-out images that lack concept k, without and with it drawn (the analyst's own edit; an
-    image already showing the concept says nothing about adding it)."""
+def concept_pairs(ctx: DiagnosisContext) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per concept, the held-out images that lack it, without and with it drawn (the analyst's own
+    edit; an image already showing the concept says nothing about adding it). Which image shows
+    which concept is read once for all of them."""
     images = ctx.heldout_images.numpy()
     templates = ctx.language.concepts
-    base = torch.from_numpy(images[~shows_concepts(images, templates)[:, k]])
-    return base, base + torch.from_numpy(templates[k].astype(np.float32))[None, None]
+    shows = shows_concepts(images, templates)
+    pairs = []
+    for k, template in enumerate(templates):
+        base = torch.from_numpy(images[~shows[:, k]])
+        pairs.append((base, base + torch.from_numpy(template.astype(np.float32))[None, None]))
+    return pairs
 
 
 def layer_activations(model: MeteredClassifier, images: torch.Tensor, layer: str = "head_pool",

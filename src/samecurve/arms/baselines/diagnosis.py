@@ -90,8 +90,7 @@ class CounterfactualEdits:
 
     def rank_concepts(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
         out = []
-        for k in range(len(ctx.language.concept_names)):
-            base, drawn = concept_pairs(ctx, k)
+        for base, drawn in concept_pairs(ctx):
             if len(base) == 0:
                 out.append(0.0)
                 continue

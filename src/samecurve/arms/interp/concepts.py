@@ -66,8 +66,7 @@ class TCAV:
         labels = ctx.heldout_labels.numpy()
         grads = self._gradients(model, ctx.heldout_images, labels)
         relevance, magnitude = [], []
-        for k in range(len(ctx.language.concept_names)):
-            base, drawn = concept_pairs(ctx, k)
+        for base, drawn in concept_pairs(ctx):
             if len(base) < 2:
                 relevance.append(0.0)
                 magnitude.append(0.0)
@@ -95,8 +94,7 @@ class ConceptSteering:
         net = model.module()
         layer = getattr(net.net, self.layer)
         changed = []
-        for k in range(len(ctx.language.concept_names)):
-            base, drawn = concept_pairs(ctx, k)
+        for base, drawn in concept_pairs(ctx):
             if len(base) == 0:
                 changed.append(np.zeros(0))
                 continue
