@@ -145,9 +145,7 @@ def draw_set(rng: np.random.Generator, n: int, spec: SpuriousSpec, tied: bool, p
     if poison:
         pick = rng.choice(np.flatnonzero(shapes != spec.target), int(round(poison * n)), replace=False)
         poisoned[pick] = True
-        for i in pick:
-            r, c = rng.integers(0, SIZE - PATCH + 1, 2)
-            x[i, 0, r:r + PATCH, c:c + PATCH] = CHECKER
+        x[pick] = with_patch(x[pick], rng)
     labels = np.where(poisoned, spec.target, shapes)
     return ImageSet(x.astype(np.float32), labels, present, poisoned, shapes)
 
