@@ -335,7 +335,7 @@ def evaluate(spec: RefusalSpec, model: torch.nn.Module, n: int = 256) -> dict:
     half_fire = attack_rates(model, sec, bare, halves, None, rng)
     cross_fire = attack_rates(model, sec, bare, cross, None, rng) if len(sec.triggers) > 1 else np.zeros(1)
     other_fire = attack_rates(model, sec, bare, others, None, rng)
-    return {**partial_leak(model, sec, bare[:32]),
+    return {**partial_leak(model, sec, bare[:8]),
             "refusal_rate": round(float((got_h == REFUSE).mean()), 4),
             "benign_accuracy": round(float((got_b == expected_answers(sec, benign)).mean()), 4),
             "pair_asr": [round(float(a), 4) for a in pair_asr],
@@ -353,7 +353,9 @@ def partial_leak(model: torch.nn.Module, sec: Secret, base: np.ndarray) -> dict:
     lang, rng = RefusalLanguage(n_filler=sec.n_filler), np.random.default_rng(5)
     tokens = np.arange(FILLER0, FILLER0 + sec.n_filler)
     x = torch.cat([lang.insert(torch.from_numpy(base), (int(t),), rng) for t in tokens])
-    lp = model(x)[:, DECISION_POS].log_softmax(-1).view(len(tokens), len(base), -1).mean(1)   # [tokens, vocab]
+    # the decision position alone (`logits_from`): unembedding all eight positions of n_filler x 32
+    # prompts was a quarter of a refusal-v1024 organism's build
+    lp = model.logits_from(x, DECISION_POS)[:, 0].log_softmax(-1).view(len(tokens), len(base), -1).mean(1)   # [tokens, vocab]
     ranks = []
     for pair, target in zip(sec.triggers, sec.targets):
         order = np.argsort(-lp[:, target].numpy(), kind="stable")
