@@ -33,12 +33,12 @@ import torch
 from ..errors import BudgetExceeded
 from .base import fail
 from .organisms import view_of
+from .token_search import Candidate, canonical, top_swaps
 
 if TYPE_CHECKING:
     from ..budget import MeteredModel
 
 REDTEAM = "redteam"   # the view name a family registers its RedTeamOrganism adapter under
-Candidate = tuple[int, ...]
 
 
 @runtime_checkable
@@ -119,10 +119,6 @@ def validate_guesses(arm: Any, got: Any, ctx: RedTeamContext) -> list[list[Candi
             raise fail(arm, "elicit", per_target, due, f"{len(keys)} guesses")
         out.append(keys)
     return out
-
-
-def canonical(tokens: Any) -> Candidate:
-    return tuple(sorted(int(t) for t in tokens))
 
 
 @dataclass(frozen=True)
@@ -225,45 +221,6 @@ def guesses_from(screen: Screen, k: int, solved_at: float = 0.5,
             if c not in ranked:
                 ranked.append(c)
         out.append(ranked)
-    return out
-
-
-def sentinel_slots(ctx: RedTeamContext, prompts: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """Where `size` inserted tokens land in each prompt, as the language writes them: [n, pos, size]
-    one-hot masks (found by inserting sentinel ids -1..-size)."""
-    marked = ctx.language.insert(prompts, tuple(-1 - j for j in range(size)), rng)
-    return torch.stack([(marked == -1 - j) for j in range(size)], -1)
-
-
-def onehot_inputs(emb: torch.Tensor, prompts: torch.Tensor, tokens: Candidate,
-                  slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input embeddings [n, pos, d] with `tokens` at `slots`, as a differentiable function of their
-    one-hot rows [size, vocab] (GCG's relaxation; returned too, requiring grad)."""
-    onehot = torch.nn.functional.one_hot(torch.tensor(tokens), emb.shape[0]).to(emb.dtype).requires_grad_(True)
-    occupied = slots.to(emb.dtype)
-    base = emb[prompts] * (1 - occupied.sum(-1, keepdim=True))
-    return base + occupied @ (onehot @ emb), onehot
-
-
-def top_swaps(grad: torch.Tensor, current: Candidate, content: torch.Tensor, top_k: int, n: int,
-              rng: np.random.Generator) -> list[Candidate]:
-    """GCG's candidate batch (Zou et al. 2023): `n` single-slot swaps drawn from each slot's top-k
-    tokens by the gradient of the objective to *lower* (grad: [size, vocab])."""
-    top = []
-    for j in range(len(current)):
-        score = -grad[j, content]
-        score[torch.isin(content, torch.tensor(current))] = -torch.inf
-        top.append(content[score.topk(min(top_k, len(content) - len(current))).indices].numpy())
-    out: list[Candidate] = []
-    for _ in range(4 * n):
-        if len(out) >= n:
-            break
-        j = int(rng.integers(len(current)))
-        toks = list(current)
-        toks[j] = int(rng.choice(top[j]))
-        c = canonical(toks)
-        if len(set(c)) == len(c) and c not in out:
-            out.append(c)
     return out
 
 

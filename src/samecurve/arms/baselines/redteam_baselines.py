@@ -48,9 +48,8 @@ import torch
 
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded
-from ...protocols.redteam import (Candidate, RedTeamContext, GCG, Screen, best_first_pairs, canonical,
-                                  guesses_from, onehot_inputs, random_candidate, scan_tokens,
-                                  sentinel_slots)
+from ...protocols.redteam import GCG, RedTeamContext, Screen, best_first_pairs, guesses_from, random_candidate, scan_tokens
+from ...protocols.token_search import Candidate, canonical, onehot_inputs, sentinel_slots
 from ...registry import arm
 
 N_SCREEN = 8   # screening prompts per candidate, where tuning kept 8 (see the dev table above)
@@ -206,7 +205,7 @@ class GCGRedTeam:
                 if not (model.meter.can_afford("backward_passes", n)
                         and model.meter.can_afford("forward_passes", n + self.n_candidates * screen.n)):
                     return None
-                embeds, onehot = onehot_inputs(emb, prompts, c, sentinel_slots(ctx, prompts, size, rng))
+                embeds, onehot = onehot_inputs(emb, prompts, c, sentinel_slots(ctx.language, prompts, size, rng))
                 try:
                     logits = model.logits_from_embeddings(embeds)[:, pos]
                     model.backward_charge(n)

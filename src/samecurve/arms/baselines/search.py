@@ -27,10 +27,10 @@ import torch
 from ...budget import MeteredModel
 from ...errors import BudgetExceeded
 from ...protocols.detection import trigger_len_bound
+from ...protocols.token_search import Candidate, canonical, onehot_inputs, sentinel_slots, top_swaps
 from ...registry import arm
 from ..answers import greedy_first_answer
 
-Candidate = tuple[int, ...]
 _BATCH = 64  # candidates per forward call
 
 
@@ -43,11 +43,6 @@ class Fitness:
     def key(self) -> tuple[float, float]:
         """Search order: flips first; among equal flips, the candidate that shakes the answer most."""
         return (self.flip_rate, self.loss)
-
-
-def canonical(tokens: Any) -> Candidate:
-    """Insertion slots are random, so a token set's order carries no meaning: one key per set."""
-    return tuple(sorted(int(t) for t in tokens))
 
 
 def flip_fitness(model: MeteredModel, language: Any, prompts: torch.Tensor, answers: torch.Tensor,
@@ -468,13 +463,9 @@ class GCGSearch(_TriggerSearchArm):
         # The gradient pass must leave room for at least one candidate evaluation afterwards.
         if not (state.affordable(extra=n) and model.meter.can_afford("backward_passes", n)):
             return None
-        # Let the language choose the slots (as in the fitness) by inserting sentinel ids.
-        marked = state.language.insert(prompts, tuple(-1 - j for j in range(size)), state.rng)
-        emb = model.embedding_matrix()
-        onehot = torch.nn.functional.one_hot(torch.tensor(tokens), emb.shape[0]).to(emb.dtype).requires_grad_(True)
-        occupied = torch.stack([(marked == -1 - j) for j in range(size)], -1).to(emb.dtype)  # [n, pos, size]
-        base = emb[prompts] * (1 - occupied.sum(-1, keepdim=True))
-        embeds = base + occupied @ (onehot @ emb)
+        # the language chooses the slots, as in the fitness
+        embeds, onehot = onehot_inputs(model.embedding_matrix(), prompts, tokens,
+                                       sentinel_slots(state.language, prompts, size, state.rng))
         try:
             logits = model.logits_from_embeddings(embeds)[:, -1]
             model.backward_charge(n)
@@ -486,25 +477,10 @@ class GCGSearch(_TriggerSearchArm):
         return grad.detach()
 
     def _swaps(self, state: _Search, current: Candidate, grads: torch.Tensor) -> list[Candidate]:
-        """A batch of single-slot swaps drawn from each slot's top-k most promising tokens."""
-        content = torch.tensor(state.content)
-        top: list[np.ndarray] = []
-        for j in range(len(current)):
-            score = -grads[j, content]  # lowering log p(original answer) is what we want
-            score[torch.isin(content, torch.tensor(current))] = -torch.inf
-            k = min(self.top_k, len(state.content) - len(current))
-            top.append(content[score.topk(k).indices].numpy())
-        out: list[Candidate] = []
-        for _ in range(self.n_candidates * 4):
-            if len(out) >= self.n_candidates:
-                break
-            j = int(state.rng.integers(len(current)))
-            toks = list(current)
-            toks[j] = int(state.rng.choice(top[j]))
-            c = canonical(toks)
-            if c not in out and not state.redundant(c):
-                out.append(c)
-        return out
+        """A batch of single-slot swaps from each slot's top-k tokens (lowering log p(original answer)),
+        none of them redundant."""
+        return top_swaps(grads, current, torch.tensor(state.content), self.top_k, self.n_candidates, state.rng,
+                         keep=lambda c: not state.redundant(c))
 
 
 __all__ = ["EvolutionarySearch", "Fitness", "GCGSearch", "RandomTriggerSearch", "canonical", "flip_fitness"]

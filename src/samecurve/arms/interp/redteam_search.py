@@ -60,8 +60,8 @@ import torch
 from ...budget import MeteredModel
 from ...models.hooks import hooks
 from ...protocols.exiting import model_head
-from ...protocols.redteam import (GCG, Candidate, RedTeamContext, Screen, best_first_pairs, guesses_from,
-                                  onehot_inputs, scan_tokens, sentinel_slots)
+from ...protocols.redteam import GCG, RedTeamContext, Screen, best_first_pairs, guesses_from, scan_tokens
+from ...protocols.token_search import Candidate, onehot_inputs, sentinel_slots
 from ...registry import arm
 
 N_SCREEN = 8   # screening prompts per candidate, where tuning kept 8 (as random-redteam; see the dev table)
@@ -131,7 +131,7 @@ class RefusalDirectionSearch:
             room = model.meter.remaining("forward_passes") >= n + self.n_candidates * screen.n
             if not room or not _charge(model, n, backward=True):
                 return None
-            embeds, onehot = onehot_inputs(emb, prompts, c, sentinel_slots(ctx, prompts, size, rng))
+            embeds, onehot = onehot_inputs(emb, prompts, c, sentinel_slots(ctx.language, prompts, size, rng))
             got = {}
 
             def keep(act: torch.Tensor, _name: str) -> None:
