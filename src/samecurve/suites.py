@@ -41,16 +41,30 @@ QUICK_BUDGET = Budget(labelled_examples=64, forward_passes=12_000, backward_pass
 EXIT_ARMS = ("logit-lens-exit", "tuned-lens-exit", "calm-exit-classifier", "hidden-saturation-exit", "distilled-cascade",
              "data-bigram-exit", "random-exit")
 SALIENCY_ARMS = ("saliency", "input-x-gradient", "integrated-gradients", "smoothgrad", "guided-backprop", "grad-cam",
-                 "sobel-edges", "occlusion", "rise", "random-map")
+                 "sobel-edges", "occlusion", "rise", "random-patch-search", "random-map",
+                 # trigger rediscovery (no triggered data): feature synthesis vs black-box search
+                 "neural-cleanse", "target-visualisation", "random-trigger-search", "evolutionary-trigger-search",
+                 "random-trigger", "neural-cleanse-random-init", "target-visualisation-random-init")
 DIAGNOSIS_ARMS = ("spectral-signature-poisons", "spectre", "activation-clustering", "tcav", "concept-steering",
-                  "loss-outliers", "low-loss-isolation", "self-influence", "pixel-spectral", "counterfactual-edits", "concept-label-statistics",
+                  "loss-outliers", "low-loss-isolation", "self-influence", "pixel-spectral", "random-feature-outliers", "counterfactual-edits", "concept-label-statistics",
                   "spectral-signature-poisons-random-init", "spectre-random-init", "activation-clustering-random-init", "tcav-random-init",
                   "concept-steering-random-init", "random-diagnosis")
+# the fix row's arms (diagnosis's `fix` job: retrain or edit, then worst-group accuracy)
+FIX_ARMS = ("concept-erasure-fix", "counterfactual-augment", "concept-drop", "jtt-upweight", "concept-erasure-random-direction",
+            "no-fix")
 RT_ARMS = ("refusal-direction-search", "melbo-search", "logit-lens-search", "gcg-redteam", "greedy-query-search",
            "evolutionary-redteam", "random-redteam", "rare-token-guess", "random-tokens")
 # red-teaming's ladders run along the searches' queries only: at 1/32 the labelled examples would
 # drop to 4 and change what every arm is handed (its refused and answered prompts)
 RT_LADDER_AXES = ("forward_passes", "backward_passes")
+COT_ARMS = ("cot-activation-probe", "cot-text-monitor", "cot-action-monitor", "cot-hybrid-monitor", "prompt-only-monitor",
+            "cot-activation-probe-random-init", "random-cot-monitor")
+MONITOR_ARMS = ("persona-projection", "sae-persona-latent", "sae-latent-drift", "behavioural-eval", "canary-loss",
+                "output-kl", "data-classifier", "random-direction-projection", "random-sae-latent",
+                "persona-projection-shuffled-order", "sae-persona-latent-shuffled-order", "sae-latent-drift-shuffled-order",
+                "behavioural-eval-shuffled-order", "canary-loss-shuffled-order", "output-kl-shuffled-order", "random-monitor")
+PRESSURE_ARMS = ("probe-penalty", "refitted-probe-penalty", "random-probe-penalty", "output-monitor-penalty", "screening",
+                 "no-penalty", "oracle-penalty")
 EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 
 suite(Suite(
@@ -72,7 +86,11 @@ suite(Suite(
              SuiteEntry("early-exit", "layered-tiny", EXIT_ARMS, {"n_select": 128, "n_test": 128}),
              SuiteEntry("attribution-sanity", "shapes-tiny", SALIENCY_ARMS, {"n_patched": 12, "n_clean": 12}),
              SuiteEntry("diagnosis", "spurious-tiny", DIAGNOSIS_ARMS),
-             SuiteEntry("red-teaming", "refusal-tiny", RT_ARMS, {"k": 20, "n_eval": 32})),
+             SuiteEntry("red-teaming", "refusal-tiny", RT_ARMS, {"k": 20, "n_eval": 32}),
+             # one organism per scratchpad variant (faithful, performative, obfuscated); quick's seed-0 specs
+             SuiteEntry("cot-monitor", "scratchpad-small", COT_ARMS, {"n_eval": 200}),
+             SuiteEntry("training-monitor", "persona-tiny", MONITOR_ARMS, {"probe_size": 24, "canary_size": 24, "data_sample": 8}),
+             SuiteEntry("optimisation-pressure", "loophole-tiny", PRESSURE_ARMS)),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -106,7 +124,12 @@ suite(Suite(
              # sides part, and the whole budget, where the best searches of both sides elicit nearly
              # every target; the 1,024-token rung, where a scan of single tokens alone costs 8,192 passes
              SuiteEntry("red-teaming", "refusal-v1024", RT_ARMS, {"k": 20, "n_eval": 32},
-                        ladder=(0.125, 1.0), ladder_axes=RT_LADDER_AXES)),
+                        ladder=(0.125, 1.0), ladder_axes=RT_LADDER_AXES),
+             # two organisms per scratchpad variant and seed: each variant's rows need six units to be
+             # decidable (one per seed would be three: "too few organisms")
+             SuiteEntry("cot-monitor", "scratchpad-pairs", COT_ARMS, {"n_eval": 400}),
+             SuiteEntry("training-monitor", "persona-small", MONITOR_ARMS, {"probe_size": 48}),
+             SuiteEntry("optimisation-pressure", "loophole-small", PRESSURE_ARMS)),
     budget=QUICK_BUDGET,
 ))
 
@@ -147,6 +170,8 @@ suite(Suite(
                         **FULL_LADDER),
              # the concept row's held-out images are the budget's labelled examples (16 to 128 here)
              SuiteEntry("diagnosis", "spurious-small", DIAGNOSIS_ARMS, **FULL_LADDER),
+             # the fix row: every retraining arm costs ~5 CPU-s per organism and rung, so full only
+             SuiteEntry("diagnosis", "spurious-small", FIX_ARMS, {"jobs": ("fix",)}, **FULL_LADDER),
              # the harder concept level (a shortcut on half its class): not in quick, where ~1 in 3
              # candidates is refused and every build is 6 CPU-s
              SuiteEntry("diagnosis", "spurious-weak", DIAGNOSIS_ARMS, {"jobs": ("concept",)}, **FULL_LADDER),
@@ -155,7 +180,12 @@ suite(Suite(
              SuiteEntry("red-teaming", "refusal-small", RT_ARMS, {"k": 20, "n_eval": 64},
                         ladder=(0.03125, 0.0625, 0.125, 1.0), ladder_axes=RT_LADDER_AXES),
              SuiteEntry("red-teaming", "refusal-v1024", RT_ARMS, {"k": 20, "n_eval": 64},
-                        ladder=(0.03125, 0.0625, 0.125, 1.0), ladder_axes=RT_LADDER_AXES)),
+                        ladder=(0.03125, 0.0625, 0.125, 1.0), ladder_axes=RT_LADDER_AXES),
+             # the monitors spend labelled episodes (and tuning trials): the ladder runs along labels
+             SuiteEntry("cot-monitor", "scratchpad-pairs", COT_ARMS, {"n_eval": 800}, **FULL_LABEL_LADDER),
+             SuiteEntry("training-monitor", "persona-full", MONITOR_ARMS, {"probe_size": 96, "canary_size": 96}, **FULL_LADDER),
+             # training steps are the budget's backward passes / 16, so the ladder is a training-compute ladder
+             SuiteEntry("optimisation-pressure", "loophole-small", PRESSURE_ARMS, **FULL_LADDER)),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
 

@@ -39,7 +39,7 @@ MAP: tuple[Toi, ...] = (
         "feedback whose raters are helped by interp, against raters helped otherwise"),
     Toi("informed oversight", LONGLIST, 8, gap="an overseer scoring a policy's actions "
         "with and without access to its internals (close to `backdoor-audit`, not the same job)"),
-    Toi("interpretability tools in the loss", LONGLIST, 9, planned="issue 15, task `optimisation-pressure`"),
+    Toi("interpretability tools in the loss", LONGLIST, 9),
     Toi("norm setting", LONGLIST, 10, unmeasurable="a claim about what the field comes to expect of "
         "developers: social, not a property of a model"),
     Toi("enabling regulation", LONGLIST, 11, unmeasurable="a claim about what regulators can require; "
@@ -54,7 +54,7 @@ MAP: tuple[Toi, ...] = (
     Toi("training AIs to interpret other AIs", LONGLIST, 16, gap="an interp arm that is "
         "itself a trained model fits the arm protocols, but none is built"),
     Toi("forecasting discontinuities", LONGLIST, 17),
-    Toi("intervening on training", LONGLIST, 18, planned="issue 15, task `training-monitor`"),
+    Toi("intervening on training", LONGLIST, 18),
     Toi("auditing a training run", LONGLIST, 19),
     Toi("eliciting latent knowledge", LONGLIST, 20, also=("ELK",)),
     Toi("enumerative safety", ESSAY),
@@ -63,7 +63,7 @@ MAP: tuple[Toi, ...] = (
     Toi("saliency and feature visualisation", ESSAY),
     Toi("red-teaming", ESSAY, also=("relaxed adversarial training",)),
     Toi("dual use", ESSAY, also=("logit lens for faster inference",)),
-    Toi("translucent thoughts", ESSAY, also=("chain-of-thought monitoring",), planned="issue 15, task `cot-monitor`"),
+    Toi("translucent thoughts", ESSAY, also=("chain-of-thought monitoring",)),
 )
 
 

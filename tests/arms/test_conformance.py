@@ -273,6 +273,21 @@ def attribution_case() -> Case:
                 lambda arm, out, meter: validate_maps(arm, out, len(x), 16, 16))
 
 
+def synthesis_case() -> Case:
+    from samecurve.protocols.attribution import SynthesisContext, validate_trigger
+    from samecurve.protocols.organisms import patched
+
+    org = patched(cached("shapes", lambda: load_or_build(registry.get_organism_set("shapes-tiny").specs(0)[0])))
+    budget = _budget(forward_passes=1_500, backward_passes=60)
+    x = torch.from_numpy(org.sample(np.random.default_rng(5), 16, triggered=False)[0])
+
+    def call(arm, m):
+        return arm.synthesize_trigger(m, SynthesisContext(org.language, x, org.target, 16, 1.5, 0, np.random.default_rng(0)))
+
+    return Case(budget, lambda meter, access: MeteredClassifier(org.model, meter, access), [org.model], call,
+                lambda arm, out, meter: validate_trigger(arm, out, 16, 16, 16, 1.5))
+
+
 def redteam_case() -> Case:
     from samecurve.protocols.redteam import redteam, validate_guesses
     from samecurve.tasks.red_teaming import RedTeaming
@@ -290,7 +305,7 @@ def redteam_case() -> Case:
 
 def diagnosis_case(protocol: type) -> Case:
     from samecurve.models.cnn import MeteredClassifier
-    from samecurve.protocols.diagnosis import DiagnosisContext, PoisonFinder, validate_scores
+    from samecurve.protocols.diagnosis import DiagnosisContext, Fixer, PoisonFinder, validate_fix, validate_scores
     from samecurve.protocols.organisms import faulty
 
     from samecurve.organisms.base import resolve
@@ -302,13 +317,75 @@ def diagnosis_case(protocol: type) -> Case:
     poison = protocol is PoisonFinder
     n = len(train.labels) if poison else len(org.concept_names)
 
-    def call(arm, m):
-        ctx = DiagnosisContext(org.language, torch.tensor(train.images), torch.tensor(train.labels),
-                               torch.from_numpy(held.images), torch.from_numpy(held.labels), 0, np.random.default_rng(0))
-        return arm.score_training_set(m, ctx) if poison else arm.rank_concepts(m, ctx)
+    def ctx():
+        return DiagnosisContext(org.language, torch.tensor(train.images), torch.tensor(train.labels),
+                                torch.from_numpy(held.images), torch.from_numpy(held.labels), 0, np.random.default_rng(0))
 
-    return Case(budget, lambda meter, access: MeteredClassifier(org.model, meter, access), [org.model], call,
-                lambda arm, out, meter: validate_scores(arm, "diagnosis", out, n))
+    def call(arm, m):
+        return arm.score_training_set(m, ctx()) if poison else arm.rank_concepts(m, ctx())
+
+    door = lambda meter, access: MeteredClassifier(org.model, meter, access)  # noqa: E731
+    if protocol is Fixer:   # a plan compared as its arrays, a fixed classifier by its logits on the held-out images
+        def check(arm, out, meter):
+            fix = validate_fix(arm, out, tuple(train.images.shape[1:]), org.n_classes)
+            if fix.plan is not None:
+                return [fix.plan.images, fix.plan.labels, fix.plan.weights]
+            if fix.classifier is not None:
+                with torch.no_grad():
+                    return fix.classifier.eval()(torch.from_numpy(held.images))
+            return None
+
+        return Case(budget, door, [org.model], lambda arm, m: arm.fix(m, ctx()), check)
+    return Case(budget, door, [org.model], call, lambda arm, out, meter: validate_scores(arm, "diagnosis", out, n))
+
+
+def cot_case() -> Case:
+    from samecurve.organisms.base import resolve
+    from samecurve.protocols.cot import scratchpad_agent, validate_episode_scores
+    from samecurve.tasks.cot_monitor import CotMonitorTask
+
+    # resolve: seed 0's first organism (faithful) or its pre-registered replacement
+    org = scratchpad_agent(cached("scratchpad", lambda: resolve(
+        registry.get_organism_set("scratchpad-small").specs(0)[0])[0]))
+    budget = _budget(forward_passes=1_500, backward_passes=60)
+    task = CotMonitorTask(n_eval=200)
+    eps = task.episodes(org, np.random.default_rng(9), 24)[0]
+
+    return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.score_episodes(m, task.context(org, 0, budget), eps),
+                lambda arm, out, meter: validate_episode_scores(arm, out, len(eps)))
+
+
+def monitor_case() -> Case:
+    from samecurve.protocols.monitoring import monitored_run, validate_monitor_scores
+    from samecurve.tasks.training_monitor import TrainingMonitorTask
+    from tests.organisms.test_persona import small_specs
+
+    run = monitored_run(cached("persona", lambda: load_or_build(small_specs()[1])))
+    budget = _budget(labelled_examples=32, forward_passes=2_000, backward_passes=0)
+    task = TrainingMonitorTask(probe_size=24, canary_size=24, data_sample=8)
+
+    def models(meter, access):
+        return [MeteredModel(m, meter, access) for m in run.checkpoints]
+
+    return Case(budget, models, run.checkpoints,
+                lambda arm, m: arm.monitor_checkpoints(m, task.context(run, 0, 0, budget)[0]),
+                lambda arm, out, meter: validate_monitor_scores(arm, out, len(run.checkpoints)))
+
+
+def pressure_case() -> Case:
+    from samecurve.protocols.pressure import loophole_policy, validate_policy
+    from samecurve.tasks.optimisation_pressure import OptimisationPressure
+
+    org = loophole_policy(cached("loophole", lambda: load_or_build(registry.get_organism_set("loophole-tiny").specs(0)[0])))
+    budget = _budget(labelled_examples=16, forward_passes=400, backward_passes=48)   # 3 steps of 16
+    task = OptimisationPressure(refit_every=2)
+    probe = torch.from_numpy(org.prompts()[:32])
+
+    def check(arm, out, meter):
+        return validate_policy(arm, out, org.model)(probe).detach()
+
+    return Case(budget, _one(org.model), [org.model], lambda arm, m: arm.train(m, task.context(org, 0, budget, arm)[0]),
+                check)
 
 
 def case_for(name: str, protocol: type, variant: Any = None) -> Case:
@@ -330,12 +407,25 @@ def case_for(name: str, protocol: type, variant: Any = None) -> Case:
         return exit_case()
     if protocol is Attributor:
         return attribution_case()
+    from samecurve.protocols.attribution import TriggerSynthesizer
+    if protocol is TriggerSynthesizer:
+        return synthesis_case()
     from samecurve.protocols.diagnosis import ConceptRanker, PoisonFinder
-    if protocol in (PoisonFinder, ConceptRanker):
+    from samecurve.protocols.diagnosis import Fixer
+    if protocol in (PoisonFinder, ConceptRanker, Fixer):
         return diagnosis_case(protocol)
     from samecurve.protocols.redteam import RedTeamer
     if protocol is RedTeamer:
         return redteam_case()
+    from samecurve.protocols.cot import CotMonitor
+    if protocol is CotMonitor:
+        return cot_case()
+    from samecurve.protocols.monitoring import TrainingMonitor
+    if protocol is TrainingMonitor:
+        return monitor_case()
+    from samecurve.protocols.pressure import Trainer
+    if protocol is Trainer:
+        return pressure_case()
     raise AssertionError(f"the battery has no case for protocol {protocol.__name__}: add one")
 
 

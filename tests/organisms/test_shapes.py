@@ -30,3 +30,21 @@ def test_check_refuses_an_organism_without_its_trigger():
     S.check(spec, {"clean_accuracy": 0.99, "attack_success": 0.99})
     with pytest.raises(OrganismFailedError, match="planted property"):
         S.check(spec, {"clean_accuracy": 0.99, "attack_success": 0.5})
+
+
+def test_the_label_randomised_twin_memorises_permuted_labels_and_learns_no_shapes(tmp_path, monkeypatch):
+    """Adebayo's data randomisation: the twin's labels are a permutation of the true ones (the same
+    counts, mostly moved), it fits them (chance is 0.25) and is at chance on held-out shapes."""
+    monkeypatch.setenv("SAMECURVE_CACHE", str(tmp_path))
+    from samecurve.organisms.base import load_or_build
+
+    spec = S.ShuffledSpec(5)
+    x, true, shuffled = S.shuffled_training_set(spec)
+    assert x.shape == (S.N_SHUFFLED, 1, 16, 16)
+    np.testing.assert_array_equal(np.sort(true), np.sort(shuffled))
+    assert (true != shuffled).mean() > 0.5
+    twin = load_or_build(spec)
+    assert twin.metrics["train_accuracy_random_labels"] >= S.FITTED
+    assert twin.metrics["heldout_accuracy"] < 0.45
+    with pytest.raises(OrganismFailedError, match="did not memorise"):
+        S.check_shuffled(spec, {"train_accuracy_random_labels": 0.3})

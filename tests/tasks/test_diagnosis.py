@@ -1,6 +1,8 @@
 """diagnosis on built spurious-cnn organisms: the metrics follow from the construction (an oracle
 scores 1, a constant ranking scores chance), each interp arm beats the random control on a case
-built to be easy, and the data-only concept check sits near chance on held-out data."""
+built to be easy, the data-only concept check sits near chance on held-out data, the data-only
+random-feature baseline never touches the organism, and the fix job's oracle reaches a high
+worst-group accuracy where the unfixed organism does not, with the interp fix above its control."""
 
 from __future__ import annotations
 
@@ -96,7 +98,11 @@ def test_jobs_pick_the_rows_and_weak_organisms_score_in_their_own():
     assert only_concepts.metrics_for(_arm("spectre")) == [] and only_concepts.metrics_for(_arm("tcav")) == ["concept-rank"]
     assert Diagnosis().metrics_for(_arm("random-diagnosis")) == ["poison-auroc", "poison-precision@k", "concept-rank"]
     with pytest.raises(ConfigError, match="jobs must be among"):
-        Diagnosis(jobs=("fix",))
+        Diagnosis(jobs=("repair",))
+    only_fix = Diagnosis(jobs=("fix",))
+    assert only_fix.metrics_for(_arm("concept-erasure-fix")) == ["fix/worst-group-accuracy"]
+    assert only_fix.metrics_for(_arm("spectre")) == [] and Diagnosis().metrics_for(_arm("no-fix")) == []
+    assert "n_fix_eval" not in Diagnosis().params   # the other jobs' cell keys do not move
     weak = registry.get_organism_set("spurious-weak").specs(0)
     assert all(s.weak and s.reliance_needed == 0.1 and s.label().startswith("spurious-weak-") for s in weak)
     assert "weak/concept-rank" in Diagnosis.metrics
@@ -106,3 +112,74 @@ def test_jobs_pick_the_rows_and_weak_organisms_score_in_their_own():
 
     Built.spec = weak[0]
     assert FaultyShapes(Built()).metric_prefix == "weak/"
+
+
+class Untouchable:
+    """A door whose every read of the organism fails, the random network included."""
+
+    access = "data-only"
+
+    def __getattr__(self, name):
+        raise AssertionError(f"a data-only arm touched the organism ({name})")
+
+
+def test_random_feature_outliers_never_touches_the_organism_and_is_the_random_init_rule(smoke):
+    from samecurve.arms.controls import RANDOM_INIT_SALT
+    from samecurve.models.cnn import MeteredClassifier
+    from samecurve.budget import Budget as B, Meter
+    from samecurve.protocols.diagnosis import DiagnosisContext
+    import torch
+
+    cls = registry.arms()["random-feature-outliers"]
+    assert (cls.family, cls.access) == ("baseline", "data-only")
+    train = smoke.training_set()
+    ctx = DiagnosisContext(smoke.language, torch.tensor(train.images), torch.tensor(train.labels), None, None, 0,
+                           np.random.default_rng(0))
+    blind = cls().score_training_set(Untouchable(), ctx)
+    assert blind.shape == (len(train.labels),) and np.isfinite(blind).all()
+    # with the control's seed it is the random-init control's answer exactly: the same rule, and
+    # the organism was never needed for it (the control reads the organism's architecture only)
+    same_net = cls(salt=RANDOM_INIT_SALT).score_training_set(Untouchable(), ctx)
+    control = registry.arms()["spectre-random-init"]()
+    door = MeteredClassifier(smoke.model, Meter(B(forward_passes=5_000)), "white-box")
+    np.testing.assert_allclose(same_net, control.score_training_set(door, ctx), rtol=1e-9)
+
+
+def test_validate_fix_refuses_a_malformed_plan():
+    from samecurve.protocols import ArmOutputError
+    from samecurve.protocols.diagnosis import Fix, TrainingPlan, validate_fix
+
+    images, labels = np.zeros((4, 1, 16, 16), np.float32), np.array([0, 1, 2, 3])
+    assert validate_fix("a", Fix(TrainingPlan(images, labels, np.ones(4))), (1, 16, 16), 4).plan is not None
+    assert validate_fix("a", Fix(), (1, 16, 16), 4).plan is None
+    for bad in (Fix(TrainingPlan(images, labels, -np.ones(4))), Fix(TrainingPlan(images, labels + 1, np.ones(4))),
+                Fix(TrainingPlan(images[:, :, :8], labels, np.ones(4))), Fix(TrainingPlan(images, labels, np.zeros(4))),
+                "not a fix"):
+        with pytest.raises(ArmOutputError):
+            validate_fix("a", bad, (1, 16, 16), 4)
+
+
+@pytest.fixture(scope="module")
+def fixes(smoke):
+    """The fix row on the smoke organism (its shortcut on 95% of its class: the easy case) for the
+    interp fix, its random-direction control and the do-nothing control; each detail holds the
+    unfixed organism's and the oracle's worst-group accuracy."""
+    task = Diagnosis(jobs=("fix",), n_fix_eval=1000)
+    out = {}
+    for name in ("concept-erasure-fix", "concept-erasure-random-direction", "no-fix"):
+        seed_everything(0)
+        out[name] = task.score_fix(_arm(name), smoke, 0, BUDGET)[0]
+    return out
+
+
+def test_the_oracle_fix_reaches_a_high_worst_group_accuracy_and_the_unfixed_organism_does_not(fixes):
+    detail = fixes["no-fix"].detail
+    assert detail["oracle"] >= 0.85 and detail["unfixed"] <= 0.3
+    assert fixes["no-fix"].value == detail["unfixed"] and detail["fix"] == "unchanged"
+    assert len(detail["groups"]) == 8
+
+
+def test_the_interp_fix_beats_its_random_direction_control(fixes):
+    erased, control = fixes["concept-erasure-fix"], fixes["concept-erasure-random-direction"]
+    assert erased.detail["fix"] == control.detail["fix"] == "edited"
+    assert erased.value >= control.value + 0.3 and erased.value > erased.detail["unfixed"] + 0.3

@@ -13,25 +13,34 @@ protocols; a task scores the ones it knows. Plain numpy arrays / token tensors i
                                                                                (explanation-faithfulness)
     filtering      TextFilter, HarmContext                                     (harm-filter)
     exiting        EarlyExiter, ExitContext, ExitTrace, Stage, ExitPlan         (early-exit)
-    attribution    Attributor, AttributionContext                              (attribution-sanity)
-    diagnosis      PoisonFinder, ConceptRanker, DiagnosisContext                (diagnosis)
+    attribution    Attributor, AttributionContext, TriggerSynthesizer, SynthesisContext
+                                                                               (attribution-sanity)
+    diagnosis      PoisonFinder, ConceptRanker, Fixer, Fix, TrainingPlan, DiagnosisContext  (diagnosis)
     redteam        RedTeamer, RedTeamContext                                   (red-teaming)
+    cot            CotMonitor, CotContext                                      (cot-monitor)
+    pressure       Trainer, PressureContext, Penalty, train_under_pressure     (optimisation-pressure)
+    monitoring     TrainingMonitor, MonitorContext                             (training-monitor)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .attribution import AttributionContext, Attributor, validate_maps
+from .attribution import (AttributionContext, Attributor, SynthesisContext, TriggerSynthesizer, validate_maps,
+                          validate_trigger)
 from .base import ArmOutputError
-from .diagnosis import ConceptRanker, DiagnosisContext, PoisonFinder, validate_scores
+from .cot import CotContext, CotMonitor, validate_episode_scores
+from .diagnosis import (ConceptRanker, DiagnosisContext, Fix, Fixer, PoisonFinder, TrainingPlan, validate_fix,
+                        validate_scores)
 from .detection import (Attacker, AuditContext, InputDetector, ModelDetector, validate_input_scores,
                         validate_model_score, validate_triggers)
 from .faithfulness import (Behaviour, Compressor, Edge, Explainer, FaithfulnessContext, Patcher,
                            validate_compressed, validate_edges)
 from .exiting import EarlyExiter, ExitContext, ExitPlan, ExitTrace, Stage, validate_plan
 from .filtering import HarmContext, TextFilter, validate_text_scores
+from .monitoring import MonitorContext, TrainingMonitor, validate_monitor_scores
 from .forecasting import ForecastContext, Forecaster, validate_checkpoint_scores
+from .pressure import PressureContext, Trainer, validate_policy
 from .redteam import RedTeamContext, RedTeamer, validate_guesses
 from .removal import RemovalContext, RemovalEditor, validate_sweep
 from .steering import Setting, SteerContext, SweepSteerer, can_generate, steered_logits, validate_settings
@@ -41,7 +50,8 @@ from .truth import ElkContext, TruthScorer, validate_truth_scores
 # MeteredModel; a list of them for Forecaster; a MeteredEncoder for TextFilter).
 PROTOCOLS: tuple[type, ...] = (InputDetector, ModelDetector, Attacker, RemovalEditor, SweepSteerer, TruthScorer,
                                Forecaster, Explainer, Compressor, TextFilter, EarlyExiter, Attributor,
-                               PoisonFinder, ConceptRanker, RedTeamer)
+                               PoisonFinder, ConceptRanker, RedTeamer, CotMonitor, TriggerSynthesizer, TrainingMonitor,
+                               Fixer, Trainer)
 
 
 def protocol_methods(protocol: type) -> tuple[str, ...]:
@@ -60,11 +70,14 @@ def protocols_of(arm: Any) -> tuple[type, ...]:
 
 
 __all__ = [
-    "PROTOCOLS", "ArmOutputError", "Attacker", "AttributionContext", "Attributor", "AuditContext", "Behaviour", "Compressor", "ConceptRanker", "DiagnosisContext", "EarlyExiter", "Edge",
+    "PROTOCOLS", "ArmOutputError", "Attacker", "AttributionContext", "Attributor", "AuditContext", "Behaviour", "Compressor", "ConceptRanker", "CotContext", "CotMonitor", "DiagnosisContext", "EarlyExiter", "Edge",
     "ElkContext", "ExitContext", "ExitPlan", "ExitTrace", "Explainer", "FaithfulnessContext", "ForecastContext", "Forecaster", "HarmContext", "InputDetector",
     "ModelDetector", "Patcher", "PoisonFinder", "RedTeamContext", "RedTeamer", "RemovalContext", "RemovalEditor", "Setting", "Stage", "SteerContext", "SweepSteerer",
     "TextFilter", "TruthScorer", "can_generate", "implements", "protocol_methods", "protocols_of", "steered_logits",
     "validate_checkpoint_scores", "validate_compressed", "validate_edges", "validate_input_scores", "validate_maps",
     "validate_model_score", "validate_plan", "validate_scores", "validate_sweep", "validate_settings", "validate_text_scores", "validate_triggers",
-    "validate_guesses", "validate_truth_scores",
+    "validate_guesses", "validate_truth_scores", "validate_episode_scores",
+    "SynthesisContext", "TriggerSynthesizer", "validate_trigger",
+    "Fix", "Fixer", "TrainingPlan", "validate_fix",
+    "PressureContext", "Trainer", "validate_policy",
 ]

@@ -42,6 +42,29 @@ def _maps_figure(rows: list[dict], family: dict[str, str]) -> tuple[str, str] | 
         return plots.to_svg(fig, "attribution-maps"), f"seed {first[0]}, {first[1]}"
 
 
+def _triggers_figure(rows: list[dict], family: dict[str, str]) -> tuple[str, str] | None:
+    """The first organism of the lowest seed: the planted checkerboard and each arm's synthesised
+    trigger (mask x pattern), on one colour scale."""
+    got = [r for r in rows if r["metric"] == "trigger-rediscovery-asr" and "pattern" in (r["detail"] or {})]
+    if not got:
+        return None
+    first = min((r["seed"], r["instance"]) for r in got)
+    by_arm = {r["arm"]: np.array(r["detail"]["pattern"]) * np.array(r["detail"]["mask"]) for r in got
+              if (r["seed"], r["instance"]) == first}
+    arms = _order(list(by_arm), family)
+    planted = np.zeros_like(by_arm[arms[0]])
+    planted[1:4, 1:4] = np.where((np.arange(3)[:, None] + np.arange(3)) % 2 == 0, 1.0, -1.0)
+    with plots.plt.rc_context(plots.RC):
+        n = len(arms) + 1
+        fig, axes = plots.plt.subplots(1, n, figsize=(1.05 * n, 1.45))
+        for ax, (name, img) in zip(axes, [("planted", planted)] + [(a, by_arm[a]) for a in arms]):
+            ax.imshow(img, cmap="RdBu_r", vmin=-1.5, vmax=1.5, interpolation="nearest")
+            ax.set_title(name, fontsize=6, color=plots.FAMILY_COLOURS.get(family.get(name, ""), "black"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+        return plots.to_svg(fig, "attribution-triggers"), f"seed {first[0]}, {first[1]}"
+
+
 def _plane_figure(rows: list[dict], family: dict[str, str]) -> str | None:
     vals: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
@@ -75,6 +98,13 @@ def figures(rows: list[dict]) -> list[dict]:
                             "map is the arm's absolute attribution to the trojan's answer, scaled to [0, 1]. Blue "
                             "titles: interp arms; orange: baselines; grey: the control.",
                     "svg": maps[0]})
+    triggers = _triggers_figure(rows, family)
+    if triggers is not None:
+        out.append({"title": "Trigger rediscovery: each arm's trigger, found from clean images",
+                    "note": f"One organism ({triggers[1]}): the planted 3x3 checkerboard (first panel, at a corner; "
+                            "it was drawn at random places) and each arm's mask x pattern (red +, blue -). The "
+                            "similarity row scores how well the second resembles the first anywhere.",
+                    "svg": triggers[0]})
     plane = _plane_figure(rows, family)
     if plane is not None:
         out.append({"title": "Attribution sanity: finds the patch? depends on the model?",

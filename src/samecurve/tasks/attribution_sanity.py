@@ -2,8 +2,8 @@
 feature visualisation, the critique's essay; Adebayo et al. 2018, "Sanity checks for saliency
 maps"; Casper et al. 2023, attribution methods "often fail to identify bugs")?
 
-Organisms: small CNNs with a planted patch trigger (organisms/shapes.py, a PatchedClassifier). Two
-jobs, three rows:
+Organisms: small CNNs with a planted patch trigger (organisms/shapes.py, a PatchedClassifier). Three
+jobs, six rows. Maps (Attributor arms):
   - `localisation-iou` and `localisation-auroc`: on held-out images carrying the patch, where the
     trojan answers its target, the map of that answer should point at the patch. IoU: the map's
     top pixels, as many as the patch has (9), against the patch (the issue's "IoU / pointing
@@ -17,9 +17,28 @@ jobs, three rows:
     the model (an edge detector scores 0). This row is a sanity check, not a contest a control must
     lose: a random map redrawn per call would score ~1, so it is not control-gated; ours is drawn
     from the image's bytes and the seed, and so is as blind to the model as the edge detector.
+  - `label-randomisation-sensitivity`: Adebayo's data randomisation test, the same measure against a
+    same-shaped network trained to memorise randomly permuted labels of a fixed training set (the
+    view's `label_randomised()`: built once per organism and cached by the organism cache, refused
+    unless it fits its random labels). A map that looks the same for a model that learned the task
+    and one that memorised noise does not show what was learned. Not control-gated, as above.
 
-Each organism is one unit. One metered session per network (the trained model: the patched and the
-clean images in one call; the randomised network: the clean images), each with the task's budget.
+Trigger rediscovery (TriggerSynthesizer arms; Casper et al. 2023's question: can a tool find a
+trojan's trigger without triggered data?): the arm gets the trojaned model, 64 clean images and the
+target class (told, as Casper et al.'s target classes are: the question is what makes the model say
+it), and returns a pattern and a mask of at most MAX_AREA pixels (the planted patch has 9), pattern
+values within +-VALUE_BOUND. Ground truth is the planted checkerboard (the view's `trigger`):
+  - `trigger-rediscovery-asr`: attack success of the returned trigger pasted on held-out clean
+    images of the other classes (the share answered with the target). A universal adversarial patch
+    that is not the trigger can score here too, hence
+  - `trigger-rediscovery-similarity`: cosine similarity of mask x pattern (the pasted content over a
+    near-zero background) with the checkerboard at its best-matching place, zero elsewhere, so
+    content outside a 3x3 window counts against it: the checkerboard itself scores 1, its negative
+    2/3 (a checkerboard shifted by a pixel is its negative), a random 4x4 patch ~0.5.
+
+Each organism is one unit. Maps: one metered session per network (the trained model: the patched
+and the clean images in one call; the randomised and the label-randomised networks: the clean
+images); rediscovery: one session on the trained model; each with the task's budget.
 """
 
 from __future__ import annotations
@@ -28,20 +47,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.signal import correlate2d
 from scipy.stats import spearmanr
 
 from ..budget import Budget
 from ..metrics import auroc
 from ..models.cnn import MeteredClassifier
-from ..protocols.attribution import AttributionContext, Attributor, validate_maps
+from ..protocols.attribution import (AttributionContext, Attributor, SynthesisContext, TriggerSynthesizer, paste,
+                                     validate_maps, validate_trigger)
 from ..protocols.organisms import PatchedClassifier, patched
 from ..registry import task
 from .base import MetricInfo, Score, Task, metered_session
 
 
+MAX_AREA, VALUE_BOUND = 16, 1.5     # trigger rediscovery: a 4x4 square's area; 1.5x the checkerboard's +-1
+
+
 @task("attribution-sanity")
 class AttributionSanity(Task):
-    version = "1"
+    version = "2"
     tois = ("saliency and feature visualisation",)
     metrics = {
         "localisation-iou": MetricInfo(Attributor, "IoU of the map's top pixels (as many as the patch has) with the "
@@ -51,19 +75,43 @@ class AttributionSanity(Task):
         "randomisation-sensitivity": MetricInfo(Attributor, "1 - rank correlation of the maps of the trained and "
                                                 "a randomly initialised network (Adebayo et al.)", chance=0.0,
                                                 control_gated=False),
+        "label-randomisation-sensitivity": MetricInfo(Attributor, "1 - rank correlation of the maps of the trained "
+                                                      "network and one that memorised permuted labels (Adebayo et al.)",
+                                                      chance=0.0, control_gated=False),
+        "trigger-rediscovery-asr": MetricInfo(TriggerSynthesizer, "attack success of the trigger synthesised from clean "
+                                              "images, pasted on held-out clean images of other classes", chance=0.0),
+        "trigger-rediscovery-similarity": MetricInfo(TriggerSynthesizer, "cosine similarity of the synthesised trigger "
+                                                     "with the planted checkerboard at its best place", chance=0.0),
     }
 
-    def __init__(self, n_patched: int = 24, n_clean: int = 24):
-        super().__init__(n_patched=n_patched, n_clean=n_clean)
-        self.n_patched, self.n_clean = n_patched, n_clean
+    def __init__(self, n_patched: int = 24, n_clean: int = 24, n_eval: int = 128):
+        super().__init__(n_patched=n_patched, n_clean=n_clean, n_eval=n_eval)
+        self.n_patched, self.n_clean, self.n_eval = n_patched, n_clean, n_eval
 
     def run_cell(self, arm_factory: Any, organisms: list, seed: int, budget: Budget) -> list[Score]:
-        if not isinstance(arm_factory(seed), Attributor):
-            return []
+        probe = arm_factory(seed)
         scores: list[Score] = []
         for org in organisms:
-            scores += self.score_organism(arm_factory, patched(org), seed, budget)
+            if isinstance(probe, Attributor):
+                scores += self.score_organism(arm_factory, patched(org), seed, budget)
+            if isinstance(probe, TriggerSynthesizer):
+                scores += self.score_rediscovery(arm_factory, patched(org), seed, budget)
         return scores
+
+    def score_rediscovery(self, arm_factory: Any, org: PatchedClassifier, seed: int, budget: Budget) -> list[Score]:
+        clean, _, _ = org.sample(np.random.default_rng([org.seed, seed, 2]), 64, triggered=False)
+        h, w = clean.shape[-2:]
+        arm = arm_factory(seed)
+        ctx = SynthesisContext(org.language, torch.from_numpy(clean), int(org.target), MAX_AREA, VALUE_BOUND, seed,
+                               np.random.default_rng([seed, 6]))
+        with metered_session(org.model, arm, budget, labelled=0, door=MeteredClassifier) as session:
+            got = arm.synthesize_trigger(session.model, ctx)
+        pattern, mask = validate_trigger(arm, got, h, w, MAX_AREA, VALUE_BOUND)
+        asr, hits, similarity = rediscovery(org, pattern, mask, seed, self.n_eval)
+        detail = {"area": round(float(mask.sum()), 3), "n_eval": len(hits),
+                  "pattern": np.round(pattern, 2).tolist(), "mask": np.round(mask, 2).tolist()}
+        return [Score("trigger-rediscovery-asr", org.label, asr, session.spend, detail, items={"values": hits}, kind="mean"),
+                Score("trigger-rediscovery-similarity", org.label, similarity, session.spend, {"area": detail["area"]})]
 
     def _maps(self, arm: Any, net: torch.nn.Module, ctx: AttributionContext, images: np.ndarray,
               targets: np.ndarray, budget: Budget) -> tuple[np.ndarray, dict]:
@@ -87,13 +135,15 @@ class AttributionSanity(Task):
         maps, spend = self._maps(arm_factory(seed), org.model, ctx(len(images)), images, targets, budget)
         random_net = org.randomised(int(org.seed) * 7 + seed + 1)
         rmaps, rspend = self._maps(arm_factory(seed), random_net, ctx(len(xc)), xc, tc, budget)
+        lmaps, lspend = self._maps(arm_factory(seed), org.label_randomised(), ctx(len(xc)), xc, tc, budget)
         fired = tp == org.target
         loc = np.array([auroc(masks[i].ravel().astype(int), maps[i].ravel()) for i in np.flatnonzero(fired)])
         iou = np.array([top_k_iou(maps[i], masks[i]) for i in np.flatnonzero(fired)])
         change = np.array([1.0 - _spearman(a, b) for a, b in zip(maps[len(xp):], rmaps)])
-        both = {k: spend[k] + rspend.get(k, 0) for k in spend if isinstance(spend[k], (int, float))}
+        lchange = np.array([1.0 - _spearman(a, b) for a, b in zip(maps[len(xp):], lmaps)])
+        both, lboth = _added(spend, rspend), _added(spend, lspend)
         detail = {"fired": int(fired.sum()), "n_patched": len(xp), "n_clean": len(xc),
-                  "spend_trained": spend, "spend_randomised": rspend}
+                  "spend_trained": spend, "spend_randomised": rspend, "spend_label_randomised": lspend}
         # one patched image, its mask and this arm's map (scaled to [0, 1]), for the report's picture
         first = int(np.flatnonzero(fired)[0]) if fired.any() else 0
         span = np.ptp(maps[first]) or 1.0
@@ -104,7 +154,32 @@ class AttributionSanity(Task):
                 Score("localisation-auroc", org.label, float(loc.mean()) if loc.size else 0.5, spend, detail,
                       items={"values": loc}, kind="mean"),
                 Score("randomisation-sensitivity", org.label, float(change.mean()), both, detail,
-                      items={"values": change}, kind="mean")]
+                      items={"values": change}, kind="mean"),
+                Score("label-randomisation-sensitivity", org.label, float(lchange.mean()), lboth, detail,
+                      items={"values": lchange}, kind="mean")]
+
+
+def _added(a: dict, b: dict) -> dict:
+    """Two sessions' spend, summed per count."""
+    return {k: a[k] + b.get(k, 0) for k in a if isinstance(a[k], (int, float))}
+
+
+def rediscovery(org: PatchedClassifier, pattern: np.ndarray, mask: np.ndarray, seed: int,
+                n_eval: int = 128) -> tuple[float, np.ndarray, float]:
+    """A trigger's attack success on held-out clean images of the other classes (the share, and a 0/1
+    per image), and its similarity with the planted trigger (`checker_similarity`)."""
+    x, y, _ = org.sample(np.random.default_rng([org.seed, seed, 3]), n_eval, triggered=False)
+    keep = y != org.target
+    with torch.no_grad():
+        hits = (org.model(paste(x[keep], pattern, mask)).argmax(-1).numpy() == org.target).astype(float)
+    return float(hits.mean()), hits, checker_similarity(pattern * mask, org.trigger)
+
+
+def checker_similarity(content: np.ndarray, trigger: np.ndarray) -> float:
+    """Cosine similarity of pasted content [h, w] with the trigger placed where it matches best (zero
+    elsewhere): 1 for the trigger itself anywhere, lower for anything else, stray content included."""
+    norm = np.linalg.norm(content) * np.linalg.norm(trigger)
+    return float(correlate2d(content, trigger, mode="valid").max() / norm) if norm > 0 else 0.0
 
 
 def top_k_iou(attribution: np.ndarray, mask: np.ndarray) -> float:

@@ -17,6 +17,14 @@ Poison rows (score every training example):
   pixel-spectral         Tran et al.'s spectral signature on the raw pixels (data-only: never runs the
                          model). The canary: if it matches the activation methods, the poison is
                          visible in the data and the representation adds nothing.
+  random-feature-outliers  SPECTRE's robust outlier score (protocols.diagnosis.spectre_scores, the
+                         interp arm's settings: 32 directions, alpha 4) on the features of a randomly
+                         initialised CNN the arm builds itself (the shapes architecture, width 16, at
+                         the read-out's input) (data-only: never runs or reads the organism). The
+                         data-side twin of `spectre-random-init`: random convolutions already see the
+                         +-1 checkerboard, so the interp arm's margin is what the trained
+                         representation adds over them. Nothing tuned (SPECTRE's settings; the seed
+                         salt differs from the random-init control's, an independent random network).
 Concept row (score the eight named concepts):
   counterfactual-edits   draw each concept on held-out images that lack it and count the answers
                          that change (black-box; Marks et al.'s black-box edits, the oldest test of
@@ -32,11 +40,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...models.cnn import MeteredClassifier
-from ...protocols.diagnosis import DiagnosisContext, concept_pairs, layer_activations, shows_concepts, spectral_scores
+from ...models.cnn import CNNConfig, MeteredClassifier, SmallCNN
+from ...protocols.diagnosis import (DiagnosisContext, concept_pairs, layer_activations, shows_concepts, spectral_scores,
+                                    spectre_scores)
 from ...registry import arm
 
 BATCH = 512
+RANDOM_FEATURE_SALT = 104729   # not the random-init control's 7919: an independent random network
 
 
 def _logits(model: MeteredClassifier, images: torch.Tensor) -> torch.Tensor:
@@ -82,6 +92,35 @@ class PixelSpectral:
 
     def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
         return spectral_scores(ctx.train_images.flatten(1).double().numpy(), ctx.train_labels.numpy())
+
+
+def random_features(images: torch.Tensor, n_classes: int, seed: int, width: int = 16) -> np.ndarray:
+    """The read-out's input (`head_pool`, flattened) of a freshly initialised SmallCNN built from the
+    input format alone (never the organism), drawn under `seed` without touching the global RNG."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = SmallCNN(CNNConfig(n_classes, images.shape[-1], width)).eval()
+    got: list[torch.Tensor] = []
+    handle = net.head_pool.register_forward_hook(lambda mod, inp, out: got.append(out.detach().flatten(1)))
+    try:
+        with torch.no_grad():
+            for i in range(0, len(images), BATCH):
+                net(images[i:i + BATCH])
+    finally:
+        handle.remove()
+    return torch.cat(got).double().numpy()
+
+
+@arm("random-feature-outliers", family="baseline", access="data-only", control="random-diagnosis")
+class RandomFeatureOutliers:
+    """SPECTRE's robust outlier score on a random CNN's features of the training images (never runs the model)."""
+
+    def __init__(self, dims: int = 32, alpha: float = 4.0, salt: int = RANDOM_FEATURE_SALT):
+        self.dims, self.alpha, self.salt = dims, alpha, salt
+
+    def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
+        feats = random_features(ctx.train_images, ctx.language.n_classes, int(ctx.seed) + self.salt)
+        return spectre_scores(feats, ctx.train_labels.numpy(), self.dims, self.alpha, ctx.seed)
 
 
 @arm("counterfactual-edits", family="baseline", access="black-box", control="random-diagnosis")

@@ -19,6 +19,8 @@ the two published activation defences against backdoor poisoning.
                               answer to spectral signatures missing poisons that the top direction
                               does not carry (measured on spec seeds 200 and 901-906, outside the
                               suites: AUROC 0.76-0.93 where spectral signatures gave 0.49-0.78).
+                              The score is protocols.diagnosis.spectre_scores, shared with the
+                              data-only `random-feature-outliers` (baselines/diagnosis.py).
 Layer: `head_pool`, what the linear read-out sees (both papers use the last hidden layer). No arm's
 settings were tuned (the papers' choices); all use the training set as trained, labels as
 rewritten, and one forward pass per training example.
@@ -29,13 +31,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.linalg import expm
 from sklearn.cluster import KMeans
-from sklearn.covariance import MinCovDet
 from sklearn.decomposition import FastICA
 
 from ...models.cnn import MeteredClassifier
-from ...protocols.diagnosis import DiagnosisContext, layer_activations, spectral_scores
+from ...protocols.diagnosis import DiagnosisContext, layer_activations, spectral_scores, spectre_scores
 from ...registry import arm
 from ..controls import on_random_init
 
@@ -62,23 +62,7 @@ class Spectre:
 
     def score_training_set(self, model: MeteredClassifier, ctx: DiagnosisContext) -> np.ndarray:
         feats = layer_activations(model, ctx.train_images, self.layer)
-        labels = ctx.train_labels.numpy()
-        scores = np.zeros(len(feats))
-        for c in np.unique(labels):
-            rows = labels == c
-            centred = feats[rows] - feats[rows].mean(0)
-            k = min(self.dims, rows.sum() // 4, centred.shape[1])
-            if k < 2:
-                continue   # too few examples to estimate a covariance: score 0
-            _, _, vt = np.linalg.svd(centred, full_matrices=False)
-            z = centred @ vt[:k].T
-            robust = MinCovDet(random_state=ctx.seed).fit(z)
-            w, v = np.linalg.eigh(robust.covariance_)
-            white = (z - robust.location_) @ v @ np.diag(1 / np.sqrt(np.maximum(w, 1e-12))) @ v.T
-            spread = np.cov(white.T)
-            q = expm(self.alpha * (spread - np.eye(k)) / max(np.linalg.norm(spread, 2) - 1, 1e-12))
-            scores[rows] = np.einsum("ni,ij,nj->n", white, q, white) / np.trace(q)
-        return scores
+        return spectre_scores(feats, ctx.train_labels.numpy(), self.dims, self.alpha, ctx.seed)
 
 
 @arm("activation-clustering", family="interp", access="white-box", control="activation-clustering-random-init")
