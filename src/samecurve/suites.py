@@ -87,7 +87,7 @@ suite(Suite(
              SuiteEntry("attribution-sanity", "shapes-tiny", SALIENCY_ARMS, {"n_patched": 12, "n_clean": 12}),
              SuiteEntry("diagnosis", "spurious-tiny", DIAGNOSIS_ARMS),
              SuiteEntry("red-teaming", "refusal-tiny", RT_ARMS, {"k": 20, "n_eval": 32}),
-             # one organism per scratchpad variant (faithful, performative, obfuscated); quick's seed-0 specs
+             # one organism per scratchpad variant (faithful, performative, obfuscated)
              SuiteEntry("cot-monitor", "scratchpad-small", COT_ARMS, {"n_eval": 200}),
              SuiteEntry("training-monitor", "persona-tiny", MONITOR_ARMS, {"probe_size": 24, "canary_size": 24, "data_sample": 8}),
              SuiteEntry("optimisation-pressure", "loophole-tiny", PRESSURE_ARMS)),
