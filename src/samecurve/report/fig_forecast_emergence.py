@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .plots import FAMILY_COLOURS, RC, plt, slug, to_svg
+from .plots import FAMILY_COLOURS, RC, legend_below, plt, slug, to_svg
 
 _MAX_RUNS = 4
 # one shade per arm within its family's hue (blue interp, orange/red baseline)
@@ -59,10 +59,7 @@ def _kind_figure(kind: str, rows: list[dict]) -> dict | None:
             ax.set_xlabel("training step")
             ax.grid(alpha=0.25, linewidth=0.5)
         axes[0][0].set_ylabel("signal, min-max scaled per run")
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        uniq = dict(zip(labels, handles))
-        fig.legend(uniq.values(), uniq.keys(), fontsize=6, frameon=False, loc="upper center",
-                   bbox_to_anchor=(0.5, -0.02), ncol=3)
+        legend_below(fig, axes[0][0])
         svg = to_svg(fig, slug("forecast", kind, "signals"))
     note = (f"Seed {seed}. Each line is one arm's score at each checkpoint (scaled to [0, 1] per run); "
             "blue/teal/violet solid = interp, orange/red dashed = behavioural baseline; black = held-out accuracy that the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plots import FAMILY_COLOURS, RC, plt, slug, to_svg
+from .plots import FAMILY_COLOURS, RC, legend_below, plt, slug, to_svg
 
 _MAX_RUNS = 5
 
@@ -42,10 +42,7 @@ def figures(rows: list[dict]) -> list[dict]:
             ax.set_xlabel("fine-tuning step")
             ax.grid(alpha=0.25, linewidth=0.5)
         axes[0][0].set_ylabel("signal, min-max scaled per run")
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        uniq = dict(zip(labels, handles))
-        fig.legend(uniq.values(), uniq.keys(), fontsize=6, frameon=False, loc="upper center",
-                   bbox_to_anchor=(0.5, -0.02), ncol=3)
+        legend_below(fig, axes[0][0])
         svg = to_svg(fig, slug("training", "monitor", "signals"))
     return [{"title": "training-monitor: signals over fine-tuning", "svg": svg, "note":
              f"Seed {seed}. Each line is one arm's score per checkpoint (scaled per run); solid = interp, dashed = "

@@ -105,6 +105,15 @@ def to_svg(fig: Any, prefix: str) -> str:
     return _prefix_ids(svg, prefix)
 
 
+def legend_below(fig: Any, ax: Any, ncol: int = 3) -> None:
+    """One legend under a grid of panels, from the first panel's lines, each label once (the panels
+    repeat the same arms)."""
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    fig.legend(uniq.values(), uniq.keys(), fontsize=6, frameon=False, loc="upper center",
+               bbox_to_anchor=(0.5, -0.02), ncol=ncol)
+
+
 def slug(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", "-".join(parts)).strip("-").lower()
 
