@@ -219,3 +219,19 @@ def test_a_side_that_fails_its_control_reaches_nothing():
     rows = [r for r in rows if r["family"] != "baseline"] + [{**r, "value": 0.5} for r in rows if r["family"] == "baseline"]
     (v,) = verdict.compute(rows, META)
     assert v["efficiency"]["statement"] == "no side's arm beats its controls at any rung"
+
+
+def test_efficiency_on_a_lower_is_better_row_without_chance_starts_from_the_worst_mean():
+    """A hack rate or a lead time has no chance level: the target runs from the worst mean of either
+    side (here the search's 0.8 at the bottom rung) 90% of the way to the best (0.1): 0.17."""
+    meta = {"t": {"tois": ["auditing"], "metrics": {"m": {"higher_is_better": False, "chance": None}}}}
+    rng = np.random.default_rng(3)
+    rows = []
+    for fwd, (p, s) in {100: (0.3, 0.8), 1_000: (0.3, 0.5), 10_000: (0.3, 0.1)}.items():
+        rows += _rows("probe", "interp", "ctrl", p, fwd, 0.005, rng) + _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
+        rows += _rows("ctrl", "control", "", 0.95, fwd, 0.005, rng)
+    (v,) = verdict.compute(rows, meta)
+    e = v["efficiency"]
+    assert e["target"] == pytest.approx(0.17, abs=0.01) and e["target_rule"].startswith("the worst mean")
+    assert e["baseline"]["needs"] == 10_000 and e["interp"]["needs"] is None
+    assert e["statement"].startswith("baseline reaches 0.1") and "interp never within the ladder" in e["statement"]

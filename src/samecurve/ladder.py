@@ -134,13 +134,19 @@ def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: fl
     if not any(c.any() for c in counts.values()):
         return {"target": None, "axis": axis, "n_units": len(units),
                 "statement": "no side's arm beats its controls at any rung"}
-    c = 0.0 if chance is None else float(chance)
     best = max((s * m.mean(0))[counts[side]].max() for side, m in mats.items() if counts[side].any()) * s
+    # the target's starting point: chance, or where a row has none (a lead time, a hack rate: 0 is
+    # not "chance" for a lower-is-better row) the worst mean of either side at any rung
+    if chance is None:
+        c, start = min((s * m.mean(0)).min() for m in mats.values()) * s, "the worst mean of either side at any rung"
+    else:
+        c, start = float(chance), "chance"
     if s * (best - c) <= 0:
-        return {"target": None, "statement": "no side beats chance at any rung", "axis": axis}
+        return {"target": None, "axis": axis,
+                "statement": "no side beats chance at any rung" if chance is not None else "no side improves on the worst score"}
     target = c + TARGET_SHARE * (best - c)
     amounts = np.array([float(lv["budget"][axis]) for lv in levels])
-    out: dict[str, Any] = {"target": target, "axis": axis, "target_rule": f"chance + {TARGET_SHARE:.0%} of the way to "
+    out: dict[str, Any] = {"target": target, "axis": axis, "target_rule": f"{start} + {TARGET_SHARE:.0%} of the way to "
                            "the best out-of-fold score of either side at any rung", "n_units": len(units)}
     for side, m in mats.items():
         need = _needed(m, target, s, amounts, counts[side])
