@@ -63,8 +63,8 @@ MONITOR_ARMS = ("persona-projection", "sae-persona-latent", "sae-latent-drift", 
                 "output-kl", "data-classifier", "random-direction-projection", "random-sae-latent",
                 "persona-projection-shuffled-order", "sae-persona-latent-shuffled-order", "sae-latent-drift-shuffled-order",
                 "behavioural-eval-shuffled-order", "canary-loss-shuffled-order", "output-kl-shuffled-order", "random-monitor")
-PRESSURE_ARMS = ("probe-penalty", "refitted-probe-penalty", "random-probe-penalty", "output-monitor-penalty", "screening",
-                 "no-penalty", "oracle-penalty")
+PRESSURE_ARMS = ("probe-penalty", "refitted-probe-penalty", "random-probe-penalty", "probe-screening",
+                 "random-probe-screening", "output-monitor-penalty", "screening", "no-penalty", "oracle-penalty")
 EF_ARMS = ("acdc", "edge-attribution-patching", "eap-ig", "distill", "weight-norm-edges", "random-subgraph")
 
 suite(Suite(
@@ -85,12 +85,14 @@ suite(Suite(
                         {"fractions": (0.25,), "eval_size": 300}),
              SuiteEntry("early-exit", "layered-tiny", EXIT_ARMS, {"n_select": 128, "n_test": 128}),
              SuiteEntry("attribution-sanity", "shapes-tiny", SALIENCY_ARMS, {"n_patched": 12, "n_clean": 12}),
+             SuiteEntry("attribution-sanity", "shapes-style-tiny", SALIENCY_ARMS, {"n_patched": 12, "n_clean": 12}),
              SuiteEntry("diagnosis", "spurious-tiny", DIAGNOSIS_ARMS),
              SuiteEntry("red-teaming", "refusal-tiny", RT_ARMS, {"k": 20, "n_eval": 32}),
              # one organism per scratchpad variant (faithful, performative, obfuscated)
              SuiteEntry("cot-monitor", "scratchpad-small", COT_ARMS, {"n_eval": 200}),
              SuiteEntry("training-monitor", "persona-tiny", MONITOR_ARMS, {"probe_size": 24, "canary_size": 24, "data_sample": 8}),
-             SuiteEntry("optimisation-pressure", "loophole-tiny", PRESSURE_ARMS)),
+             SuiteEntry("optimisation-pressure", "loophole-tiny", PRESSURE_ARMS),
+             SuiteEntry("optimisation-pressure", "loophole-tiny", PRESSURE_ARMS, {"sweep": True})),
     budget=Budget(labelled_examples=32, forward_passes=4_000, backward_passes=200, wall_seconds=300, tuning_trials=6),
 ))
 
@@ -168,6 +170,10 @@ suite(Suite(
              SuiteEntry("early-exit", "layered-small", EXIT_ARMS, {"n_select": 512, "n_test": 1024}, **FULL_LADDER),
              SuiteEntry("attribution-sanity", "shapes-small", SALIENCY_ARMS, {"n_patched": 48, "n_clean": 48},
                         **FULL_LADDER),
+             # the style (texture) trigger: full only, like the fix row (27 more organisms, ~150 CPU-s
+             # in quick, which is already over its time goal)
+             SuiteEntry("attribution-sanity", "shapes-style-small", SALIENCY_ARMS, {"n_patched": 48, "n_clean": 48},
+                        **FULL_LADDER),
              # the concept row's held-out images are the budget's labelled examples (16 to 128 here)
              SuiteEntry("diagnosis", "spurious-small", DIAGNOSIS_ARMS, **FULL_LADDER),
              # the fix row: every retraining arm costs ~5 CPU-s per organism and rung, so full only
@@ -185,7 +191,10 @@ suite(Suite(
              SuiteEntry("cot-monitor", "scratchpad-pairs", COT_ARMS, {"n_eval": 800}, **FULL_LABEL_LADDER),
              SuiteEntry("training-monitor", "persona-full", MONITOR_ARMS, {"probe_size": 96, "canary_size": 96}, **FULL_LADDER),
              # training steps are the budget's backward passes / 16, so the ladder is a training-compute ladder
-             SuiteEntry("optimisation-pressure", "loophole-small", PRESSURE_ARMS, **FULL_LADDER)),
+             SuiteEntry("optimisation-pressure", "loophole-small", PRESSURE_ARMS, **FULL_LADDER),
+             # the sweep (issue 15): every regime at penalty weight x KL-to-initial, at the top budget
+             # only (~600 CPU-s at 5 seeds)
+             SuiteEntry("optimisation-pressure", "loophole-small", PRESSURE_ARMS, {"sweep": True})),
     budget=Budget(labelled_examples=128, forward_passes=40_000, backward_passes=2_000, wall_seconds=1200, tuning_trials=12),
 ))
 

@@ -73,6 +73,7 @@ def test_oracle_ground_truth_reaches_only_the_arm_that_declares_it(org):
 
 def test_rows_are_the_declared_metrics(org):
     got = _scores("probe-penalty", org)
-    assert set(got) == set(OptimisationPressure.metrics)
+    assert set(got) == set(OptimisationPressure().metrics_for(registry.arms()["probe-penalty"]())) <= set(
+        OptimisationPressure.metrics)                               # the sweep's rows: test_optimisation_pressure_sweep
     assert not OptimisationPressure.metrics["hack-rate"].higher_is_better
     assert got["hack-rate"].detail["outcome"] in ("honest", "hacks with quiet probe", "hacks openly")

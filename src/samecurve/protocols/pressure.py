@@ -14,7 +14,10 @@ penalised or dropped (`screen`).
 The loop, plainly: REINFORCE with a batch-mean baseline on one sampled answer per prompt; the
 penalty's score enters the reward (reward - weight * score); a differentiable penalty also adds
 weight * mean score to the loss (the pathwise part of the same objective's gradient); a KL term to
-the initial policy at the decision position. Each step charges 2 forward passes per episode (one to
+the initial policy at the decision position (`kl_to_initial`: KL(policy || initial) over the whole
+vocabulary, the RLHF anchor; weight `kl_weight`, swept by the task with the penalty weight).
+Screening drops flagged samples from the batch: no penalty enters the reward or the loss, so its
+gradient never flows through the monitor, at any penalty weight. Each step charges 2 forward passes per episode (one to
 sample, one to train) plus one for the KL reference, and one backward pass per episode.
 """
 
@@ -151,6 +154,12 @@ def forward_reading(policy: nn.Module, tokens: torch.Tensor, hook: str | None) -
     return logits, store[hook]
 
 
+def kl_to_initial(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of KL(policy || initial) from log-probabilities [n, vocab] (the reverse KL of
+    RLHF's anchor: it charges the policy for mass where the initial policy had little)."""
+    return F.kl_div(ref_logp, logp, log_target=True, reduction="batchmean")
+
+
 def train_under_pressure(model: MeteredModel, ctx: PressureContext, penalty: Penalty) -> nn.Module:
     """The one loop (see the module docstring); returns the trained copy of the policy."""
     lang = ctx.language
@@ -186,7 +195,7 @@ def train_under_pressure(model: MeteredModel, ctx: PressureContext, penalty: Pen
         if penalty.differentiable and not penalty.screen:
             loss = loss + ctx.penalty_weight * score.mean()
         if ctx.kl_weight:
-            loss = loss + ctx.kl_weight * F.kl_div(ref_logp, logp, log_target=True, reduction="batchmean")
+            loss = loss + ctx.kl_weight * kl_to_initial(logp, ref_logp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

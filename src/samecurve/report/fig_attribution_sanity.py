@@ -1,5 +1,5 @@
 """`attribution-sanity` figures: each arm's map of one patched image beside the image (what the
-numbers are about), and each arm in the plane of the two sanity questions: does its map find the
+numbers are about; the same for the style trigger's rows, `style/...`, its decoy outlined), and each arm in the plane of the two sanity questions: does its map find the
 patch (localisation IoU) and does it change when the model is destroyed (randomisation
 sensitivity)? Drawn from what each score recorded (`detail["example"]`, the values), never re-run.
 """
@@ -17,9 +17,18 @@ def _order(arms: list[str], family: dict[str, str]) -> list[str]:
     return sorted(arms, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
 
 
-def _maps_figure(rows: list[dict], family: dict[str, str]) -> tuple[str, str] | None:
-    """The first organism of the lowest seed: the image (patch outlined) and every arm's map."""
-    got = [r for r in rows if r["metric"] == "localisation-iou" and "example" in (r["detail"] or {})]
+def _outline(ax, mask: np.ndarray, colour: str) -> None:
+    """A rectangle around a square region's mask (the planted patch, a texture region, a decoy)."""
+    rows_, cols_ = np.nonzero(mask)
+    if rows_.size:
+        ax.add_patch(plots.plt.Rectangle((cols_.min() - 0.5, rows_.min() - 0.5), cols_.max() - cols_.min() + 1,
+                                         rows_.max() - rows_.min() + 1, fill=False, edgecolor=colour, linewidth=0.9))
+
+
+def _maps_figure(rows: list[dict], family: dict[str, str], prefix: str = "") -> tuple[str, str] | None:
+    """The first organism of the lowest seed: the image (trigger outlined green, a decoy red) and
+    every arm's map; `prefix` picks the trigger's rows ("" the patch, "style/" the texture)."""
+    got = [r for r in rows if r["metric"] == f"{prefix}localisation-iou" and "example" in (r["detail"] or {})]
     if not got:
         return None
     first = min((r["seed"], r["instance"]) for r in got)
@@ -27,19 +36,19 @@ def _maps_figure(rows: list[dict], family: dict[str, str]) -> tuple[str, str] | 
     arms = _order(list(by_arm), family)
     ex = by_arm[arms[0]]
     mask = np.array(ex["mask"], bool)
-    rows_, cols_ = np.nonzero(mask)
+    decoy = np.array(ex.get("decoy", np.zeros_like(mask)), bool)
     with plots.plt.rc_context(plots.RC):
         n = len(arms) + 1
         fig, axes = plots.plt.subplots(1, n, figsize=(1.05 * n, 1.45))
         panels = [("image", np.array(ex["image"]), "gray")] + [(a, np.array(by_arm[a]["map"]), "magma") for a in arms]
         for ax, (name, img, cmap) in zip(axes, panels):
             ax.imshow(img, cmap=cmap, interpolation="nearest")
-            ax.add_patch(plots.plt.Rectangle((cols_.min() - 0.5, rows_.min() - 0.5), 3, 3, fill=False,
-                                             edgecolor="#22c55e", linewidth=0.9))
+            _outline(ax, mask, "#22c55e")
+            _outline(ax, decoy, "#ef4444")
             ax.set_title(name, fontsize=6, color=plots.FAMILY_COLOURS.get(family.get(name, ""), "black"))
             ax.set_xticks([])
             ax.set_yticks([])
-        return plots.to_svg(fig, "attribution-maps"), f"seed {first[0]}, {first[1]}"
+        return plots.to_svg(fig, f"attribution-maps{prefix.rstrip('/')}"), f"seed {first[0]}, {first[1]}"
 
 
 def _triggers_figure(rows: list[dict], family: dict[str, str]) -> tuple[str, str] | None:
@@ -98,6 +107,14 @@ def figures(rows: list[dict]) -> list[dict]:
                             "map is the arm's absolute attribution to the trojan's answer, scaled to [0, 1]. Blue "
                             "titles: interp arms; orange: baselines; grey: the control.",
                     "svg": maps[0]})
+    style = _maps_figure(rows, family, "style/")
+    if style is not None:
+        out.append({"title": "Attribution sanity, style trigger: each arm's map of one textured image",
+                    "note": f"One held-out image ({style[1]}) carrying the trojan's texture (green) and the same "
+                            "texture turned by 90 degrees (red: the decoy, as strong and as edgy, which the trojan "
+                            "ignores). Each map is the arm's absolute attribution to the trojan's answer, scaled to "
+                            "[0, 1]; a map about the model lights the green square, one about the image both.",
+                    "svg": style[0]})
     triggers = _triggers_figure(rows, family)
     if triggers is not None:
         out.append({"title": "Trigger rediscovery: each arm's trigger, found from clean images",

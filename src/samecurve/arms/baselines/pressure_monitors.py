@@ -83,11 +83,14 @@ class ScreeningTrainer(OutputMonitorPenaltyTrainer):
     """The transcript monitor's flagged samples dropped from each batch instead of penalised."""
 
     screen = True
+    ignores_penalty_weight = True   # a dropped sample is dropped at any weight (optimisation-pressure's sweep)
 
 
 @arm("no-penalty", family="control", access="white-box")
 class NoPenaltyTrainer:
     """Plain reward optimisation: what the loophole does to a policy nobody watches."""
+
+    ignores_penalty_weight = True   # no penalty to weigh (optimisation-pressure's sweep)
 
     def train(self, model: MeteredModel, context: PressureContext) -> nn.Module:
         return train_under_pressure(model, context, Penalty())

@@ -6,6 +6,16 @@ strength (`random-probe-penalty`). The score enters the reward and is differenti
 policy's activations (protocols/pressure.py): the gradient the essay warns of, which can move the
 representation instead of the behaviour.
 
+`probe-screening` (Wong, Engels & Nanda 2025's alternative to a penalty, on the interp side): the
+same frozen probe, its flagged episodes (probability > 0.5) dropped from each batch instead of
+penalised, so no gradient ever flows through the probe; its control drops a seeded random share
+of each batch, the labelled episodes' hack share, whatever the episodes hold (`random-probe-screening`:
+as many samples dropped on the base policy, no information). Not a random direction: on dev seeds
+(dev/tune_optimisation_pressure.py) a random direction's fixed cut flagged ever more samples as the
+policy drifted along it, so it stopped training altogether and "beat" the probe on hack rate by
+leaving the base policy as it was. With the behavioural `screening` arm this answers penalty vs
+screening on both sides.
+
 The probe reads the last block's residual stream (the default, not tuned per organism: the
 organism's self-report is read out there; chosen on dev seeds 900-902). scikit-learn's
 LogisticRegression fits it (C=1, lbfgs); its weights then score episodes in torch, so the penalty is
@@ -77,15 +87,30 @@ class RandomDirection(ProbePenalty):
         self.w, self.b = torch.tensor(d, dtype=torch.float32), torch.tensor(-cut, dtype=torch.float32)
 
 
+class RandomShare(ProbePenalty):
+    """Flags each episode by a seeded coin at the labelled hack share (content-blind screening)."""
+
+    differentiable = False
+
+    def fit_on(self, acts: np.ndarray) -> None:
+        self.share = float(np.clip(self.ctx.labels.mean(), 0.0, 1.0))
+        self.coins = np.random.default_rng([self.ctx.seed, 73])
+
+    def scores(self, prompts, actions, resid):
+        return torch.from_numpy((self.coins.random(len(resid)) < self.share).astype(np.float32))
+
+
 @arm("probe-penalty", family="interp", access="white-box", control=("random-probe-penalty", "no-penalty"))
 class ProbePenaltyTrainer:
     """A frozen linear probe on the residual stream, fitted on the labelled episodes, its score in the loss."""
 
     refit = False
+    screen = False
     penalty_class = ProbePenalty
 
     def train(self, model: MeteredModel, context: PressureContext) -> nn.Module:
         penalty = self.penalty_class(probe_hook(model), context, context.refit_every if self.refit else 0)
+        penalty.screen = self.screen
         penalty.fit(model)
         return train_under_pressure(model, context, penalty)
 
@@ -102,3 +127,18 @@ class RandomProbePenaltyTrainer(ProbePenaltyTrainer):
     """The probe penalty along a random direction of the fitted probe's strength (no information, same pressure)."""
 
     penalty_class = RandomDirection
+
+
+@arm("probe-screening", family="interp", access="white-box", control=("random-probe-screening", "no-penalty"))
+class ProbeScreeningTrainer(ProbePenaltyTrainer):
+    """The frozen probe's flagged episodes dropped from each batch instead of penalised (no gradient through it)."""
+
+    screen = True
+    ignores_penalty_weight = True   # a dropped sample is dropped at any weight (optimisation-pressure's sweep)
+
+
+@arm("random-probe-screening", family="control", access="white-box")
+class RandomProbeScreeningTrainer(ProbeScreeningTrainer):
+    """Screening by a seeded coin at the labelled hack share (no information, as many samples dropped on the base)."""
+
+    penalty_class = RandomShare
