@@ -38,9 +38,7 @@ def test_alarm_rule_by_hand():
 # at blocks.1.hook_resid_mid) scored 0.0 here.
 @pytest.mark.parametrize("arm, control, bar", [("sae-persona-latent", "random-sae-latent", 0.9),
                                                ("persona-projection", "random-direction-projection", 0.7),
-                                               # no random latent to draw for unlabelled drift: its
-                                               # control is its own shuffled checkpoint order (0.75)
-                                               ("sae-latent-drift", "sae-latent-drift-shuffled-order", 0.9)])
+                                               ("sae-latent-drift", "random-sae-latent", 0.9)])
 def test_interp_arms_beat_their_random_controls_on_an_easy_case(runs, arm, control, bar):
     poisoned = next(o for o in runs if o.spec.poison > 0)
     got, ctl = _cell(arm, runs), _cell(control, runs)

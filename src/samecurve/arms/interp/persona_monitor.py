@@ -17,7 +17,7 @@ checkpoint t from checkpoint t alone.
                        that rose most in misaligned fine-tunes).
 Controls: `random-direction-projection` (persona-projection's pipeline, site choice included, with
 a random unit direction, fixed per seed, in place of the persona vector), `random-sae-latent` (a
-random latent, fixed per seed) and `<arm>-shuffled-order` (arms/checkpoint_controls.py: each
+random latent, fixed per seed: the control of both SAE arms) and `<arm>-shuffled-order` (arms/checkpoint_controls.py: each
 checkpoint replaced by one of its own past; values kept, time course lost).
 Sites, chosen on dev seeds 900-901 (quick-sized populations, mean auroc-early over their poisoned
 runs; dev/tune_training_monitor.py): the SAE arms read blocks.0.hook_resid_post (sae-persona-latent
@@ -203,7 +203,11 @@ class RandomSAELatent(_Latent):
         return int(np.random.default_rng([ctx.seed, 73]).integers(sae.d_sae))
 
 
-@arm("sae-latent-drift", family="interp", access="white-box", control="sae-latent-drift-shuffled-order")
+# its random control is `random-sae-latent` (one latent drawn per seed, read as its rise since the
+# base: the drift of a latent chosen without information); its own shuffled order alone is weak on
+# auroc-early, where a drift that only grows keeps its rank when drawn from its own past
+@arm("sae-latent-drift", family="interp", access="white-box",
+     control=("random-sae-latent", "sae-latent-drift-shuffled-order"))
 class SAELatentDrift:
     """The largest rise of any base-SAE latent's mean code on the probe prompts since the base (no labels)."""
 
