@@ -17,8 +17,9 @@ checkpoint t from checkpoint t alone.
                        that rose most in misaligned fine-tunes).
 Controls: `random-direction-projection` (persona-projection's pipeline, site choice included, with
 a random unit direction, fixed per seed, in place of the persona vector), `random-sae-latent` (a
-random latent, fixed per seed: the control of both SAE arms) and `<arm>-shuffled-order` (arms/checkpoint_controls.py: each
-checkpoint replaced by one of its own past; values kept, time course lost).
+random latent, fixed per seed: the control of both SAE arms) and `<arm>-shuffled-order`
+(arms/checkpoint_controls.py: each checkpoint replaced by one of its own past; values kept, time
+course lost).
 Sites, chosen on dev seeds 900-901 (quick-sized populations, mean auroc-early over their poisoned
 runs; dev/tune_training_monitor.py): the SAE arms read blocks.0.hook_resid_post (sae-persona-latent
 0.87 against 0.56 at blocks.1.hook_resid_mid). persona-projection chooses its own site (above);
