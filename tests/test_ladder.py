@@ -124,11 +124,16 @@ def test_plan_makes_ordinary_cells_per_rung():
 
 def test_full_runs_every_task_on_at_least_four_rungs():
     """Issue 17: full's every entry is a ladder of >= 4 rungs holding its own budget (the headline),
-    and the plan holds a cell per rung, arm and seed."""
+    and the plan holds a cell per rung, arm and seed. The one exception is a sweep along other axes
+    (optimisation-pressure's penalty weight x KL grid, at the headline budget), whose task's budget
+    ladder is its default entry's."""
     registry.load_builtins()
     s = registry.get_suite("full")
     assert {e.task for e in s.entries} == set(registry.tasks())
-    for e in s.entries:
+    sweeps = [e for e in s.entries if e.task_params.get("sweep")]
+    assert [e.task for e in sweeps] == ["optimisation-pressure"]
+    assert any(e.task == "optimisation-pressure" and e.ladder for e in s.entries)
+    for e in (e for e in s.entries if e not in sweeps):
         budgets = s.budgets_of(e)
         assert len({json.dumps(b.to_dict(), sort_keys=True) for b in budgets}) >= 4, (e.task, e.organisms)
         assert s.budget in budgets

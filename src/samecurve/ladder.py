@@ -135,15 +135,19 @@ def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: fl
         return {"target": None, "axis": axis, "n_units": len(units),
                 "statement": "no side's arm beats its controls at any rung"}
     best = max((s * m.mean(0))[counts[side]].max() for side, m in mats.items() if counts[side].any()) * s
-    # the target's starting point: chance, or where a row has none (a lead time, a hack rate: 0 is
-    # not "chance" for a lower-is-better row) the worst mean of either side at any rung
-    if chance is None:
-        c, start = min((s * m.mean(0)).min() for m in mats.values()) * s, "the worst mean of either side at any rung"
-    else:
+    # the target's starting point: chance; where a row declares none, 0 for a higher-is-better row
+    # (nothing recalled, no lead), but for a lower-is-better one (a hack rate, a miss rate) 0 is the
+    # best score, not a floor: there, the worst mean of either side at any rung
+    if chance is not None:
         c, start = float(chance), "chance"
+    elif higher_is_better:
+        c, start = 0.0, "0"
+    else:
+        c, start = min((s * m.mean(0)).min() for m in mats.values()) * s, "the worst mean of either side at any rung"
     if s * (best - c) <= 0:
         return {"target": None, "axis": axis,
-                "statement": "no side beats chance at any rung" if chance is not None else "no side improves on the worst score"}
+                "statement": {"chance": "no side beats chance at any rung", "0": "no side scores above 0 at any rung"}
+                .get(start, "no side improves on the worst score")}
     target = c + TARGET_SHARE * (best - c)
     amounts = np.array([float(lv["budget"][axis]) for lv in levels])
     out: dict[str, Any] = {"target": target, "axis": axis, "target_rule": f"{start} + {TARGET_SHARE:.0%} of the way to "
