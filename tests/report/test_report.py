@@ -228,3 +228,15 @@ def test_a_mean_one_rounding_outside_its_ci_still_draws():
         plots.mean_and_ci(ax, 0.0, mean, lo, hi, vertical=True, color="#000000")
         plots.mean_and_ci(ax, 1.0, 0.5, 0.55, 0.7, vertical=False, color="#000000")  # a CI that leaves the mean out
         assert plots.to_svg(fig, "t").startswith("<svg")
+
+
+def test_a_run_of_cached_cells_counts_its_whole_plan(tmp_path: Path) -> None:
+    """A second run that finds every cell done (resume, or a plan over cells another run computed)
+    reports the plan's cells, not only the ones it computed itself (it said "0 finished cells")."""
+    s = build_store(tmp_path / "results.sqlite")
+    s.add_run("run-2", "smoke", {"budget": {"forward_passes": 20000}}, {"samecurve": "0.1.0"})
+    s.add_run_cells("run-2", [_cell(arm, seed)["cell_key"] for seed in SEEDS for arm in ARMS])
+    n = len(SEEDS) * len(ARMS)
+    for run_id in ("run-1", "run-2"):
+        assert f"{n} finished cells" in render_html(s, run_id)
+    s.close()

@@ -443,10 +443,9 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
 def render_html(store: Store, run_id: str | None = None, verdicts: list[dict] | None = None) -> str:
     """The whole report as one HTML string, from the store alone (one run's cells when `run_id` is given;
     `verdicts`, when given, are shown instead of being recomputed)."""
+    # the plan's cells, whichever run computed them (a resumed or cached cell keeps its first run's id)
     data, cells = collect(store, run_id, verdicts), store.cells(run_id)
     attach_items(lambda r: store.items(r["cell_key"], r["metric"], r["instance"]), data.rows)
-    if run_id is not None:
-        cells = [c for c in cells if c.get("run_id") == run_id]
     runs = [r for r in _runs(store, cells) if run_id is None or r["run_id"] == run_id]
     return render_report(data, runs, _organisms(store), store.path.name, sum(c["status"] == "done" for c in cells))
 
