@@ -17,6 +17,15 @@ def _order(arms: list[str], family: dict[str, str]) -> list[str]:
     return sorted(arms, key=lambda a: ({"interp": 0, "baseline": 1}.get(family[a], 2), a))
 
 
+def _two_lines(name: str, width: int = 14) -> str:
+    """An arm's name over two lines at the hyphen nearest its middle when it would overrun a panel."""
+    cuts = [i for i, ch in enumerate(name) if ch == "-"]
+    if len(name) <= width or not cuts:
+        return name
+    i = min(cuts, key=lambda c: abs(c - len(name) / 2))
+    return f"{name[:i + 1]}\n{name[i + 1:]}"
+
+
 def _outline(ax, mask: np.ndarray, colour: str) -> None:
     """A rectangle around a square region's mask (the planted patch, a texture region, a decoy)."""
     rows_, cols_ = np.nonzero(mask)
@@ -45,33 +54,37 @@ def _maps_figure(rows: list[dict], family: dict[str, str], prefix: str = "") -> 
             ax.imshow(img, cmap=cmap, interpolation="nearest")
             _outline(ax, mask, "#22c55e")
             _outline(ax, decoy, "#ef4444")
-            ax.set_title(name, fontsize=6, color=plots.FAMILY_COLOURS.get(family.get(name, ""), "black"))
+            ax.set_title(_two_lines(name), fontsize=6, color=plots.FAMILY_COLOURS.get(family.get(name, ""), "black"))
             ax.set_xticks([])
             ax.set_yticks([])
         return plots.to_svg(fig, f"attribution-maps{prefix.rstrip('/')}"), f"seed {first[0]}, {first[1]}"
 
 
-def _triggers_figure(rows: list[dict], family: dict[str, str]) -> tuple[str, str] | None:
-    """The first organism of the lowest seed: the planted checkerboard and each arm's synthesised
-    trigger (mask x pattern), on one colour scale."""
-    got = [r for r in rows if r["metric"] == "trigger-rediscovery-asr" and "pattern" in (r["detail"] or {})]
+def _triggers_figure(rows: list[dict], family: dict[str, str], prefix: str = "") -> tuple[str, str] | None:
+    """The first organism of the lowest seed: the planted trigger (the patch's checkerboard, or the
+    style organism's texture tile as its scores record it) and each arm's synthesised trigger (mask x
+    pattern), on one colour scale."""
+    got = [r for r in rows if r["metric"] == f"{prefix}trigger-rediscovery-asr" and "pattern" in (r["detail"] or {})]
     if not got:
         return None
     first = min((r["seed"], r["instance"]) for r in got)
-    by_arm = {r["arm"]: np.array(r["detail"]["pattern"]) * np.array(r["detail"]["mask"]) for r in got
-              if (r["seed"], r["instance"]) == first}
+    mine = [r for r in got if (r["seed"], r["instance"]) == first]
+    by_arm = {r["arm"]: np.array(r["detail"]["pattern"]) * np.array(r["detail"]["mask"]) for r in mine}
     arms = _order(list(by_arm), family)
     planted = np.zeros_like(by_arm[arms[0]])
-    planted[1:4, 1:4] = np.where((np.arange(3)[:, None] + np.arange(3)) % 2 == 0, 1.0, -1.0)
+    tile = next((np.array(r["detail"]["planted"]) for r in mine if "planted" in r["detail"]), None)
+    if tile is None:
+        tile = np.where((np.arange(3)[:, None] + np.arange(3)) % 2 == 0, 1.0, -1.0)
+    planted[1:1 + tile.shape[0], 1:1 + tile.shape[1]] = tile
     with plots.plt.rc_context(plots.RC):
         n = len(arms) + 1
         fig, axes = plots.plt.subplots(1, n, figsize=(1.05 * n, 1.45))
         for ax, (name, img) in zip(axes, [("planted", planted)] + [(a, by_arm[a]) for a in arms]):
             ax.imshow(img, cmap="RdBu_r", vmin=-1.5, vmax=1.5, interpolation="nearest")
-            ax.set_title(name, fontsize=6, color=plots.FAMILY_COLOURS.get(family.get(name, ""), "black"))
+            ax.set_title(_two_lines(name), fontsize=6, color=plots.FAMILY_COLOURS.get(family.get(name, ""), "black"))
             ax.set_xticks([])
             ax.set_yticks([])
-        return plots.to_svg(fig, "attribution-triggers"), f"seed {first[0]}, {first[1]}"
+        return plots.to_svg(fig, f"attribution-triggers{prefix.rstrip('/')}"), f"seed {first[0]}, {first[1]}"
 
 
 def _plane_figure(rows: list[dict], family: dict[str, str]) -> str | None:
@@ -122,6 +135,14 @@ def figures(rows: list[dict]) -> list[dict]:
                             "it was drawn at random places) and each arm's mask x pattern (red +, blue -). The "
                             "similarity row scores how well the second resembles the first anywhere.",
                     "svg": triggers[0]})
+    style_triggers = _triggers_figure(rows, family, "style/")
+    if style_triggers is not None:
+        out.append({"title": "Trigger rediscovery, style trigger: each arm's trigger, found from clean images",
+                    "note": f"One organism ({style_triggers[1]}): a tile of the planted texture (first panel, at a "
+                            "corner; the trojan answers it in any 4-5 px square at any phase) and each arm's mask x "
+                            "pattern (red +, blue -), at most 16 pixels. The similarity row scores the second against "
+                            "the texture at its best place and phase.",
+                    "svg": style_triggers[0]})
     plane = _plane_figure(rows, family)
     if plane is not None:
         out.append({"title": "Attribution sanity: finds the patch? depends on the model?",
