@@ -318,6 +318,6 @@ def _tiny(seed: int) -> list[StyleSpec]:
 
 
 @organism_set("shapes-style-small", family="shapes-style-cnn",
-              description="3 style-trojaned shapes CNNs per seed (quick, full)")
+              description="3 style-trojaned shapes CNNs per seed (full)")
 def _small(seed: int) -> list[StyleSpec]:
     return [StyleSpec(seed * 1000 + 10 + i) for i in range(3)]
