@@ -153,3 +153,17 @@ def test_protocols_served_per_task():
         for e in s.entries:
             for a in e.arms:
                 assert registry.protocols_served(registry.get_task(e.task), registry.get_arm(a)), (e.task, a)
+
+
+def test_every_interp_arm_has_a_line_against_its_paper_in_the_readme():
+    """Issue 14: a strawman is as bad as a leak, so README says for each interp arm what its paper
+    does and where ours differs. A new interp arm without that line fails here."""
+    from pathlib import Path
+
+    registry.load_builtins()
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("## Interp arms against their papers")
+    section = text[start:text.index("\n## ", start + 1)]
+    builtin = {n: a for n, a in registry.arms().items() if a.__module__.startswith("samecurve.")}  # not tests' plug-ins
+    missing = [n for n, a in builtin.items() if a.family == "interp" and f"`{n}`" not in section]
+    assert not missing, f"README's 'Interp arms against their papers' has no line for {missing}"
