@@ -182,8 +182,7 @@ class AttributionSanity(Task):
             return AttributionContext(org.language, torch.from_numpy(clean_pool), n, seed, np.random.default_rng([seed, 5]))
 
         maps, spend = self._maps(arm_factory(seed), org.model, ctx(len(images)), images, targets, budget)
-        random_net = org.randomised(int(org.seed) * 7 + seed + 1)
-        rmaps, rspend = self._maps(arm_factory(seed), random_net, ctx(len(xc)), xc, tc, budget)
+        rmaps, rspend = self._maps(arm_factory(seed), _randomised(org, seed), ctx(len(xc)), xc, tc, budget)
         lmaps, lspend = self._maps(arm_factory(seed), org.label_randomised(), ctx(len(xc)), xc, tc, budget)
         fired = tp == org.target
         loc = np.array([auroc(masks[i].ravel().astype(int), maps[i].ravel()) for i in np.flatnonzero(fired)])
@@ -193,11 +192,7 @@ class AttributionSanity(Task):
         both, lboth = _added(spend, rspend), _added(spend, lspend)
         detail = {"fired": int(fired.sum()), "n_patched": len(xp), "n_clean": len(xc),
                   "spend_trained": spend, "spend_randomised": rspend, "spend_label_randomised": lspend}
-        # one patched image, its mask and this arm's map (scaled to [0, 1]), for the report's picture
-        first = int(np.flatnonzero(fired)[0]) if fired.any() else 0
-        span = np.ptp(maps[first]) or 1.0
-        example = {"image": np.round(xp[first, 0], 2).tolist(), "mask": masks[first].astype(int).tolist(),
-                   "map": np.round((maps[first] - maps[first].min()) / span, 2).tolist()}
+        example = _example(xp, masks, maps, int(np.flatnonzero(fired)[0]) if fired.any() else 0)
         return [Score("localisation-iou", org.label, float(iou.mean()) if iou.size else 0.0, spend,
                       {**detail, "example": example}, items={"values": iou}, kind="mean"),
                 Score("localisation-auroc", org.label, float(loc.mean()) if loc.size else 0.5, spend, detail,
@@ -222,7 +217,7 @@ class AttributionSanity(Task):
             return AttributionContext(org.language, torch.from_numpy(clean_pool), len(x), seed, np.random.default_rng([seed, 5]))
 
         maps, spend = self._maps(arm_factory(seed), org.model, ctx(), x, t, budget)
-        rmaps, rspend = self._maps(arm_factory(seed), org.randomised(int(org.seed) * 7 + seed + 1), ctx(), x, t, budget)
+        rmaps, rspend = self._maps(arm_factory(seed), _randomised(org, seed), ctx(), x, t, budget)
         fired = np.flatnonzero(t == org.target)
         iou = np.array([top_k_iou(maps[i], masks[i]) for i in fired])
         decoy = np.array([decoy_auroc(maps[i], masks[i], decoys[i]) for i in fired])
@@ -230,16 +225,25 @@ class AttributionSanity(Task):
         detail = {"fired": len(fired), "n_images": len(x), "trigger_texture": org.trigger_texture,
                   "spend_trained": spend, "spend_randomised": rspend}
         first = int(fired[0]) if fired.size else 0
-        span = np.ptp(maps[first]) or 1.0
-        example = {"image": np.round(x[first, 0], 2).tolist(), "mask": masks[first].astype(int).tolist(),
-                   "decoy": decoys[first].astype(int).tolist(),
-                   "map": np.round((maps[first] - maps[first].min()) / span, 2).tolist()}
+        example = {**_example(x, masks, maps, first), "decoy": decoys[first].astype(int).tolist()}
         return [Score(f"{STYLE}localisation-iou", org.label, float(iou.mean()) if iou.size else 0.0, spend,
                       {**detail, "example": example}, items={"values": iou}, kind="mean"),
                 Score(f"{STYLE}decoy-auroc", org.label, float(decoy.mean()) if decoy.size else 0.5, spend, detail,
                       items={"values": decoy}, kind="mean"),
                 Score(f"{STYLE}randomisation-sensitivity", org.label, float(change.mean()), _added(spend, rspend), detail,
                       items={"values": change}, kind="mean")]
+
+
+def _randomised(org: Any, seed: int) -> torch.nn.Module:
+    """The cascading-randomisation end for one cell: the organism's architecture, fresh weights."""
+    return org.randomised(int(org.seed) * 7 + seed + 1)
+
+
+def _example(images: np.ndarray, masks: np.ndarray, maps: np.ndarray, first: int) -> dict:
+    """One image, its trigger mask and this arm's map (scaled to [0, 1]), for the report's picture."""
+    span = np.ptp(maps[first]) or 1.0
+    return {"image": np.round(images[first, 0], 2).tolist(), "mask": masks[first].astype(int).tolist(),
+            "map": np.round((maps[first] - maps[first].min()) / span, 2).tolist()}
 
 
 def _prefix(org: Any) -> str:
