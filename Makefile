@@ -21,11 +21,13 @@ run: install
 smoke: install
 	$(VENV)/bin/samecurve run --suite smoke --out runs/smoke
 
+# Two workers (pytest-xdist): the tests are single-threaded, so one worker leaves a core idle; workers
+# share the organism cache, whose writes are atomic (organisms/base.py), so a duplicate build is only waste.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 test-slow: install
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -n 2 -m slow
 
 bench: install
 	$(PY) bench/bench_capture.py

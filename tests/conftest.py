@@ -1,5 +1,5 @@
-"""Shared fixtures: one organism cache per test session (CI points SAMECURVE_CACHE at a fresh
-folder), single-threaded torch, and the smoke population built once."""
+"""Shared fixtures: one organism cache per test run, shared by its xdist workers (CI points
+SAMECURVE_CACHE at a fresh folder), single-threaded torch, and the smoke population built once."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ single_threaded()
 @pytest.fixture(scope="session", autouse=True)
 def organism_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
     if "SAMECURVE_CACHE" not in os.environ:
-        os.environ["SAMECURVE_CACHE"] = str(tmp_path_factory.mktemp("samecurve-cache"))
+        base = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers: they share one cache
+            base = base.parent  # the run's temp root, above each worker's own (pytest-xdist's docs)
+        (base / "samecurve-cache").mkdir(exist_ok=True)
+        os.environ["SAMECURVE_CACHE"] = str(base / "samecurve-cache")
     return os.environ["SAMECURVE_CACHE"]
 
 
