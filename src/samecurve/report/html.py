@@ -110,7 +110,7 @@ Every row's <b>inference</b>: {{ common.inference }}; its <b>selection</b>: {{ c
 <div class="wide"><table><tr><th>task</th><th>metric</th><th>verdict</th><th>best interp</th><th>best baseline</th>
 <th>Δ [95% CI]</th><th>std Δ [95% CI]</th><th>p</th><th>q</th><th>n</th></tr>
 {% for v in verdicts %}<tr class="has-detail"><td class="nw">{{ v.task }}</td><td class="nw"><a href="#{{ v.anchor }}">{{ v.metric }}</a> {{ v.arrow }}</td>
-<td><span class="{{ v.cls }}">{{ v.verdict }}</span>{% if v.level %}<br><span class="dim">at {{ v.level }} (a budget ladder)</span>{% endif %}{% if v.given_away %}<br><span class="void">{{ v.given_away }}</span>{% endif %}</td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
+<td><span class="{{ v.cls }}">{{ v.verdict }}</span>{% if v.level %}<br><span class="dim">at {{ v.level }}; <a href="#{{ v.anchor }}">the ladder</a>: {{ v.crossover }}</span>{% endif %}{% if v.given_away %}<br><span class="void">{{ v.given_away }}</span>{% endif %}</td><td>{{ v.interp }}</td><td>{{ v.baseline }}</td>
 <td class="num">{{ v.diff }}</td><td class="num">{{ v.std }}</td><td class="num">{{ v.p }}</td><td class="num">{{ v.q }}</td>
 <td>{{ v.units }}</td></tr>
 <tr class="detail"><td colspan="10">{% if not common %}Inference: {{ v.inference }} · Selection: {{ v.selection }} ·
@@ -243,6 +243,7 @@ def _verdict_rows(data: ReportData) -> list[dict]:
         out.append({"task": v["task"], "metric": v["metric"], "anchor": plots.slug(v["task"], v["metric"]),
                     "arrow": T.arrow(v), "tois": ", ".join(v.get("tois") or []) or "—", "verdict": v["verdict"],
                     "cls": verdict_class(v["verdict"]), "level": v.get("headline_level"),
+                    "crossover": v.get("crossover") or "one rung only",
                     "interp": _arm_score(v.get("best_interp_arm"), v.get("interp_score"), arm_note(v, "interp")),
                     "baseline": _arm_score(v.get("best_baseline_arm"), v.get("baseline_score"), arm_note(v, "baseline")),
                     "diff": fmt_diff(v), "std": fmt_std(v), "p": fmt_p(v.get("p_value")), "q": fmt_p(v.get("q_value")),
