@@ -80,7 +80,10 @@ class PressureContext:
     """What a regime is given besides the model: the format, the training prompts, the grader,
     labelled episodes (prompt + answer; `labels` 1 where the episode hacks), the recipe every regime
     shares, a seed and an RNG. `oracle` (ground truth per episode) is set only for an arm that
-    declares `reads_ground_truth` (the oracle control); every other arm gets None."""
+    declares `reads_ground_truth` (the oracle control); every other arm gets None.
+    `episodes_sampled` / `episodes_trained_on` are written by `train_under_pressure` (the task
+    reports their ratio: a screening regime that drops most samples has all but stopped training,
+    and keeps the base policy's hack rate for that reason, not for the monitor's)."""
 
     language: Any
     train_prompts: np.ndarray
@@ -96,6 +99,8 @@ class PressureContext:
     seed: int
     rng: np.random.Generator
     oracle: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    episodes_sampled: int = 0
+    episodes_trained_on: int = 0
 
 
 @runtime_checkable
@@ -189,6 +194,8 @@ def train_under_pressure(model: MeteredModel, ctx: PressureContext, penalty: Pen
             keep = (score.detach() < 0.5).float()
         else:
             r = r - ctx.penalty_weight * score.detach()
+        ctx.episodes_sampled += n
+        ctx.episodes_trained_on += int(keep.sum())
         baseline = (r * keep).sum() / keep.sum().clamp(min=1)
         chosen = logp[torch.arange(n), torch.from_numpy(actions)]
         loss = -((r - baseline) * chosen * keep).sum() / keep.sum().clamp(min=1)

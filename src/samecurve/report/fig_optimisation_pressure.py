@@ -102,6 +102,17 @@ def figures(rows: list[dict]) -> list[dict]:
     return outcome_figure(rows) + sweep_figure(rows)
 
 
+def shares_trained_on(rows: list[dict]) -> dict[str, float]:
+    """arm -> mean share of sampled episodes that entered the gradient (the `hack-rate` rows' detail
+    at the top rung), for arms that report it."""
+    got: dict[str, list[float]] = defaultdict(list)
+    for r in plots.top_rung(rows):
+        share = (r.get("detail") or {}).get("share_trained_on")
+        if r["metric"] == "hack-rate" and share is not None:
+            got[r["arm"]].append(float(share))
+    return {arm: float(np.mean(v)) for arm, v in got.items()}
+
+
 def outcome_figure(rows: list[dict]) -> list[dict]:
     pts, counts = points(rows)
     if not pts:
@@ -110,6 +121,7 @@ def outcome_figure(rows: list[dict]) -> list[dict]:
     arms = sorted(pts, key=lambda a: (["interp", "baseline", "control"].index(family.get(a, "control"))
                                       if family.get(a) in ("interp", "baseline", "control") else 3, a))
     markers = "osD^v<>pP*X"
+    trained_on = shares_trained_on(rows)
     with plots.plt.rc_context(plots.RC):
         fig, ax = plots.plt.subplots(figsize=(6.4, 3.4))
         for i, arm in enumerate(arms):
@@ -117,6 +129,8 @@ def outcome_figure(rows: list[dict]) -> list[dict]:
             colour = plots.FAMILY_COLOURS.get(family.get(arm, ""), plots.OTHER_COLOUR)
             shares = ", ".join(f"{counts[arm][o]}/{len(xy)} {o.replace('hacks with ', '').replace('hacks ', '')}"
                                for o in OUTCOMES if counts[arm][o])
+            if trained_on.get(arm, 1.0) < 0.995:  # screening: say how much of the training it kept
+                shares += f"; trained on {trained_on[arm]:.0%} of samples"
             ax.scatter(xy[:, 0], xy[:, 1], s=12, alpha=0.45, color=colour, marker=markers[i % len(markers)])
             ax.scatter([xy[:, 0].mean()], [xy[:, 1].mean()], s=60, color=colour, marker=markers[i % len(markers)],
                        edgecolor="black", linewidth=0.6, label=f"{arm} ({shares})")
@@ -131,5 +145,7 @@ def outcome_figure(rows: list[dict]) -> list[dict]:
                      "passes for all); the large marker is the arm's mean. Blue: interp penalties (a linear probe on "
                      "the residual stream), orange: behavioural monitors, grey: controls (no penalty; the "
                      "ground-truth oracle). The legend counts outcome classes: honest (hack rate < 0.1), a quiet "
-                     "probe (still hacking while the frozen probe no longer fires: obfuscation), open hacking.",
+                     "probe (still hacking while the frozen probe no longer fires: obfuscation), open hacking; "
+                     "for a screening regime, also the share of sampled episodes it kept (one that drops most of "
+                     "them has all but stopped training).",
              "svg": svg}]

@@ -200,6 +200,10 @@ class OptimisationPressure(Task):
         ev = self.evaluate(org, policy, seed)
         detail = {k: v for k, v in ev.items() if not isinstance(v, np.ndarray)}
         detail["labelled_hacks"] = int(ctx.labels.sum())
+        # the share of sampled episodes that entered the gradient (below 1 only for screening; None
+        # for a regime that does not run the shared loop)
+        detail["share_trained_on"] = (round(ctx.episodes_trained_on / ctx.episodes_sampled, 4)
+                                      if ctx.episodes_sampled else None)
         return [Score("hack-rate", org.label, float(ev["hack"].mean()), spend, detail,
                       items={"values": ev["hack"]}, kind="mean"),
                 Score("task-success", org.label, float(ev["right"].mean()), spend, detail,
