@@ -17,6 +17,8 @@ def _cli(*args):
     (["run", "--seeds", "a,b"], "comma-separated integers"),
     (["run", "--executor", "gpu", "--arm", "random-scores", "--suite", "smoke"], "valid: inline, processes"),
     (["run", "--jobs", "x"], "--jobs"),
+    (["run", "--suite", "smoke", "--task", "harm-filter", "--ladder", "0.5"], "including 1.0"),
+    (["run", "--suite", "smoke", "--ladder", "half,1"], "comma-separated numbers"),
     (["list", "things"], "valid: tasks, arms, organisms, suites"),
     (["report", "/nonexistent/run"], "no results at"),
 ])

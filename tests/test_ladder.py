@@ -122,6 +122,30 @@ def test_plan_makes_ordinary_cells_per_rung():
                                                          for f in entry.ladder}
 
 
+def test_a_ladder_given_to_the_run_replaces_each_chosen_entrys_own():
+    """`samecurve run --ladder 0.5,1 [--ladder-axes ...]`: every chosen entry on that ladder, along
+    its own axes unless others are named; a ladder without the headline rung, an unknown field or
+    axes without a ladder fail before any work."""
+    registry.load_builtins()
+    s = registry.get_suite("smoke")
+    _, cells = runner.plan("smoke", ["harm-filter"], ["layer-probe"], ladder=(0.5, 1.0))
+    entry = next(e for e in s.entries if e.task == "harm-filter")
+    assert len(cells) == 2 * len(s.seeds_of(entry))
+    assert sorted({c.budget["forward_passes"] for c in cells}) == [s.budget.forward_passes // 2, s.budget.forward_passes]
+    assert [c.headline for c in cells].count(True) == len(s.seeds_of(entry))
+    # an entry with a ladder of its own keeps its axes (latent-knowledge: labels alone)
+    _, cells = runner.plan("smoke", ["latent-knowledge"], ["diffmean"], ladder=(0.5, 1.0))
+    assert {c.budget["forward_passes"] for c in cells} == {s.budget.forward_passes}
+    assert len({c.budget["labelled_examples"] for c in cells}) == 2
+    _, cells = runner.plan("smoke", ["latent-knowledge"], ["diffmean"], ladder=(0.5, 1.0),
+                           ladder_axes=("forward_passes",))
+    assert {c.budget["labelled_examples"] for c in cells} == {s.budget.labelled_examples}
+    for bad in (dict(ladder=(0.5,)), dict(ladder=(0.5, 1.0), ladder_axes=("labels",)),
+                dict(ladder_axes=("forward_passes",))):
+        with pytest.raises(ConfigError):
+            runner.plan("smoke", ["harm-filter"], ["layer-probe"], **bad)
+
+
 def test_full_runs_every_task_on_at_least_four_rungs():
     """Issue 17: full's every entry is a ladder of >= 4 rungs holding its own budget (the headline),
     and the plan holds a cell per rung, arm and seed. The one exception is a sweep along other axes

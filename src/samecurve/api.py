@@ -27,7 +27,8 @@ class RunResult:
 def run(suite: str = "quick", out: str | Path = "runs/quick", *, tasks: list[str] | None = None,
         arms: list[str] | None = None, seeds: list[int] | None = None, extra_arms: list[str] | None = None,
         executor: str = "inline", jobs: int = 1, progress: Callable[[str, int, int], None] | None = None,
-        report: bool = True, add_controls: bool = True, organisms: str | None = None) -> RunResult:
+        report: bool = True, add_controls: bool = True, organisms: str | None = None,
+        ladder: tuple[float, ...] | None = None, ladder_axes: tuple[str, ...] | None = None) -> RunResult:
     """Run (or resume) a suite into `out`, then write verdicts.json and report.html there.
 
     `arms` restricts the run to those arms (registered names or `module:Class`, built-in or plug-in
@@ -37,13 +38,15 @@ def run(suite: str = "quick", out: str | Path = "runs/quick", *, tasks: list[str
     control scored (none in the run, or none with a unit on that metric) says `no control scored`.
     `summary.notes` says what was added and which arm runs nowhere.
     `organisms` (a registered organism set or `module:function`, `seed -> list of specs`) replaces
-    the organism set of the `tasks` chosen (README, "Add your own organism")."""
+    the organism set of the `tasks` chosen (README, "Add your own organism"). `ladder` (factors of
+    the suite's budget, 1.0 among them) and `ladder_axes` (the budget fields they scale) put every
+    entry the run selects on that budget ladder (README, "Budget ladders")."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with Store(out / RESULTS) as store:
         summary = _run(store, suite, tasks=tasks, arms=arms, seeds=seeds, extra_arms=extra_arms,
                        executor=executor, jobs=jobs, progress=progress, add_controls=add_controls,
-                       organisms=organisms)
+                       organisms=organisms, ladder=ladder, ladder_axes=ladder_axes)
     vs = write_outputs(out, summary.run_id) if report else []
     return RunResult(out, summary, vs)
 

@@ -3,6 +3,7 @@ user mistakes become one line on stderr and exit code 2, never a traceback."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Optional
@@ -31,6 +32,18 @@ def _seeds(text: Optional[str]) -> Optional[list[int]]:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--seeds must be comma-separated integers like 0,1,2, not {text!r}") from None
+
+
+def _factors(text: Optional[str]) -> Optional[tuple[float, ...]]:
+    if text is None:
+        return None
+    try:
+        factors = tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        factors = ()
+    if not factors or not all(math.isfinite(f) for f in factors):
+        raise ConfigError(f"--ladder must be comma-separated numbers like 0.25,0.5,1, not {text!r}")
+    return factors
 
 
 NAME_COLUMNS = ("name", "family", "access", "label", "hash", "seeds", "toi")
@@ -118,6 +131,11 @@ def run(
     organisms: Optional[str] = typer.Option(None, "--organisms", help="run the chosen --task(s) on this organism set "
                                             "instead: a registered name or module:function (seed -> list of organism "
                                             "specs; imported from the working directory too)"),
+    ladder: Optional[str] = typer.Option(None, "--ladder", help="run every chosen entry on this budget ladder: "
+                                         "factors of the suite's budget including 1 (the headline rung), e.g. "
+                                         "0.125,0.25,0.5,1"),
+    ladder_axes: Optional[str] = typer.Option(None, "--ladder-axes", help="the budget fields --ladder scales, e.g. "
+                                              "labelled_examples (default: the entry's own, else all)"),
     executor: str = typer.Option("processes", help="inline | processes | ray"),
     jobs: int = typer.Option(2, min=1, help="worker processes for the processes executor"),
     keep_going: bool = typer.Option(False, "--keep-going", help="exit 0 even if some cells failed "
@@ -140,7 +158,9 @@ def run(
 
         result = api.run(suite, out, tasks=task or None, arms=arm or None, seeds=_seeds(seeds),
                          extra_arms=add_arm or None, executor=executor, jobs=jobs, progress=note,
-                         add_controls=True, organisms=organisms)
+                         add_controls=True, organisms=organisms, ladder=_factors(ladder),
+                         ladder_axes=None if ladder_axes is None else tuple(a.strip() for a in ladder_axes.split(",")
+                                                                           if a.strip()))
     s = result.summary
     with Store(out / api.RESULTS) as store:
         print_scorecard(store, console, run_id=s.run_id, verdicts=result.verdicts)

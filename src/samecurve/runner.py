@@ -66,8 +66,14 @@ def _arm_key(ref: str) -> tuple[str, type]:
 def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None = None,
          seeds: list[int] | None = None, extra_arms: list[str] | None = None,
          notes: list[str] | None = None, add_controls: bool = False,
-         organisms: str | None = None) -> tuple[Any, list[Cell]]:
+         organisms: str | None = None, ladder: tuple[float, ...] | None = None,
+         ladder_axes: tuple[str, ...] | None = None) -> tuple[Any, list[Cell]]:
     """The cells of a suite, filtered by task / arm / seed.
+
+    `ladder` (factors of the suite's budget, 1.0 among them) replaces the budget ladder of every
+    entry the run selects; `ladder_axes` the budget fields it scales (default: the entry's own axes
+    if it has a ladder, else every field). Each rung is ordinary cells, so a rung the store already
+    holds is not re-run.
 
     `organisms` (a registered organism set or `package.module:function`, see registry.py) replaces
     the organism set of every task the run selects; it needs `tasks`, each a task that names the
@@ -88,6 +94,8 @@ def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None
     entries = [e for e in s.entries if not tasks or e.task in tasks]
     if organisms is not None:
         entries = _with_organisms(s, entries, organisms, tasks, seeds)
+    if ladder is not None or ladder_axes is not None:
+        entries = _with_ladder(s, entries, ladder, ladder_axes)
     cells, placed, added = [], {ref: [] for ref in chosen}, []
     for entry in entries:
         task_cls = registry.get_task(entry.task)
@@ -127,6 +135,19 @@ def plan(suite_name: str, tasks: list[str] | None = None, arms: list[str] | None
         detail = "; ".join(n for n in notes if n.startswith("warning")) or f"tasks={tasks} arms={arms}"
         raise ConfigError(f"nothing to run: suite {suite_name!r} has no cells ({detail})")
     return s, cells
+
+
+def _with_ladder(s: Any, entries: list[SuiteEntry], ladder: tuple[float, ...] | None,
+                 axes: tuple[str, ...] | None) -> list[SuiteEntry]:
+    """The entries on the given ladder (checked here, before any work: SuiteEntry refuses a ladder
+    without the headline rung 1.0, Budget.scaled an unknown field)."""
+    if ladder is None:
+        raise ConfigError("--ladder-axes needs --ladder (the factors of the suite's budget, e.g. 0.25,0.5,1)")
+    out = [replace(e, ladder=tuple(ladder), ladder_axes=tuple(axes) if axes is not None else e.ladder_axes)
+           for e in entries]
+    for e in out:
+        s.budgets_of(e)
+    return out
 
 
 def _with_organisms(s: Any, entries: list[SuiteEntry], organisms: str, tasks: list[str] | None,
@@ -272,14 +293,17 @@ class RunSummary:
 def run(store: Store, suite_name: str, *, tasks: list[str] | None = None, arms: list[str] | None = None,
         seeds: list[int] | None = None, extra_arms: list[str] | None = None, executor: str = "inline",
         jobs: int = 1, progress: Callable[[str, int, int], None] | None = None,
-        add_controls: bool = False, organisms: str | None = None) -> RunSummary:
+        add_controls: bool = False, organisms: str | None = None, ladder: tuple[float, ...] | None = None,
+        ladder_axes: tuple[str, ...] | None = None) -> RunSummary:
     t0 = time.perf_counter()
     single_threaded()
     notes: list[str] = []
-    s, cells = plan(suite_name, tasks, arms, seeds, extra_arms, notes, add_controls, organisms)
+    s, cells = plan(suite_name, tasks, arms, seeds, extra_arms, notes, add_controls, organisms, ladder, ladder_axes)
     run_id = uuid.uuid4().hex[:12]
     cfg = {"suite": suite_name, "tasks": tasks, "arms": arms, "seeds": seeds, "extra_arms": extra_arms,
-           "budget": s.budget.to_dict(), **({"organisms": organisms} if organisms else {})}
+           "budget": s.budget.to_dict(), **({"organisms": organisms} if organisms else {}),
+           **({"ladder": list(ladder)} if ladder is not None else {}),
+           **({"ladder_axes": list(ladder_axes)} if ladder_axes is not None else {})}
     store.add_run(run_id, suite_name, cfg, versions(), fingerprint())
     for name in {c.task for c in cells}:
         t = registry.get_task(name)
