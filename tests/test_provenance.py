@@ -40,6 +40,35 @@ def test_closure_follows_imports_and_skips_naming_modules():
     assert "samecurve.registry" not in mods and "samecurve.arms.interp.probes" not in mods
 
 
+def _hash_if_edited(obj, module: str) -> str:
+    """object_source_hash(obj) as it would be if `module`'s source had changed."""
+    path = str(provenance._module_file(module))
+    real = provenance._file_digest
+    try:
+        provenance._file_digest = lambda p: "edited" if p == path else real(p)
+        return provenance.object_source_hash(obj)
+    finally:
+        provenance._file_digest = real
+
+
+def test_a_control_built_from_a_base_arm_is_keyed_by_the_bases_code():
+    """on_random_init / shuffled_order build their class in controls.py or checkpoint_controls.py,
+    which do not import the base's module: an edit to the base must still re-run the control (it
+    did not for 20 controls until 2026-12-07), and an edit to another task's protocol must not."""
+    registry.load_builtins()
+    built = [c for c in registry.arms().values() if c.__module__ != c.__mro__[1].__module__
+             and c.__mro__[1] is not object and registry.get_arm(c.name) is c and c.family == "control"
+             and c.__mro__[1].__module__.startswith("samecurve.arms.")]
+    assert len(built) >= 20, [c.name for c in built]
+    for cls in built:
+        base = cls.__mro__[1]
+        assert _hash_if_edited(cls, base.__module__) != provenance.object_source_hash(cls), (cls.name, base.__module__)
+    spectre_control = registry.get_arm("spectre-random-init")
+    assert _hash_if_edited(spectre_control, "samecurve.protocols.pressure") == provenance.object_source_hash(spectre_control)
+    pressure = registry.get_task("optimisation-pressure")
+    assert _hash_if_edited(pressure, "samecurve.protocols.pressure") != provenance.object_source_hash(pressure)
+
+
 def test_resolved_params_fill_in_defaults():
     cls = registry.get_arm("gcg")
     assert provenance.resolved_params(cls, {}) == provenance.resolved_params(cls, {"top_k": cls().top_k})

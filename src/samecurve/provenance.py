@@ -1,8 +1,9 @@
 """What made a number: source hashes of the code behind it, and the machine it ran on.
 
 A cell key or an organism cache key hashes the source of the module that defines the task, arm or
-organism family *and of every samecurve module it imports* (statically, any depth), so editing an
-arm re-runs that arm's cells and nothing else, and no version needs bumping by hand. Imports are
+organism family *and of every samecurve module it imports* (statically, any depth) *or whose classes
+it inherits from* (a control a factory built from a base arm), so editing an arm re-runs that arm's
+cells and nothing else, and no version needs bumping by hand. Imports are
 read with `ast` rather than by importing (no library offers a static import closure of a package's
 own modules; modulefinder follows third-party imports too and executes nothing but is far slower).
 """
@@ -23,8 +24,16 @@ from typing import Any
 
 PACKAGE = "samecurve"
 ROOT = Path(__file__).resolve().parent
-# Naming and error plumbing only: they cannot change a number, and nearly everything imports them.
-NOT_NUMERIC = frozenset({"samecurve.registry", "samecurve.errors", "samecurve"})
+# Naming, error and hashing plumbing only: they cannot change a number, and much imports them
+# (provenance itself: caches check weights with `file_sha256`).
+NOT_NUMERIC = frozenset({"samecurve.registry", "samecurve.errors", "samecurve", "samecurve.provenance"})
+# Imports read for names only, not followed: `arms/controls.py` takes the protocols' method names
+# from the `protocols` package (to swap the model of whichever protocol a base arm implements), and
+# the package imports every protocol module, so following it tied every random-init control's cells
+# to every task's protocol code (an edit to optimisation-pressure's training loop re-ran diagnosis's
+# controls). What such a control computes is its base arm's code (the base's module imports its own
+# protocol module directly, and is in the control's closure) plus controls.py itself.
+NAMES_ONLY = frozenset({("samecurve.arms.controls", "samecurve.protocols")})
 
 
 def _module_file(name: str) -> Path | None:
@@ -66,7 +75,8 @@ def closure(module: str) -> frozenset[str]:
         seen.add(m)
         path = _module_file(m)
         if path is not None:
-            todo += sorted(_imports_of(path.read_text(), m, path.name == "__init__.py") - seen)
+            found = _imports_of(path.read_text(), m, path.name == "__init__.py")
+            todo += sorted(found - seen - {b for a, b in NAMES_ONLY if a == m})
     return frozenset(seen - NOT_NUMERIC)
 
 
@@ -96,12 +106,27 @@ def source_hash(*modules: str) -> str:
     return h.hexdigest()[:16]
 
 
+def _in_package(module: str) -> bool:
+    return module == PACKAGE or module.startswith(PACKAGE + ".")
+
+
 def object_source_hash(obj: Any) -> str:
     """Source hash of a class or function: its samecurve closure, or for a plug-in outside the
-    package its own file plus the samecurve modules that file imports."""
+    package its own file plus the samecurve modules that file imports.
+
+    A class built by a factory in another module (`on_random_init(Base)` in arms/controls.py,
+    `shuffled_checkpoints(Base)`) runs its base's code, which its own module need not import: the
+    modules of the samecurve classes it inherits from enter the hash too, and a plug-in arm it
+    inherits from enters by that arm's own hash. For an ordinary subclass nothing changes (its
+    module imports its bases)."""
     mod = getattr(obj, "__module__", "") or ""
-    if mod == PACKAGE or mod.startswith(PACKAGE + "."):
-        return source_hash(mod)
+    bases = [c for c in getattr(obj, "__mro__", ())[1:] if c is not object]
+    if _in_package(mod):
+        inherited = [c.__module__ for c in bases if _in_package(c.__module__)]
+        plugins = [object_source_hash(c) for c in bases
+                   if not _in_package(c.__module__) and "family" in vars(c) and "name" in vars(c)]  # registered arms
+        own = source_hash(mod, *inherited)
+        return hashlib.sha256("".join([own, *plugins]).encode()).hexdigest()[:16] if plugins else own
     try:
         path = inspect.getsourcefile(obj)
     except TypeError:
