@@ -120,7 +120,7 @@ def list_(kind: str = typer.Argument("arms", help="tasks | arms | organisms | su
 
 @app.command()
 def run(
-    suite: str = typer.Option("quick", help="smoke | quick | full"),
+    suite: str = typer.Option("quick", help="smoke | quick | full | curves (samecurve list suites)"),
     out: Path = typer.Option(Path("runs/quick"), help="run directory (results.sqlite, verdicts.json, report.html)"),
     task: list[str] = typer.Option([], help="only these tasks (repeatable)"),
     arm: list[str] = typer.Option([], help="only these arms (repeatable): a registered name or module:Class "
