@@ -264,3 +264,20 @@ def test_efficiency_on_a_lower_is_better_row_without_chance_starts_from_the_wors
     assert e["target"] == pytest.approx(0.17, abs=0.01) and e["target_rule"].startswith("the worst mean")
     assert e["baseline"]["needs"] == 10_000 and e["interp"]["needs"] is None
     assert e["statement"].startswith("baseline reaches 0.1") and "interp never within the ladder" in e["statement"]
+
+
+def test_efficiency_on_a_row_below_zero_without_chance_starts_from_the_worst_mean():
+    """A log size ratio (compute-equivalent: 0 is the organism, -1 a model 10x smaller) is higher-is-
+    better without a chance level and below 0 everywhere: the target runs from the worst mean (the
+    search's -1.5 at the bottom rung) 90% of the way to the best (-0.5), -0.6, instead of saying no
+    side scores above 0."""
+    meta = {"t": {"tois": ["auditing"], "metrics": {"m": {"higher_is_better": True, "chance": None}}}}
+    rng = np.random.default_rng(4)
+    rows = []
+    for fwd, (p, s) in {100: (-0.9, -1.5), 1_000: (-0.7, -1.2), 10_000: (-0.5, -1.1)}.items():
+        rows += _rows("probe", "interp", "ctrl", p, fwd, 0.005, rng) + _rows("search", "baseline", "ctrl", s, fwd, 0.005, rng)
+        rows += _rows("ctrl", "control", "", -3.0, fwd, 0.005, rng)
+    (v,) = verdict.compute(rows, meta)
+    e = v["efficiency"]
+    assert e["target"] == pytest.approx(-0.6, abs=0.01) and e["target_rule"].startswith("the worst mean")
+    assert e["interp"]["needs"] == 10_000 and e["baseline"]["needs"] is None

@@ -136,14 +136,17 @@ def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: fl
                 "statement": "no side's arm beats its controls at any rung"}
     best = max((s * m.mean(0))[counts[side]].max() for side, m in mats.items() if counts[side].any()) * s
     # the target's starting point: chance; where a row declares none, 0 for a higher-is-better row
-    # (nothing recalled, no lead), but for a lower-is-better one (a hack rate, a miss rate) 0 is the
-    # best score, not a floor: there, the worst mean of either side at any rung
+    # (nothing recalled, no lead), unless some mean is below 0 (a log size ratio: explanation-
+    # faithfulness's compute-equivalent, where 0 is the organism itself, the best score, not a
+    # floor); and for a lower-is-better one (a hack rate, a miss rate) 0 is the best score too:
+    # there, the worst mean of either side at any rung
+    worst = min((s * m.mean(0)).min() for m in mats.values()) * s
     if chance is not None:
         c, start = float(chance), "chance"
-    elif higher_is_better:
+    elif higher_is_better and worst >= 0:
         c, start = 0.0, "0"
     else:
-        c, start = min((s * m.mean(0)).min() for m in mats.values()) * s, "the worst mean of either side at any rung"
+        c, start = worst, "the worst mean of either side at any rung"
     if s * (best - c) <= 0:
         return {"target": None, "axis": axis,
                 "statement": {"chance": "no side beats chance at any rung", "0": "no side scores above 0 at any rung"}
