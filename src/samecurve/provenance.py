@@ -115,7 +115,7 @@ def object_source_hash(obj: Any) -> str:
     package its own file plus the samecurve modules that file imports.
 
     A class built by a factory in another module (`on_random_init(Base)` in arms/controls.py,
-    `shuffled_checkpoints(Base)`) runs its base's code, which its own module need not import: the
+    `shuffled_order(Base)`) runs its base's code, which its own module need not import: the
     modules of the samecurve classes it inherits from enter the hash too, and a plug-in arm it
     inherits from enters by that arm's own hash. For an ordinary subclass nothing changes (its
     module imports its bases)."""
