@@ -57,9 +57,10 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
     # the budget ladder (issue 17) end to end: smoke runs one entry at two rungs; its rows are at
     # the suite's budget with both rungs in `levels`, and say so in every renderer
     laddered = {e.task for e in entries if e.ladder}
-    assert laddered
-    smoke_budget = registry.get_suite("smoke").budget.to_dict()
     table = html[html.index("<h2>Verdicts"):html.index('<p class="sentence">')]
+    below = html[html.index('<p class="sentence">'):html.index("<h2>Per theory")]
+    assert laddered and 'id="ladder-overview' in below  # every laddered row, rung by rung, under the table
+    smoke_budget = registry.get_suite("smoke").budget.to_dict()
     for v in verdicts:
         assert v["budget"] == smoke_budget
         if v["task"] in laddered:

@@ -281,3 +281,18 @@ def test_efficiency_on_a_row_below_zero_without_chance_starts_from_the_worst_mea
     e = v["efficiency"]
     assert e["target"] == pytest.approx(-0.6, abs=0.01) and e["target_rule"].startswith("the worst mean")
     assert e["interp"]["needs"] == 10_000 and e["baseline"]["needs"] is None
+
+
+def test_the_report_draws_every_laddered_row_rung_by_rung():
+    """The overview under the verdict table: one cell per rung with its amount, coloured by that
+    rung's verdict; nothing for a run without ladders."""
+    from samecurve.report import plots
+
+    (v,) = verdict.compute(crossing_rows(), META, headline_budget={"forward_passes": 10_000})
+    svg = plots.ladder_overview([v])
+    assert 'id="ladder-overview' in svg and "t/m (forward passes)" in svg
+    for amount in ("100", "1k", "10k", "100k"):
+        assert f">{amount}<" in svg, amount
+    assert plots.verdict_colour(verdict.INTERP_AHEAD) in svg and plots.verdict_colour(verdict.BASELINE_AHEAD) in svg
+    (flat,) = verdict.compute([r for r in crossing_rows() if r["budget"]["forward_passes"] == 10_000], META)
+    assert plots.ladder_overview([flat]) == ""

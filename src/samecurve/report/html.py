@@ -117,6 +117,7 @@ Every row's <b>inference</b>: {{ common.inference }}; its <b>selection</b>: {{ c
 {% endif %}{% if v.scope %}Scope: {{ v.scope }} · {% endif %}ToIs: {{ v.tois }}</td></tr>{% endfor %}</table></div>
 {% for v in verdicts %}<p class="sentence"><b>{{ v.task }}/{{ v.metric }}:</b> <span class="{{ v.cls }}">{{ v.sentence }}</span></p>{% endfor %}
 <figure>{{ diff_svg }}</figure>
+{% if ladder_svg %}<figure>{{ ladder_svg }}</figure>{% endif %}
 
 <h2>Per theory of impact</h2>
 <ul class="plain">{% for t in tois %}<li><b>{{ t.toi }}</b>: <span class="{{ t.cls }}">{{ t.summary }}</span>
@@ -430,6 +431,7 @@ def render_report(data: ReportData, runs: list[dict] | None = None, organisms: l
         "css": Markup(CSS), "version": __version__, "store_name": store_name or "—",
         "n_cells": "—" if n_cells is None else n_cells, "n_scores": len(data.rows),
         "runs": runs or [], "verdicts": rows, "common": _shared_method(rows), "diff_svg": Markup(plots.diff_plot(data.verdicts)) if data.verdicts else "",
+        "ladder_svg": Markup(plots.ladder_overview(data.verdicts)),
         "tois": [{"toi": t, "summary": s, "parts": p, "cls": verdict_class(s) or "meh"} for t, s, p in toi_lines(data)],
         "toi_map": [{**r, "summary": data.toi.get(r["toi"], ""), "cls": verdict_class(data.toi.get(r["toi"], "")) or "meh"}
                     for r in toi_map()],

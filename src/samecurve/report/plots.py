@@ -317,6 +317,44 @@ def diff_plot(verdicts: list[dict]) -> str:
         return to_svg(fig, "diff")
 
 
+def ladder_overview(verdicts: list[dict]) -> str:
+    """(c) every laddered row of the run at every rung: one cell per rung coloured by that rung's
+    verdict (the verdict table's colours; a pale cell: no side ahead or not decided), the rung's
+    amount written in it, the headline rung outlined. Where the sides cross, across the run, at a
+    glance; the rows' own sections hold the curves and numbers."""
+    rows = [v for v in verdicts if len(v.get("levels") or []) >= 2]
+    if not rows:
+        return ""
+    ahead = (T.INTERP_AHEAD, T.BASELINE_AHEAD)
+    width = max(len(v["levels"]) for v in rows)
+    with plt.rc_context(RC):
+        fig, ax = _new_figure((FIGSIZE[0] + 1.2, max(1.5, 0.26 * len(rows) + 1.1)))
+        seen: dict[str, str] = {}
+        for i, v in enumerate(rows):
+            y = len(rows) - 1 - i
+            for j, lv in enumerate(v["levels"]):
+                c = verdict_colour(lv["verdict"])
+                seen.setdefault(lv["verdict"], c)
+                strong = lv["verdict"] in ahead
+                headline = lv["budget"] == v.get("budget")
+                ax.add_patch(plt.Rectangle((j + 0.04, y - 0.4), 0.92, 0.8, facecolor=c, alpha=0.9 if strong else 0.22,
+                                           edgecolor="black" if headline else "none", linewidth=0.9))
+                ax.text(j + 0.5, y, _fmt_count(lv["amount"]), ha="center", va="center", fontsize=6,
+                        color="white" if strong else "#111827")
+        ax.set_yticks(range(len(rows))[::-1], [f"{v['task']}/{v['metric']} ({(v.get('ladder_axis') or '').replace('_', ' ')})"
+                                               for v in rows], fontsize=6.5)
+        ax.set_xticks([])
+        ax.tick_params(axis="y", length=0)
+        ax.set_xlim(0, width)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        for side in ("left", "bottom"):
+            ax.spines[side].set_visible(False)
+        handles = [plt.Rectangle((0, 0), 1, 1, facecolor=c, alpha=0.9 if k in ahead else 0.22) for k, c in seen.items()]
+        ax.legend(handles, list(seen), fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.set_title("Every laddered row, rung by rung (smallest budget left; outlined: the headline rung)")
+        return to_svg(fig, "ladder-overview")
+
+
 def curve_plot(view: MetricView) -> str:
     """(c) a budget ladder's curve: per rung, each family's selection-aware (out-of-fold) score with
     its 95% CI over units, at what the side's named arm actually spent on the ladder's axis (the rung's
