@@ -338,7 +338,10 @@ def ladder_overview(verdicts: list[dict]) -> str:
                 strong = lv["verdict"] in ahead
                 headline = lv["budget"] == v.get("budget")
                 ax.add_patch(plt.Rectangle((j + 0.04, y - 0.4), 0.92, 0.8, facecolor=c, alpha=0.9 if strong else 0.22,
-                                           edgecolor="black" if headline else "none", linewidth=0.9))
+                                           edgecolor="none"))
+                if headline:  # its own patch: the fill's alpha would fade the outline of a pale cell
+                    ax.add_patch(plt.Rectangle((j + 0.04, y - 0.4), 0.92, 0.8, facecolor="none", edgecolor="black",
+                                               linewidth=0.9))
                 ax.text(j + 0.5, y, _fmt_count(lv["amount"]), ha="center", va="center", fontsize=6,
                         color="white" if strong else "#111827")
         ax.set_yticks(range(len(rows))[::-1], [f"{v['task']}/{v['metric']} ({(v.get('ladder_axis') or '').replace('_', ' ')})"
