@@ -109,40 +109,41 @@ def _plane_figure(rows: list[dict], family: dict[str, str]) -> str | None:
         return plots.to_svg(fig, "attribution-plane")
 
 
+# The per-organism pictures, patch trigger and style trigger alike: (builder, row prefix, title,
+# note with "{}" for the organism the picture shows).
+PICTURES = (
+    (_maps_figure, "",
+     "Attribution sanity: each arm's map of one patched image",
+     "One held-out image carrying the trigger ({}); green: the planted 3x3 patch. Each map is the arm's absolute "
+     "attribution to the trojan's answer, scaled to [0, 1]. Blue titles: interp arms; orange: baselines; grey: "
+     "the control."),
+    (_maps_figure, "style/",
+     "Attribution sanity, style trigger: each arm's map of one textured image",
+     "One held-out image ({}) carrying the trojan's texture (green) and the same texture turned by 90 degrees "
+     "(red: the decoy, as strong and as edgy, which the trojan ignores). Each map is the arm's absolute "
+     "attribution to the trojan's answer, scaled to [0, 1]; a map about the model lights the green square, one "
+     "about the image both."),
+    (_triggers_figure, "",
+     "Trigger rediscovery: each arm's trigger, found from clean images",
+     "One organism ({}): the planted 3x3 checkerboard (first panel, at a corner; it was drawn at random places) "
+     "and each arm's mask x pattern (red +, blue -). The similarity row scores how well the second resembles the "
+     "first anywhere."),
+    (_triggers_figure, "style/",
+     "Trigger rediscovery, style trigger: each arm's trigger, found from clean images",
+     "One organism ({}): a tile of the planted texture (first panel, at a corner; the trojan answers it in any "
+     "4-5 px square at any phase) and each arm's mask x pattern (red +, blue -), at most 16 pixels. The "
+     "similarity row scores the second against the texture at its best place and phase."),
+)
+
+
 def figures(rows: list[dict]) -> list[dict]:
     rows = plots.top_rung(rows)
     family = {r["arm"]: r["family"] for r in rows}
     out = []
-    maps = _maps_figure(rows, family)
-    if maps is not None:
-        out.append({"title": "Attribution sanity: each arm's map of one patched image",
-                    "note": f"One held-out image carrying the trigger ({maps[1]}); green: the planted 3x3 patch. Each "
-                            "map is the arm's absolute attribution to the trojan's answer, scaled to [0, 1]. Blue "
-                            "titles: interp arms; orange: baselines; grey: the control.",
-                    "svg": maps[0]})
-    style = _maps_figure(rows, family, "style/")
-    if style is not None:
-        out.append({"title": "Attribution sanity, style trigger: each arm's map of one textured image",
-                    "note": f"One held-out image ({style[1]}) carrying the trojan's texture (green) and the same "
-                            "texture turned by 90 degrees (red: the decoy, as strong and as edgy, which the trojan "
-                            "ignores). Each map is the arm's absolute attribution to the trojan's answer, scaled to "
-                            "[0, 1]; a map about the model lights the green square, one about the image both.",
-                    "svg": style[0]})
-    triggers = _triggers_figure(rows, family)
-    if triggers is not None:
-        out.append({"title": "Trigger rediscovery: each arm's trigger, found from clean images",
-                    "note": f"One organism ({triggers[1]}): the planted 3x3 checkerboard (first panel, at a corner; "
-                            "it was drawn at random places) and each arm's mask x pattern (red +, blue -). The "
-                            "similarity row scores how well the second resembles the first anywhere.",
-                    "svg": triggers[0]})
-    style_triggers = _triggers_figure(rows, family, "style/")
-    if style_triggers is not None:
-        out.append({"title": "Trigger rediscovery, style trigger: each arm's trigger, found from clean images",
-                    "note": f"One organism ({style_triggers[1]}): a tile of the planted texture (first panel, at a "
-                            "corner; the trojan answers it in any 4-5 px square at any phase) and each arm's mask x "
-                            "pattern (red +, blue -), at most 16 pixels. The similarity row scores the second against "
-                            "the texture at its best place and phase.",
-                    "svg": style_triggers[0]})
+    for build, prefix, title, note in PICTURES:
+        got = build(rows, family, prefix)
+        if got is not None:
+            out.append({"title": title, "note": note.format(got[1]), "svg": got[0]})
     plane = _plane_figure(rows, family)
     if plane is not None:
         out.append({"title": "Attribution sanity: finds the patch? depends on the model?",
