@@ -72,6 +72,24 @@ def test_efficiency_ratio_when_both_reach_the_target():
     assert e["interp"]["needs"] == 1_000 and e["baseline"]["needs"] == 10_000 and e["ratio"] == pytest.approx(10)
     assert e["interp"]["ci_low"] <= 1_000 <= e["interp"]["ci_high"]
     assert "interp reaches" in e["statement"] and "10x fewer forward passes" in e["statement"]
+    # each side's need is printed with its CI over units, as verdicts.json holds it
+    ci = lambda x: f"{x:,.0f}" if x is not None else "> 10,000"
+    for side in ("interp", "baseline"):
+        need = e[side]
+        assert f"{side} {need['needs']:,.0f} [95% CI {ci(need['ci_low'])}, {ci(need['ci_high'])}]" in e["statement"]
+
+
+def test_a_need_whose_ci_runs_past_the_ladder_says_so():
+    # a baseline that reaches the target on the top rung only on some units: its CI's upper end is
+    # beyond the ladder, printed "> top rung" (not a number the ladder never ran)
+    e = ladder._efficiency_statement({"interp": {"needs": None, "ci_low": None, "ci_high": None},
+                                      "baseline": {"needs": 1_000, "ci_low": 100, "ci_high": None}},
+                                     "0.9", "forward passes", 1_000)
+    assert e == "baseline reaches 0.9 at 1,000 forward passes [95% CI 100, > 1,000]; interp never within the ladder"
+    e = ladder._efficiency_statement({"interp": {"needs": None, "ci_low": 1_000, "ci_high": None},
+                                      "baseline": {"needs": None, "ci_low": None, "ci_high": None}},
+                                     "0.9", "forward passes", 1_000)
+    assert e == "neither side reaches 0.9 within the ladder (interp [95% CI 1,000, > 1,000])"
 
 
 def test_one_budget_has_no_levels_and_same_verdict_as_before():

@@ -165,22 +165,33 @@ def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: fl
         beyond = float(2 * amounts[-1])
         out[side] = {"needs": None if need >= beyond else need,
                      "ci_low": None if lo >= beyond else lo, "ci_high": None if hi >= beyond else hi}
-    ni, nb = out["interp"]["needs"], out["baseline"]["needs"]
-    word = AXIS_WORDS.get(axis, axis)
-    tgt = f"{target:.3g}"
-    if ni is None and nb is None:
-        out["ratio"], out["statement"] = None, f"neither side reaches {tgt} within the ladder"
-    elif ni is None or nb is None:
-        who, need = ("baseline", nb) if ni is None else ("interp", ni)
-        other = "interp" if who == "baseline" else "baseline"
-        out["ratio"] = None
-        out["statement"] = f"{who} reaches {tgt} at {fmt_amount(need)} {word}; {other} never within the ladder"
-    else:
-        out["ratio"] = nb / ni
-        if ni == nb:
-            out["statement"] = f"both sides reach {tgt} at {fmt_amount(ni)} {word}"
-        else:
-            fewer, r = ("interp", nb / ni) if ni < nb else ("baseline", ni / nb)
-            out["statement"] = (f"{fewer} reaches {tgt} with {r:.3g}x fewer {word} "
-                                f"(interp {fmt_amount(ni)}, baseline {fmt_amount(nb)})")
+    out["ratio"] = None if out["interp"]["needs"] is None or out["baseline"]["needs"] is None \
+        else out["baseline"]["needs"] / out["interp"]["needs"]
+    out["statement"] = _efficiency_statement(out, f"{target:.3g}", AXIS_WORDS.get(axis, axis), float(amounts[-1]))
     return out
+
+
+def _ci_text(need: dict, top: float) -> str:
+    """A side's need's 95% CI in brackets; an end beyond the ladder is "> top rung"."""
+    end = lambda x: fmt_amount(x) if x is not None else f"> {fmt_amount(top)}"
+    return f"[95% CI {end(need['ci_low'])}, {end(need['ci_high'])}]"
+
+
+def _efficiency_statement(out: dict, tgt: str, word: str, top: float) -> str:
+    """'baseline reaches 0.85 at 64 labelled examples [95% CI 64, 128]; interp never within the
+    ladder'. Each need carries its CI over units (a bootstrap that can land beyond the ladder), so a
+    ratio drawn from two rungs is read with how firmly each side sits on its rung."""
+    ni, nb = out["interp"], out["baseline"]
+    # a side that never reaches the target shows its CI only where some resamples do reach it
+    never = lambda side: "never within the ladder" + (f" {_ci_text(side, top)}" if side["ci_low"] is not None else "")
+    if ni["needs"] is None and nb["needs"] is None:
+        partly = [f"{name} {_ci_text(side, top)}" for name, side in (("interp", ni), ("baseline", nb)) if side["ci_low"] is not None]
+        return f"neither side reaches {tgt} within the ladder" + (f" ({', '.join(partly)})" if partly else "")
+    if ni["needs"] is None or nb["needs"] is None:
+        (who, got), (other, missed) = (("baseline", nb), ("interp", ni)) if ni["needs"] is None else (("interp", ni), ("baseline", nb))
+        return f"{who} reaches {tgt} at {fmt_amount(got['needs'])} {word} {_ci_text(got, top)}; {other} {never(missed)}"
+    both = f"interp {fmt_amount(ni['needs'])} {_ci_text(ni, top)}, baseline {fmt_amount(nb['needs'])} {_ci_text(nb, top)}"
+    if ni["needs"] == nb["needs"]:
+        return f"both sides reach {tgt} at {fmt_amount(ni['needs'])} {word} ({both})"
+    fewer, r = ("interp", nb["needs"] / ni["needs"]) if ni["needs"] < nb["needs"] else ("baseline", ni["needs"] / nb["needs"])
+    return f"{fewer} reaches {tgt} with {r:.3g}x fewer {word} ({both})"
