@@ -92,6 +92,38 @@ def test_a_need_whose_ci_runs_past_the_ladder_says_so():
     assert e == "neither side reaches 0.9 within the ladder (interp [95% CI 1,000, > 1,000])"
 
 
+def test_the_curve_puts_each_arm_at_the_share_of_the_rung_it_used():
+    # forward and backward passes scaled together: a probe spends a few forward passes, a fine-tune
+    # all its backward passes and few forward ones. On the forward-pass axis the fine-tune sits at
+    # the rung it used up, not at its handful of forward passes (which zigzagged across rungs)
+    rng = np.random.default_rng(0)
+    rows = []
+    for fwd in (1_000, 4_000):
+        budget = {"forward_passes": fwd, "backward_passes": fwd // 10}
+        for arm, family, control, spend in (("probe", "interp", "ctrl", {"forward_passes": 50, "backward_passes": 0}),
+                                            ("tune", "baseline", "ctrl", {"forward_passes": 30, "backward_passes": fwd // 10}),
+                                            ("ctrl", "control", "", {"forward_passes": 10, "backward_passes": 0})):
+            for r in _rows(arm, family, control, 0.9 if family != "control" else 0.5, fwd, 0.005, rng):
+                rows.append({**r, "spend": spend, "budget": budget})
+    (v,) = verdict.compute(rows, META)
+    assert v["ladder_axis"] == "forward_passes" and v["ladder_scaled"] == ["forward_passes", "backward_passes"]
+    # (labelled examples are charged at hand-out, so they never set the position: see ladder.CHOSEN)
+    assert [lv["interp_spent"] for lv in v["levels"]] == [50, 50]  # its forward passes: the larger share
+    assert [lv["baseline_spent"] for lv in v["levels"]] == [1_000, 4_000]  # every backward pass of the rung
+    assert v["levels"][1]["baseline_spent_by_field"] == {"forward_passes": 30, "backward_passes": 400}
+    # one field on the ladder: the spend on it, as before
+    assert ladder.spent_on_axis({"forward_passes": 800, "labelled_examples": 16}, {"forward_passes": 1_000},
+                                "forward_passes", ("forward_passes",)) == 800
+    # labels scaled with the queries: an arm handed all its labels but using a third of its queries
+    # sits at a third of the rung
+    assert ladder.spent_on_axis({"forward_passes": 300, "labelled_examples": 64},
+                                {"forward_passes": 900, "labelled_examples": 64}, "forward_passes",
+                                ("forward_passes", "labelled_examples")) == 300
+    # a ladder of labels alone: the labels handed out
+    assert ladder.spent_on_axis({"forward_passes": 5, "labelled_examples": 32}, {"forward_passes": 900, "labelled_examples": 32},
+                                "labelled_examples", ("labelled_examples",)) == 32
+
+
 def test_one_budget_has_no_levels_and_same_verdict_as_before():
     rows = [r for r in crossing_rows() if r["budget"] == {"forward_passes": 1_000}]
     (v,) = verdict.compute(rows, META)

@@ -57,6 +57,35 @@ def axis_of(budgets: list[dict]) -> str:
     return max(AXIS_PREFERENCE, key=lambda n: (spread(n), -AXIS_PREFERENCE.index(n)))
 
 
+def scaled_fields(budgets: list[dict]) -> tuple[str, ...]:
+    """The budget fields that change along the ladder (the axis among them), in preference order."""
+    return tuple(n for n in AXIS_PREFERENCE if len({float(b.get(n, 0) or 0) for b in budgets}) > 1)
+
+
+# Counts an arm chooses how much of to spend. Labelled examples are charged when the task hands them
+# out (every arm "spends" all it is given), so on a ladder that also scales queries they would put
+# every arm at its rung's cap and hide an arm that stops early.
+CHOSEN = ("forward_passes", "backward_passes", "tuning_trials")
+
+
+def spend_fields(scaled: tuple[str, ...], axis: str) -> tuple[str, ...]:
+    """The scaled fields an arm's position on the curve is read from: the chosen counts among them,
+    else the axis alone (a ladder of labels)."""
+    return tuple(n for n in scaled if n in CHOSEN) or (axis,)
+
+
+def spent_on_axis(spend: dict | None, budget: dict, axis: str, scaled: tuple[str, ...]) -> float | None:
+    """What an arm spent at a rung, in the axis's units: its largest share of any scaled count's cap
+    (`spend_fields`) times the rung's amount on the axis. On a one-field ladder that is the spend on
+    the axis itself; on a ladder scaling forward and backward passes together it puts a fine-tune that
+    uses all its backward passes (and few forward ones) at the rung it used up, not at its handful of
+    forward passes, so arms spending different counts share one axis. None if the spend is unknown."""
+    if not spend:
+        return None
+    shares = [float(spend.get(n, 0) or 0) / float(budget[n]) for n in spend_fields(scaled, axis) if budget.get(n)]
+    return max(shares, default=0.0) * float(budget.get(axis, 0))
+
+
 def order(budgets: list[dict]) -> list[dict]:
     """Rungs smallest first, along the axis (then the other fields, for a stable order)."""
     axis = axis_of(budgets)

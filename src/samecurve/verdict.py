@@ -449,7 +449,9 @@ def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True,
     _decide(rungs)
     for head, levels in ladders:
         axis = _ladder.axis_of([lv["budget"] for lv in levels])
-        head["levels"] = [_level_summary(lv, axis) for lv in levels]
+        scaled = _ladder.scaled_fields([lv["budget"] for lv in levels])
+        head["levels"] = [_level_summary(lv, axis, scaled) for lv in levels]
+        head["ladder_scaled"] = list(scaled)
         head["ladder_axis"] = axis
         head["headline_level"] = f"{_ladder.fmt_amount(head['budget'][axis])} {_ladder.AXIS_WORDS.get(axis, axis)}"
         cross = _ladder.crossover(head["levels"], axis)
@@ -458,15 +460,19 @@ def compute(rows: list[dict], task_meta: dict[str, dict], with_ci: bool = True,
     return out
 
 
-def _level_summary(row: dict, axis: str) -> dict:
-    """What a rung contributes to its row's curve and ladder table."""
+def _level_summary(row: dict, axis: str, scaled: tuple[str, ...]) -> dict:
+    """What a rung contributes to its row's curve and ladder table. `{side}_spent` is what the side's
+    named arm used in the axis's units (ladder.spent_on_axis: its largest share of any scaled count),
+    `{side}_spent_by_field` its raw mean spend per job on each of those counts."""
     keep = ("budget", "verdict", "best_interp_arm", "best_baseline_arm", "interp_score", "baseline_score",
             "interp_score_oof", "baseline_score_oof", "diff", "diff_ci_low", "diff_ci_high", "p_value", "q_value",
             "n_units", "oof_units", "interp_gated", "baseline_gated")
     out = {k: row.get(k) for k in keep}
     out["amount"] = row["budget"].get(axis)
-    for side in ("interp", "baseline"):  # what the side's named arm actually spent on the ladder's axis
-        out[f"{side}_spent"] = (row.get(f"{side}_spend") or {}).get(axis)
+    for side in ("interp", "baseline"):  # what the side's named arm actually spent along the ladder
+        spend = row.get(f"{side}_spend") or {}
+        out[f"{side}_spent"] = _ladder.spent_on_axis(spend, row["budget"], axis, scaled)
+        out[f"{side}_spent_by_field"] = {n: spend[n] for n in _ladder.spend_fields(scaled, axis) if n in spend} or None
         vals = list((row.get("oof_units") or {}).get(side, {}).values())
         out[f"{side}_oof_ci"] = bootstrap_ci(vals) if vals else (None, None)  # the rows' own CI, BCa over units
     return out

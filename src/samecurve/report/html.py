@@ -346,9 +346,10 @@ def _ladder_rows(v: dict) -> list[dict]:
 
     def side(lv: dict, s: str) -> str:
         lo, hi = lv[f"{s}_oof_ci"]
-        spent = lv.get(f"{s}_spent")
+        spent = lv.get(f"{s}_spent_by_field") or {}
+        words = ", ".join(f"{fmt_int(x)} {n.replace('_', ' ')}" for n, x in spent.items())
         return (f"{lv.get(f'best_{s}_arm') or '—'} {fmt(lv.get(f'{s}_score_oof'))} {fmt_ci(lo, hi, signed=False)}"
-                + ("" if spent is None else f"; spent {fmt_int(spent)}"))
+                + (f"; spent {words}" if words else ""))
 
     return [{"amount": fmt_int(lv["amount"]), "verdict": lv["verdict"], "cls": verdict_class(lv["verdict"]),
              "headline": lv["budget"] == v["budget"], "interp": side(lv, "interp"), "baseline": side(lv, "baseline"),

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..ladder import spend_fields  # noqa: E402
 from . import terminal as T  # noqa: E402
 from .terminal import MetricView, _missing  # noqa: E402
 
@@ -360,8 +361,10 @@ def ladder_overview(verdicts: list[dict]) -> str:
 
 def curve_plot(view: MetricView) -> str:
     """(c) a budget ladder's curve: per rung, each family's selection-aware (out-of-fold) score with
-    its 95% CI over units, at what the side's named arm actually spent on the ladder's axis (the rung's
-    cap if it spent none of it), both families on one log axis; rung caps dotted, headline dashed."""
+    its 95% CI over units, at what the side's named arm actually spent, in the axis's units (on a
+    ladder scaling several counts: its largest share of any of them, times the rung's amount; the
+    rung's cap if it spent none), a dotted flat line from there to the rung's cap (budget left
+    unused), both families on one log axis; rung caps dotted grey, headline dashed."""
     v = view.verdict
     levels, axis = v.get("levels") or [], v.get("ladder_axis")
     if len(levels) < 2 or not axis:
@@ -375,11 +378,18 @@ def curve_plot(view: MetricView) -> str:
                    label=f"headline rung ({_fmt_count(v['budget'][axis])})")
         for side, mk in (("interp", "o"), ("baseline", "s")):
             c = FAMILY_COLOURS[side]
+            kept = [lv for lv in levels if lv.get(f"{side}_score_oof") is not None]
             pts = [(lv.get(f"{side}_spent") or lv["amount"], lv.get(f"{side}_score_oof"), *lv[f"{side}_oof_ci"])
-                   for lv in levels if lv.get(f"{side}_score_oof") is not None]
+                   for lv in kept]
             if not pts:
                 continue
             ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, linewidth=1, alpha=0.6)
+            # what the rung offered and the arm left unused: a dotted flat line out to the rung's cap, so
+            # a method that stops early (or cannot use more) reads as flat, not as one stacked point
+            for lv, (x, m, *_ci) in zip(kept, pts):
+                if x < lv["amount"]:
+                    ax.hlines(m, x, lv["amount"], colors=c, linestyles=":", linewidth=0.9, alpha=0.55)
+                    ax.plot([lv["amount"]], [m], marker="|", color=c, alpha=0.55, markersize=6)
             for i, (x, m, lo, hi) in enumerate(pts):
                 mean_and_ci(ax, x, m, lo, hi, vertical=True, color=c, marker=mk,
                             label=f"{side} (best arm per rung, out-of-fold)" if i == 0 else None)
@@ -389,7 +399,9 @@ def curve_plot(view: MetricView) -> str:
         amounts = sorted({float(lv["amount"]) for lv in levels})
         ax.set_xticks(amounts, [_fmt_count(a) for a in amounts])
         ax.minorticks_off()
-        ax.set_xlabel(f"{word} per job (spent by the named arm; log scale; ticks at the rungs)")
+        counted = [n.replace("_", " ") for n in spend_fields(tuple(v.get("ladder_scaled") or ()), axis)]
+        ax.set_xlabel(f"{word} per job used by the named arm (log scale; ticks at the rungs; dotted: the rung's budget left unused)" + (
+            f"\nthe rung's {word} x the largest share of its {' / '.join(counted)} the arm used" if len(counted) > 1 else ""))
         ax.set_ylabel(f"{view.metric} ({'↑' if view.higher_is_better else '↓'} better)")
         ax.set_title(f"{view.task} / {view.metric}: the budget ladder")
         ax.grid(alpha=0.25, linewidth=0.5)
