@@ -61,3 +61,21 @@ def test_the_html_arm_table_shows_the_share_of_the_budget_spent() -> None:
     assert "<th>of budget</th>" in html
     assert ">98%<" in html and ">0% (data-only)<" in html and ">10% (unused)<" in html
     assert 'title="of 4,000 forward passes"' in html and GIVEN_AWAY in html
+
+
+def test_a_fine_tune_that_uses_up_its_backward_passes_is_not_marked_unused() -> None:
+    # the share is the largest of the counts an arm chooses to spend: 10% of the forward passes but
+    # every backward pass is 100% of the budget, named in the tooltip
+    rows = [{**r, "spend": {"forward_passes": 400, "backward_passes": 1000, "labelled_examples": 64},
+             "budget": {"forward_passes": 4000, "backward_passes": 1000, "labelled_examples": 64}}
+            for r in _rows("finetune", "baseline", "gradients", "random-scores", 0.9, 400)]
+    rows += [{**r, "spend": {"forward_passes": 400, "backward_passes": 0, "labelled_examples": 64},
+              "budget": {"forward_passes": 4000, "backward_passes": 1000, "labelled_examples": 64}}
+             for r in _rows("probe", "interp", "white-box", "random-scores", 0.8, 400)]
+    rows += [{**r, "budget": {"forward_passes": 4000, "backward_passes": 1000, "labelled_examples": 64}}
+             for r in _rows("random-scores", "control", "black-box", "", 0.5, 0)]
+    meta = {"backdoor-audit": {"tois": ["auditing"], "metrics": {"input-auroc": {"higher_is_better": True,
+                                                                                 "chance": 0.5}}}}
+    html = render_report(build(rows, meta))
+    assert 'title="of 1,000 backward passes">100%<' in html  # the fine-tune: all its backward passes
+    assert 'title="of 4,000 forward passes">10% (unused)<' in html  # the probe: labels handed out do not count

@@ -19,7 +19,7 @@ from ..organisms.base import REPLACEMENT_RULE
 from ..store import Store
 from . import plots
 from . import terminal as T
-from ..ladder import budget_text
+from ..ladder import CHOSEN, budget_text
 from ..tois import rows as toi_map
 from .figure_pool import map_figures
 from .task_figures import attach_items, figures_of, rows_by_task
@@ -205,8 +205,9 @@ is credited only if its arm beats its must-lose control (and chance, where the m
 the verdict says which side failed its control, whatever the raw scores. A row whose design cannot reach
 significance says “too few organisms”, never ahead or behind. The verdict chart puts every row on one
 standardised scale, flipped for lower-is-better metrics so that right is always interp-better; each
-metric's own section keeps its raw units. Spend is forward passes per job, as metered, and its share of the
-forward-pass budget every arm was given (an arm that leaves most of it unused says so there). A row marked
+metric's own section keeps its raw units. Spend is forward passes per job, as metered, and the largest share
+of the forward passes, backward passes or tuning trials every arm was given that it used (an arm that leaves
+most of each unused says so there; the cell's tooltip names the count). A row marked
 “data gives it away” has a data-only arm (one that never runs the model) that its best arm does not beat:
 the task leaks its answer through the data, whatever the verdict says.</p>
 </main></body></html>
@@ -288,18 +289,23 @@ def _facts(v: dict) -> list[tuple[str, str]]:
         ([("data-only check", data_only_sentence(v).strip())] if v.get("data_only") else [])
 
 
-UNUSED_SHARE = 0.5  # an arm spending under half its forward-pass budget is marked as leaving it unused
+UNUSED_SHARE = 0.5  # an arm spending under half of every count it chooses to spend is marked as leaving it unused
 
 
 def _budget_share(a: dict, budget: dict | None) -> tuple[str, str, bool]:
-    """(share of the forward-pass budget spent per job, its tooltip, whether most of it went unused)."""
-    cap = (budget or {}).get("forward_passes")
-    if not cap:
+    """(the largest share of its budget's chosen counts (forward, backward passes, tuning trials) the
+    arm spent per job, its tooltip naming that count, whether most of it went unused). Labels are
+    charged at hand-out, so they never count (ladder.CHOSEN); a fine-tune that uses up its backward
+    passes is not "unused" for spending few forward ones."""
+    budget = budget or {}
+    spend = a.get("spend") or {"forward_passes": a["forward_passes"]}
+    shares = [(float(spend.get(n, 0) or 0) / budget[n], n) for n in CHOSEN if budget.get(n)]
+    if not shares:
         return "—", "", False
-    share = a["forward_passes"] / cap
+    share, name = max(shares, key=lambda t: t[0])  # the first of equal shares: forward passes first
     unused = share < UNUSED_SHARE and not a.get("is_control")
     note = " (data-only)" if a.get("access") == "data-only" else " (unused)" if unused else ""
-    return f"{share:.0%}{note}", f"of {fmt_int(cap)} forward passes", unused
+    return f"{share:.0%}{note}", f"of {fmt_int(budget[name])} {name.replace('_', ' ')}", unused
 
 
 def _arm_row(a: dict, budget: dict | None = None) -> dict:
