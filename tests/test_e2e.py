@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 from samecurve import registry, verdict
 from samecurve.report.plots import slug
@@ -71,3 +72,10 @@ def test_smoke_suite_end_to_end(tmp_path, smoke_population):
         else:
             assert "levels" not in v
     assert "Budget ladders" in md.stdout and "Budget ladders" in res.stdout
+    # dev/elk_claims.py reads the same run's stored items: its truth column is the row's own score
+    lk = next(v for v in verdicts if v["task"] == "latent-knowledge")
+    claims = subprocess.run([sys.executable, "dev/elk_claims.py", str(out)], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert claims.returncode == 0, claims.stderr[-2000:]
+    line = next(l.split() for l in claims.stdout.splitlines() if l.split()[:2] == ["interp", lk["best_interp_arm"]])
+    assert float(line[2]) == round(lk["interp_score"], 3) and all(0 <= float(x) <= 1 for x in line[3:6])
