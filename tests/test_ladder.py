@@ -142,6 +142,11 @@ def test_axis_is_the_field_that_varies_most():
                            {"forward_passes": 1000, "labelled_examples": 256}]) == "labelled_examples"
     together = [Budget().scaled(f).to_dict() for f in (0.25, 1.0, 4.0)]
     assert ladder.axis_of(together) == "forward_passes"
+    # scaled together, rounding makes one count's spread a little wider (1/32 of 2,000 backward
+    # passes is 62: 32.3x against 32x): still a tie, so forward passes, as the preference says
+    full_rt = [Budget(128, 40_000, 2_000, 1200, 12).scaled(f, ("forward_passes", "backward_passes")).to_dict()
+               for f in (1 / 32, 1 / 16, 1 / 8, 1.0)]
+    assert full_rt[0]["backward_passes"] == 62 and ladder.axis_of(full_rt) == "forward_passes"
 
 
 def test_budget_scaled():
