@@ -184,7 +184,9 @@ def efficiency(levels: list[dict], axis: str, higher_is_better: bool, chance: fl
         return {"target": None, "axis": axis,
                 "statement": {"chance": "no side beats chance at any rung", "0": "no side scores above 0 at any rung"}
                 .get(start, "no side improves on the worst score")}
-    target = c + TARGET_SHARE * (best - c)
+    # rounded to 12 places: the same scores summed in another order (cells read back in another
+    # order) differ in the last bit, and 0.8975 would print 0.897 on one machine and 0.898 on another
+    target = round(c + TARGET_SHARE * (best - c), 12)
     amounts = np.array([float(lv["budget"][axis]) for lv in levels])
     out: dict[str, Any] = {"target": target, "axis": axis, "target_rule": f"{start} + {TARGET_SHARE:.0%} of the way to "
                            "the best out-of-fold score of either side at any rung", "n_units": len(units)}
