@@ -78,6 +78,13 @@ def spend_fields(scaled: tuple[str, ...], axis: str) -> tuple[str, ...]:
     return tuple(n for n in scaled if n in CHOSEN) or (axis,)
 
 
+def largest_share(spend: dict, budget: dict, fields: tuple[str, ...]) -> tuple[float, str] | None:
+    """(the largest share of its cap the arm spent on any of `fields`, that field), the first field
+    on a tie; None if no field has a cap. The curve's position and the arm table's share both read it."""
+    shares = [(float(spend.get(n, 0) or 0) / float(budget[n]), n) for n in fields if budget.get(n)]
+    return max(shares, key=lambda t: t[0]) if shares else None
+
+
 def spent_on_axis(spend: dict | None, budget: dict, axis: str, scaled: tuple[str, ...]) -> float | None:
     """What an arm spent at a rung, in the axis's units: its largest share of any scaled count's cap
     (`spend_fields`) times the rung's amount on the axis. On a one-field ladder that is the spend on
@@ -86,8 +93,8 @@ def spent_on_axis(spend: dict | None, budget: dict, axis: str, scaled: tuple[str
     forward passes, so arms spending different counts share one axis. None if the spend is unknown."""
     if not spend:
         return None
-    shares = [float(spend.get(n, 0) or 0) / float(budget[n]) for n in spend_fields(scaled, axis) if budget.get(n)]
-    return max(shares, default=0.0) * float(budget.get(axis, 0))
+    share = largest_share(spend, budget, spend_fields(scaled, axis))
+    return (share[0] if share else 0.0) * float(budget.get(axis, 0))
 
 
 def order(budgets: list[dict]) -> list[dict]:

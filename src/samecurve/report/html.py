@@ -19,7 +19,7 @@ from ..organisms.base import REPLACEMENT_RULE
 from ..store import Store
 from . import plots
 from . import terminal as T
-from ..ladder import CHOSEN, budget_text
+from ..ladder import CHOSEN, budget_text, largest_share
 from ..tois import rows as toi_map
 from .figure_pool import map_figures
 from .task_figures import attach_items, figures_of, rows_by_task
@@ -298,11 +298,10 @@ def _budget_share(a: dict, budget: dict | None) -> tuple[str, str, bool]:
     charged at hand-out, so they never count (ladder.CHOSEN); a fine-tune that uses up its backward
     passes is not "unused" for spending few forward ones."""
     budget = budget or {}
-    spend = a.get("spend") or {"forward_passes": a["forward_passes"]}
-    shares = [(float(spend.get(n, 0) or 0) / budget[n], n) for n in CHOSEN if budget.get(n)]
-    if not shares:
+    largest = largest_share(a.get("spend") or {"forward_passes": a["forward_passes"]}, budget, CHOSEN)
+    if largest is None:
         return "—", "", False
-    share, name = max(shares, key=lambda t: t[0])  # the first of equal shares: forward passes first
+    share, name = largest  # the first of equal shares: forward passes first
     unused = share < UNUSED_SHARE and not a.get("is_control")
     note = " (data-only)" if a.get("access") == "data-only" else " (unused)" if unused else ""
     return f"{share:.0%}{note}", f"of {fmt_int(budget[name])} {name.replace('_', ' ')}", unused
